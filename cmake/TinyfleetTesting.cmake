@@ -1,0 +1,45 @@
+# Test helpers shared by every component's tests.
+#
+#   tf_add_test(NAME <name> SOURCES <src...> LIBS <lib...> LABELS <unit|it|...>)
+#       A cmocka binary registered with CTest under its labels.
+#   tf_add_fuzz(NAME <name> SOURCES <src...> LIBS <lib...> CORPUS <dir>)
+#       A libFuzzer target defining LLVMFuzzerTestOneInput. With TF_FUZZ it links libFuzzer
+#       (run it by hand or from .ci/run); otherwise it links a small replay driver. Either
+#       way CTest replays the seed corpus and the regressions (label "fuzz").
+
+function(tf_add_test)
+  cmake_parse_arguments(T "" "NAME;TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
+  add_executable(${T_NAME} ${T_SOURCES})
+  target_link_libraries(${T_NAME} PRIVATE tf::cmocka ${T_LIBS})
+  add_test(NAME ${T_NAME} COMMAND ${T_NAME})
+  if(NOT T_LABELS)
+    set(T_LABELS unit)
+  endif()
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 300)
+  endif()
+  set_tests_properties(${T_NAME} PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT})
+endfunction()
+
+function(tf_add_fuzz)
+  cmake_parse_arguments(F "" "NAME" "SOURCES;LIBS;CORPUS" ${ARGN})
+  add_executable(${F_NAME} ${F_SOURCES})
+  target_link_libraries(${F_NAME} PRIVATE ${F_LIBS})
+  if(TF_FUZZ)
+    target_link_options(${F_NAME} PRIVATE -fsanitize=fuzzer)
+  else()
+    target_sources(${F_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/tests/fuzz/replay_main.c)
+  endif()
+  set(dirs)
+  foreach(d ${F_CORPUS})
+    list(APPEND dirs ${d})
+  endforeach()
+  # A replay is a regression test: every input is run once and must not crash.
+  if(TF_FUZZ)
+    add_test(NAME ${F_NAME}_replay COMMAND ${F_NAME} -runs=0 ${dirs})
+  else()
+    add_test(NAME ${F_NAME}_replay COMMAND ${F_NAME} ${dirs})
+  endif()
+  set_tests_properties(${F_NAME}_replay PROPERTIES LABELS fuzz TIMEOUT 300)
+  set_property(GLOBAL APPEND PROPERTY TF_FUZZ_TARGETS ${F_NAME})
+endfunction()

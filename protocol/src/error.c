@@ -1,0 +1,39 @@
+#include "tinyfleet/protocol/error.h"
+
+const char *
+tfp_strerror(int err)
+{
+	switch (err) {
+	case TFP_OK: return "success";
+	case TFP_ERR_INTERNAL: return "internal error";
+	case TFP_ERR_ARG: return "invalid argument";
+	case TFP_ERR_BUFFER: return "output buffer too small";
+	case TFP_ERR_TRUNCATED: return "input truncated";
+	case TFP_ERR_MALFORMED: return "malformed CBOR";
+	case TFP_ERR_WRONG_TYPE: return "wrong CBOR type for field";
+	case TFP_ERR_MISSING_FIELD: return "required field missing";
+	case TFP_ERR_UNKNOWN_FIELD: return "unknown field";
+	case TFP_ERR_DUPLICATE_FIELD: return "duplicate field";
+	case TFP_ERR_OVERSIZE: return "length or count exceeds its bound";
+	case TFP_ERR_INDEFINITE: return "indefinite-length item not allowed";
+	case TFP_ERR_TRAILING: return "trailing bytes after message";
+	case TFP_ERR_RANGE: return "value out of range";
+	case TFP_ERR_DEPTH: return "nesting too deep";
+	case TFP_ERR_BAD_TEXT: return "unacceptable text string";
+	case TFP_ERR_UNKNOWN_MESSAGE: return "unknown message type";
+	case TFP_ERR_BAD_TAG: return "wrong or missing CBOR tag";
+	case TFP_ERR_BAD_HEADER: return "unacceptable COSE header";
+	case TFP_ERR_UNSUPPORTED_ALG: return "unsupported or unprotected algorithm";
+	case TFP_ERR_BAD_SIGNATURE: return "bad signature";
+	case TFP_ERR_UNKNOWN_KEY: return "unknown signing key";
+	case TFP_ERR_EXPIRED: return "manifest expired";
+	case TFP_ERR_KEY: return "unusable key";
+	case TFP_ERR_CRYPTO: return "crypto library failure";
+	case TFP_ERR_NO_PAYLOAD: return "missing payload";
+	case TFP_ERR_CONTAINER: return "malformed model container";
+	case TFP_ERR_CONTAINER_VERSION: return "unsupported container version";
+	case TFP_ERR_DELTA: return "malformed delta patch";
+	case TFP_ERR_DELTA_VERSION: return "unsupported delta patch version";
+	}
+	return "unknown error";
+}
