@@ -2,7 +2,7 @@
 #
 #   tf_add_test(NAME <name> SOURCES <src...> LIBS <lib...> LABELS <unit|it|...>)
 #       A cmocka binary registered with CTest under its labels.
-#   tf_add_fuzz(NAME <name> SOURCES <src...> LIBS <lib...> CORPUS <dir>)
+#   tf_add_fuzz(NAME fuzz_<x> SOURCES <src...> LIBS <lib...>)
 #       A libFuzzer target defining LLVMFuzzerTestOneInput. With TF_FUZZ it links libFuzzer
 #       (run it by hand or from .ci/run); otherwise it links a small replay driver. Either
 #       way CTest replays the seed corpus and the regressions (label "fuzz").
@@ -22,7 +22,10 @@ function(tf_add_test)
 endfunction()
 
 function(tf_add_fuzz)
-  cmake_parse_arguments(F "" "NAME" "SOURCES;LIBS;CORPUS" ${ARGN})
+  cmake_parse_arguments(F "" "NAME" "SOURCES;LIBS" ${ARGN})
+  if(NOT F_NAME MATCHES "^fuzz_")
+    message(FATAL_ERROR "fuzz target ${F_NAME}: names start with fuzz_")
+  endif()
   add_executable(${F_NAME} ${F_SOURCES})
   target_link_libraries(${F_NAME} PRIVATE ${F_LIBS})
   if(TF_FUZZ)
@@ -30,16 +33,18 @@ function(tf_add_fuzz)
   else()
     target_sources(${F_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/tests/fuzz/replay_main.c)
   endif()
-  set(dirs)
-  foreach(d ${F_CORPUS})
-    list(APPEND dirs ${d})
-  endforeach()
-  # A replay is a regression test: every input is run once and must not crash.
+  # Seeds live in tests/fuzz/corpus/<x>/ and crash reproducers in tests/fuzz/regressions/<x>/
+  # for a target named fuzz_<x>; tests/fuzz/run-all.sh uses the same convention.
+  string(REGEX REPLACE "^fuzz_" "" short ${F_NAME})
+  set(dirs ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/${short})
+  if(EXISTS ${PROJECT_SOURCE_DIR}/tests/fuzz/regressions/${short})
+    list(APPEND dirs ${PROJECT_SOURCE_DIR}/tests/fuzz/regressions/${short})
+  endif()
+  # A replay is a regression test: every input runs once and must not crash.
   if(TF_FUZZ)
     add_test(NAME ${F_NAME}_replay COMMAND ${F_NAME} -runs=0 ${dirs})
   else()
     add_test(NAME ${F_NAME}_replay COMMAND ${F_NAME} ${dirs})
   endif()
   set_tests_properties(${F_NAME}_replay PROPERTIES LABELS fuzz TIMEOUT 300)
-  set_property(GLOBAL APPEND PROPERTY TF_FUZZ_TARGETS ${F_NAME})
 endfunction()
