@@ -1,0 +1,114 @@
+/*
+ * mqtt: the gateway's MQTT v5 link over mutual TLS, on Paho MQTT C's async client.
+ *
+ * Threads: Paho runs its own threads and calls back on them; those callbacks only copy
+ * what they got into a mail item and post it to the loop (mailbox.h). Every function here
+ * and every callback given to gw_mqtt_init() runs on the loop thread.
+ *
+ * The link reconnects by itself with jittered exponential backoff (a fleet's gateways must
+ * not stampede a restarted broker whose listen backlog is 100), keeps a persistent session
+ * (clean start off, session expiry set), and re-subscribes every filter on each connect.
+ * Messages arrive in order; when the loop falls behind and the mailbox is full, the Paho
+ * callback declines the message and Paho redelivers it later, pushing back on the broker
+ * instead of dropping.
+ */
+#ifndef GW_MQTT_H
+#define GW_MQTT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <MQTTAsync.h>
+#include <uv.h>
+
+#include "mailbox.h"
+
+#define GW_MQTT_MAX_SUBS 16
+
+struct gw_mqtt_config {
+	const char *uri;           /* e.g. "ssl://127.0.0.1:8883" */
+	const char *client_id;     /* the gateway's certificate CN */
+	const char *ca_file;       /* fleet CA */
+	const char *cert_file;     /* client certificate (PEM) */
+	const char *key_file;      /* its private key (PEM) */
+	int keepalive_s;           /* 0: 30 */
+	unsigned session_expiry_s; /* 0: 3600 */
+	unsigned backoff_min_ms;   /* 0: 250 */
+	unsigned backoff_max_ms;   /* 0: 30000 */
+	size_t mailbox_max;        /* 0: 65,536 messages */
+	const char *will_topic;    /* retained will (NULL: none) */
+	const char *will_payload;
+	const char *online_payload;/* published retained to will_topic on every connect */
+};
+
+/* An arrived message. Everything borrows the mail item and is valid only during the
+ * message callback. */
+struct gw_mqtt_msg {
+	const char *topic;                 /* NUL-terminated */
+	const uint8_t *payload;
+	size_t len;
+	int qos;
+	int retained;
+	const char *response_topic;        /* MQTT v5 property, or NULL */
+	const uint8_t *correlation;        /* MQTT v5 property, or NULL */
+	size_t correlation_len;
+};
+
+/* Reply properties for a response to a request (MQTT v5 request/response). */
+struct gw_mqtt_reply {
+	const uint8_t *correlation;
+	size_t correlation_len;
+};
+
+typedef void (*gw_mqtt_message_fn)(void *arg, const struct gw_mqtt_msg *m);
+/* connected: 1 on (re)connect, 0 on loss; why is a short reason on loss. */
+typedef void (*gw_mqtt_state_fn)(void *arg, int connected, const char *why);
+
+struct gw_mqtt_stats {
+	uint64_t received;
+	uint64_t deferred;         /* declined while the mailbox was full (redelivered) */
+	uint64_t published;
+	uint64_t publish_errors;
+	uint64_t connects;
+	uint64_t connect_failures;
+};
+
+struct gw_mqtt {
+	uv_loop_t *loop;
+	MQTTAsync client;
+	struct gw_mailbox mailbox;
+	uv_timer_t retry;
+	struct gw_mqtt_config cfg;
+	char *subs[GW_MQTT_MAX_SUBS];
+	int sub_qos[GW_MQTT_MAX_SUBS];
+	int nsubs;
+	int connected;
+	int closing;
+	int handles_open;          /* mailbox + timer, counted down on close */
+	unsigned backoff_ms;
+	gw_mqtt_message_fn on_message;
+	gw_mqtt_state_fn on_state;
+	void *arg;
+	void (*on_closed)(struct gw_mqtt *);
+	uint64_t deferred;         /* written by Paho threads: read only for stats */
+	struct gw_mqtt_stats stats;
+};
+
+/* The strings in cfg must outlive the link. Errors: -EINVAL, -ENOMEM, -EIO (Paho refused
+ * the options; logged). */
+int gw_mqtt_init(uv_loop_t *loop, struct gw_mqtt *m, const struct gw_mqtt_config *cfg,
+                 gw_mqtt_message_fn on_message, gw_mqtt_state_fn on_state, void *arg);
+/* Remembers a subscription; sends it now if connected and again on every reconnect. */
+int gw_mqtt_subscribe(struct gw_mqtt *m, const char *filter, int qos);
+/* Starts connecting (and reconnecting from then on). */
+int gw_mqtt_start(struct gw_mqtt *m);
+/* Queues a publish; Paho copies topic and payload. -ENOTCONN when the link is down (the
+ * caller decides whether to retry: state is in the store, so re-sending is idempotent). */
+int gw_mqtt_publish(struct gw_mqtt *m, const char *topic, const void *payload, size_t len,
+                    int qos, int retain, const struct gw_mqtt_reply *reply);
+void gw_mqtt_stats(const struct gw_mqtt *m, struct gw_mqtt_stats *out);
+/* Disconnects, stops Paho's callbacks for this client and closes the handles; on_closed
+ * (may be NULL) runs when the memory may go. */
+void gw_mqtt_close(struct gw_mqtt *m, void (*on_closed)(struct gw_mqtt *));
+
+#endif

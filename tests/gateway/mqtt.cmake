@@ -1,0 +1,4 @@
+# The MQTT link against a real Mosquitto with the project's PKI and ACL (label it).
+tf_add_test(NAME gateway_mqtt_link SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/it_mqtt_link.c
+            ${CMAKE_CURRENT_SOURCE_DIR}/broker.c LIBS gw LABELS it TIMEOUT 120)
+target_compile_definitions(gateway_mqtt_link PRIVATE TF_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
