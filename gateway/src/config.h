@@ -1,0 +1,64 @@
+/*
+ * config: tinyfleetd's configuration file.
+ *
+ * Format: one `key = value` per line; `#` starts a comment; blank lines are ignored; values
+ * run to the end of the line (surrounding blanks trimmed). Every key has a default, so an
+ * empty file is a valid configuration. Unknown keys, malformed lines and bad values are
+ * errors that name the file and line. Reload parses into a fresh struct and the daemon
+ * swaps it in only when the whole file is valid.
+ *
+ * Keys (default):
+ *   site                  site1                   site name in topics: tf/<site>/...
+ *   state_dir             /var/lib/tinyfleet      LMDB environment directory
+ *   log_level             info                    error | warning | notice | info | debug
+ *   mqtt.uri              ssl://127.0.0.1:8883    broker (mutual TLS only: ssl://)
+ *   mqtt.client_id        gw-<site>               must equal the certificate's CN
+ *   mqtt.ca               /etc/tinyfleet/pki/ca.crt
+ *   mqtt.cert             /etc/tinyfleet/pki/gateway.crt
+ *   mqtt.key              /etc/tinyfleet/pki/gateway.key
+ *   mqtt.keepalive        30                      seconds
+ *   release_keys          /etc/tinyfleet/release-keys.pem   trusted release public keys
+ *   store.map_size_mb     1024
+ *   store.reserve_mb      64                      map space only control state may use
+ *   store.telemetry_keep  1000000                 telemetry records kept (oldest trimmed)
+ *   telemetry.flush_ms    20                      longest a telemetry record waits for disk
+ *   telemetry.batch_max   4096                    records per telemetry commit
+ *
+ * Threads: loop thread only. Errors: -EINVAL (a message naming file:line was logged),
+ * -ENOENT / -EACCES (file), -ENOMEM.
+ */
+#ifndef GW_CONFIG_H
+#define GW_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+
+#define GW_CONFIG_STR 256
+
+struct gw_config {
+	char site[32];
+	char state_dir[GW_CONFIG_STR];
+	enum gw_log_level log_level;
+	char mqtt_uri[GW_CONFIG_STR];
+	char mqtt_client_id[64];
+	char mqtt_ca[GW_CONFIG_STR];
+	char mqtt_cert[GW_CONFIG_STR];
+	char mqtt_key[GW_CONFIG_STR];
+	unsigned mqtt_keepalive;
+	char release_keys[GW_CONFIG_STR];
+	uint64_t store_map_size_mb;
+	uint64_t store_reserve_mb;
+	uint64_t store_telemetry_keep;
+	unsigned telemetry_flush_ms;
+	unsigned telemetry_batch_max;
+};
+
+void gw_config_defaults(struct gw_config *c);
+/* Parses a whole file into *c (which gets the defaults first). */
+int gw_config_load(struct gw_config *c, const char *path);
+/* Parses text (for tests and -n); `name` appears in messages. */
+int gw_config_parse(struct gw_config *c, const char *text, size_t len, const char *name);
+
+#endif
