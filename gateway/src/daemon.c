@@ -1,0 +1,231 @@
+#include "daemon.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "log.h"
+
+/* Topic suffixes of the device plane under tf/<site>/dev/<id>/up/ (schemas/README.md). */
+#define UP_TELEMETRY "telemetry"
+
+/* Splits "tf/<site>/dev/<id>/up/<kind>" into id and kind; the broker's ACL has already
+ * tied <id> to the sender's certificate, so the id here is authenticated. */
+static int
+parse_device_topic(const struct gw_daemon *d, const char *topic, char *id, size_t idcap,
+                   const char **kind)
+{
+	size_t plen = strlen(d->topic_prefix);
+	const char *p, *slash;
+
+	if (strncmp(topic, d->topic_prefix, plen) != 0 || strncmp(topic + plen, "dev/", 4) != 0)
+		return -EINVAL;
+	p = topic + plen + 4;
+	slash = strchr(p, '/');
+	if (slash == NULL || slash == p || (size_t)(slash - p) >= idcap ||
+	    strncmp(slash, "/up/", 4) != 0)
+		return -EINVAL;
+	memcpy(id, p, (size_t)(slash - p));
+	id[slash - p] = '\0';
+	*kind = slash + 4;
+	return 0;
+}
+
+static void
+on_device_message(struct gw_daemon *d, const struct gw_mqtt_msg *m)
+{
+	char id[65];
+	const char *kind;
+
+	if (parse_device_topic(d, m->topic, id, sizeof(id), &kind) != 0) {
+		d->rejected++;
+		log_debug("daemon: ignoring message on %s", m->topic);
+		return;
+	}
+	if (strcmp(kind, UP_TELEMETRY) == 0) {
+		int rc = gw_store_telemetry_add(&d->store, id, uv_now(d->loop), m->payload, m->len);
+		if (rc != 0)
+			log_warnx("daemon: telemetry from %s not stored: %s", id, strerror(-rc));
+		else if (gw_store_telemetry_pending(&d->store) >= d->cfg.telemetry_batch_max)
+			gw_store_telemetry_flush(&d->store);
+		return;
+	}
+	log_debug("daemon: %s sent %s (%zu bytes)", id, kind, m->len);
+}
+
+static void
+on_message(void *arg, const struct gw_mqtt_msg *m)
+{
+	struct gw_daemon *d = arg;
+	if (d->stopping)
+		return;
+	on_device_message(d, m);
+}
+
+static void
+on_link_state(void *arg, int connected, const char *why)
+{
+	(void)arg;
+	sd_notifyf(0, "STATUS=%s", connected ? "connected to broker" : why);
+}
+
+static void
+on_flush(uv_timer_t *t)
+{
+	struct gw_daemon *d = t->data;
+	gw_store_telemetry_flush(&d->store);
+}
+
+static void
+on_watchdog(uv_timer_t *t)
+{
+	(void)t;
+	/* The loop turned since the last ping: that is what the watchdog asks. */
+	sd_notify(0, "WATCHDOG=1");
+}
+
+static void
+reload(struct gw_daemon *d)
+{
+	struct gw_config fresh;
+
+	if (d->config_path == NULL) {
+		log_warnx("daemon: SIGHUP: started without a configuration file; nothing to reload");
+		return;
+	}
+	sd_notify(0, "RELOADING=1");
+	if (gw_config_load(&fresh, d->config_path) != 0) {
+		log_warnx("daemon: %s has errors, not reloading", d->config_path);
+	} else {
+		/* Identity, broker and store location need a restart; say so rather than
+		 * half-apply them. */
+		if (strcmp(fresh.site, d->cfg.site) != 0 || strcmp(fresh.mqtt_uri, d->cfg.mqtt_uri) ||
+		    strcmp(fresh.state_dir, d->cfg.state_dir) != 0)
+			log_warnx("daemon: site, mqtt.uri and state_dir change only on restart");
+		d->cfg.log_level = fresh.log_level;
+		gw_log_set_level(fresh.log_level);
+		d->cfg.telemetry_flush_ms = fresh.telemetry_flush_ms;
+		d->cfg.telemetry_batch_max = fresh.telemetry_batch_max;
+		uv_timer_start(&d->flush_timer, on_flush, d->cfg.telemetry_flush_ms,
+		               d->cfg.telemetry_flush_ms);
+		log_notice("daemon: configuration reloaded from %s", d->config_path);
+	}
+	sd_notify(0, "READY=1");
+}
+
+static void
+on_signal(uv_signal_t *s, int signum)
+{
+	struct gw_daemon *d = s->data;
+	if (signum == SIGHUP)
+		reload(d);
+	else
+		gw_daemon_stop(d);
+}
+
+static void
+on_mqtt_closed(struct gw_mqtt *m)
+{
+	struct gw_daemon *d = (struct gw_daemon *)((char *)m - offsetof(struct gw_daemon, mqtt));
+	/* The link is gone, so no more telemetry can arrive: flush and close the store. */
+	gw_store_close(&d->store);
+	log_notice("daemon: stopped");
+}
+
+void
+gw_daemon_stop(struct gw_daemon *d)
+{
+	if (d->stopping)
+		return;
+	d->stopping = 1;
+	sd_notify(0, "STOPPING=1");
+	log_notice("daemon: stopping");
+	uv_timer_stop(&d->flush_timer);
+	uv_timer_stop(&d->watchdog_timer);
+	uv_close((uv_handle_t *)&d->flush_timer, NULL);
+	uv_close((uv_handle_t *)&d->watchdog_timer, NULL);
+	uv_close((uv_handle_t *)&d->sig_term, NULL);
+	uv_close((uv_handle_t *)&d->sig_int, NULL);
+	uv_close((uv_handle_t *)&d->sig_hup, NULL);
+	gw_mqtt_close(&d->mqtt, on_mqtt_closed);
+}
+
+int
+gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
+                const struct gw_config *cfg)
+{
+	struct gw_store_config scfg = { 0 };
+	struct gw_mqtt_config mcfg = { 0 };
+	uint64_t watchdog_us = 0;
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	d->loop = loop;
+	d->config_path = config_path;
+	d->cfg = *cfg;
+	snprintf(d->topic_prefix, sizeof(d->topic_prefix), "tf/%s/", cfg->site);
+	snprintf(d->status_topic, sizeof(d->status_topic), "tf/%s/status/gateway", cfg->site);
+
+	scfg.path = d->cfg.state_dir;
+	scfg.map_size = (size_t)d->cfg.store_map_size_mb << 20;
+	scfg.reserve = (size_t)d->cfg.store_reserve_mb << 20;
+	scfg.telemetry_keep = d->cfg.store_telemetry_keep;
+	scfg.batch_max = d->cfg.telemetry_batch_max;
+	if ((rc = gw_store_open(&d->store, &scfg)) != 0) {
+		log_warnx("daemon: cannot open the store in %s: %s", d->cfg.state_dir,
+		          strerror(-rc));
+		return rc;
+	}
+
+	mcfg.uri = d->cfg.mqtt_uri;
+	mcfg.client_id = d->cfg.mqtt_client_id;
+	mcfg.ca_file = d->cfg.mqtt_ca;
+	mcfg.cert_file = d->cfg.mqtt_cert;
+	mcfg.key_file = d->cfg.mqtt_key;
+	mcfg.keepalive_s = (int)d->cfg.mqtt_keepalive;
+	mcfg.will_topic = d->status_topic;
+	mcfg.will_payload = "offline";
+	mcfg.online_payload = "online";
+	if ((rc = gw_mqtt_init(loop, &d->mqtt, &mcfg, on_message, on_link_state, d)) != 0) {
+		gw_store_close(&d->store);
+		return rc;
+	}
+	{
+		char filter[128];
+		snprintf(filter, sizeof(filter), "tf/%s/dev/+/up/#", d->cfg.site);
+		gw_mqtt_subscribe(&d->mqtt, filter, 1);
+	}
+
+	uv_timer_init(loop, &d->flush_timer);
+	d->flush_timer.data = d;
+	uv_timer_start(&d->flush_timer, on_flush, d->cfg.telemetry_flush_ms,
+	               d->cfg.telemetry_flush_ms);
+	uv_timer_init(loop, &d->watchdog_timer);
+	d->watchdog_timer.data = d;
+	if (sd_watchdog_enabled(0, &watchdog_us) > 0 && watchdog_us >= 2000)
+		uv_timer_start(&d->watchdog_timer, on_watchdog, watchdog_us / 2000,
+		               watchdog_us / 2000);
+
+	uv_signal_init(loop, &d->sig_term);
+	uv_signal_init(loop, &d->sig_int);
+	uv_signal_init(loop, &d->sig_hup);
+	d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+	uv_signal_start(&d->sig_term, on_signal, SIGTERM);
+	uv_signal_start(&d->sig_int, on_signal, SIGINT);
+	uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
+
+	gw_mqtt_start(&d->mqtt);
+	sd_notifyf(0, "READY=1\nSTATUS=connecting to %s", d->cfg.mqtt_uri);
+	log_notice("daemon: started for site %s, store %s", d->cfg.site, d->cfg.state_dir);
+	return 0;
+}
+
+int
+gw_daemon_run(struct gw_daemon *d)
+{
+	uv_run(d->loop, UV_RUN_DEFAULT);
+	return d->exit_code;
+}

@@ -1,0 +1,43 @@
+/*
+ * daemon: tinyfleetd's top level. One libuv loop owns every piece of state below; this is
+ * where the parts are started, wired together and stopped, in one readable place.
+ *
+ * Lifecycle: gw_daemon_start() opens the store, starts the MQTT link and the timers and
+ * reports READY to systemd; SIGTERM/SIGINT drain (flush telemetry, close the link, close
+ * LMDB cleanly) and make gw_daemon_run() return; SIGHUP re-reads the configuration file
+ * and applies what can change at run time (log level, telemetry flush settings) only when
+ * the whole file is valid; a bad file keeps the old configuration.
+ */
+#ifndef GW_DAEMON_H
+#define GW_DAEMON_H
+
+#include <uv.h>
+
+#include "config.h"
+#include "mqtt.h"
+#include "store.h"
+
+struct gw_daemon {
+	uv_loop_t *loop;
+	const char *config_path;
+	struct gw_config cfg;
+	struct gw_store store;
+	struct gw_mqtt mqtt;
+	uv_timer_t flush_timer;
+	uv_timer_t watchdog_timer;
+	uv_signal_t sig_term, sig_int, sig_hup;
+	char topic_prefix[64];     /* "tf/<site>/" */
+	char status_topic[96];
+	int stopping;
+	int exit_code;
+	uint64_t rejected;         /* device messages refused (bad topic, bad payload) */
+};
+
+int gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
+                    const struct gw_config *cfg);
+/* Runs the loop until the daemon has stopped; returns the exit code. */
+int gw_daemon_run(struct gw_daemon *d);
+/* Starts an orderly stop (also what SIGTERM does). */
+void gw_daemon_stop(struct gw_daemon *d);
+
+#endif
