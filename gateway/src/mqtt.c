@@ -459,11 +459,19 @@ gw_mqtt_close(struct gw_mqtt *m, void (*on_closed)(struct gw_mqtt *))
 
 	if (m->closing)
 		return;
-	m->closing = 1;
 	m->on_closed = on_closed;
 	uv_timer_stop(&m->retry);
 	if (m->connected) {
+		/* An orderly stop fires no will: say "offline" ourselves, before the DISCONNECT
+		 * (Paho completes in-flight publishes within the disconnect timeout). */
+		if (m->cfg.will_topic != NULL)
+			gw_mqtt_publish(m, m->cfg.will_topic,
+			                m->cfg.will_payload != NULL ? m->cfg.will_payload : "offline",
+			                strlen(m->cfg.will_payload != NULL ? m->cfg.will_payload
+			                                                   : "offline"),
+			                1, 1, NULL);
 		m->connected = 0;
+		m->closing = 1;
 		opts.timeout = 1000;
 		opts.onSuccess5 = paho_disconnected;
 		opts.onFailure5 = paho_disconnect_failed;
@@ -471,5 +479,6 @@ gw_mqtt_close(struct gw_mqtt *m, void (*on_closed)(struct gw_mqtt *))
 		if (MQTTAsync_disconnect(m->client, &opts) == MQTTASYNC_SUCCESS)
 			return;   /* finish_close runs when Paho reports the disconnect */
 	}
+	m->closing = 1;
 	finish_close(m);
 }

@@ -189,6 +189,8 @@ test_bad_reload_keeps_running(void **state)
 	struct ctx *c = *state;
 
 	write_config(c, "");
+	/* The previous daemon stopped in order and left "offline" behind. */
+	assert_int_equal(wait_status(c, "offline"), 0);
 	start_daemon(c);
 	assert_int_equal(wait_status(c, "online"), 0);
 	write_config(c, "telemetry.flush_ms = soon\n");
