@@ -5,13 +5,11 @@
 #   deploy/mosquitto/gen-config.sh OUTDIR PKIDIR [--port N] [--bind ADDR] [--site NAME]
 #                                  [--operators a,b] [--data DIR] [--user NAME]
 #
-# Topic tree (schemas/README.md has the whole contract):
-#   tf/<site>/dev/<id>/up/...     a device publishes here, and only here
-#   tf/<site>/dev/<id>/down/...   the gateway publishes here; only that device reads it
-#   tf/<site>/api/req/...         operators publish requests (only operators may)
-#   tf/<site>/api/resp/<cn>/...   responses to operator <cn> (only that operator reads them)
-#   tf/<site>/events/..., tf/<site>/status/...   the gateway publishes; operators read
-# The gateway (CN gw-<site>) may use the whole site tree and read $SYS.
+# The topic tree and this ACL are the contract of schemas/README.md: a device may publish
+# only its own tf/<site>/dev/<id>/{state,conn,telemetry,report,chunk/req} and read its own
+# cmd and chunk/resp; operators (CN op-<name>) may publish requests only on
+# tf/<site>/api/req/<operation>/<their CN> and read their own responses, events and status;
+# the gateway (CN gw-<site>) reads the device plane and requests and writes the rest.
 set -euo pipefail
 
 usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
@@ -37,24 +35,34 @@ data=${data:-$out/data}
 mkdir -p "$data"
 
 {
-	echo "# gateway"
+	echo "# Any certificate: only its own device subtree (%u is the certificate CN)."
+	echo "pattern write tf/$site/dev/%u/state"
+	echo "pattern write tf/$site/dev/%u/conn"
+	echo "pattern write tf/$site/dev/%u/telemetry"
+	echo "pattern write tf/$site/dev/%u/report"
+	echo "pattern write tf/$site/dev/%u/chunk/req"
+	echo "pattern read tf/$site/dev/%u/cmd"
+	echo "pattern read tf/$site/dev/%u/chunk/resp"
+	echo
+	echo "# The gateway of site $site."
 	echo "user gw-$site"
-	echo "topic readwrite tf/$site/#"
+	echo "topic read tf/$site/dev/#"
+	echo "topic write tf/$site/dev/+/cmd"
+	echo "topic write tf/$site/dev/+/chunk/resp"
+	echo "topic read tf/$site/api/req/#"
+	echo "topic write tf/$site/api/resp/#"
+	echo "topic write tf/$site/events/#"
+	echo "topic readwrite tf/$site/status/#"
 	echo "topic read \$SYS/#"
 	for op in ${operators//,/ }; do
 		echo
-		echo "# operator $op"
+		echo "# Operator op-$op."
 		echo "user op-$op"
-		echo "topic write tf/$site/api/req/#"
+		echo "topic write tf/$site/api/req/+/op-$op"
 		echo "topic read tf/$site/api/resp/op-$op/#"
 		echo "topic read tf/$site/events/#"
 		echo "topic read tf/$site/status/#"
 	done
-	echo
-	echo "# devices: each only under its own id (the CN); patterns apply to every client,"
-	echo "# and no role name (gw-*, op-*) is ever a device id."
-	echo "pattern write tf/$site/dev/%u/up/#"
-	echo "pattern read tf/$site/dev/%u/down/#"
 } > "$out/acl"
 
 {

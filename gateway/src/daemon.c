@@ -9,11 +9,12 @@
 
 #include "log.h"
 
-/* Topic suffixes of the device plane under tf/<site>/dev/<id>/up/ (schemas/README.md). */
-#define UP_TELEMETRY "telemetry"
+/* What devices publish under tf/<site>/dev/<id>/ (schemas/README.md, "Topic tree"). */
+static const char *const device_kinds[] = { "state", "conn", "telemetry", "report",
+                                            "chunk/req" };
 
-/* Splits "tf/<site>/dev/<id>/up/<kind>" into id and kind; the broker's ACL has already
- * tied <id> to the sender's certificate, so the id here is authenticated. */
+/* Splits "tf/<site>/dev/<id>/<kind>" into id and kind; the broker's ACL has already tied
+ * <id> to the sender's certificate, so the id here is authenticated. */
 static int
 parse_device_topic(const struct gw_daemon *d, const char *topic, char *id, size_t idcap,
                    const char **kind)
@@ -25,12 +26,11 @@ parse_device_topic(const struct gw_daemon *d, const char *topic, char *id, size_
 		return -EINVAL;
 	p = topic + plen + 4;
 	slash = strchr(p, '/');
-	if (slash == NULL || slash == p || (size_t)(slash - p) >= idcap ||
-	    strncmp(slash, "/up/", 4) != 0)
+	if (slash == NULL || slash == p || (size_t)(slash - p) >= idcap)
 		return -EINVAL;
 	memcpy(id, p, (size_t)(slash - p));
 	id[slash - p] = '\0';
-	*kind = slash + 4;
+	*kind = slash + 1;
 	return 0;
 }
 
@@ -45,7 +45,7 @@ on_device_message(struct gw_daemon *d, const struct gw_mqtt_msg *m)
 		log_debug("daemon: ignoring message on %s", m->topic);
 		return;
 	}
-	if (strcmp(kind, UP_TELEMETRY) == 0) {
+	if (strcmp(kind, "telemetry") == 0) {
 		int rc = gw_store_telemetry_add(&d->store, id, uv_now(d->loop), m->payload, m->len);
 		if (rc != 0)
 			log_warnx("daemon: telemetry from %s not stored: %s", id, strerror(-rc));
@@ -193,9 +193,9 @@ gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
 		gw_store_close(&d->store);
 		return rc;
 	}
-	{
+	for (size_t i = 0; i < sizeof(device_kinds) / sizeof(device_kinds[0]); i++) {
 		char filter[128];
-		snprintf(filter, sizeof(filter), "tf/%s/dev/+/up/#", d->cfg.site);
+		snprintf(filter, sizeof(filter), "tf/%s/dev/+/%s", d->cfg.site, device_kinds[i]);
 		gw_mqtt_subscribe(&d->mqtt, filter, 1);
 	}
 

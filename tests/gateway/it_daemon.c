@@ -164,7 +164,7 @@ test_ingests_telemetry_and_drains_on_sigterm(void **state)
 	/* 200 telemetry messages from dev-0001 through Mosquitto's own client. */
 	snprintf(cmd, sizeof(cmd),
 	         "seq 1 200 | mosquitto_pub -h 127.0.0.1 -p %d --cafile %s --cert %s --key %s "
-	         "-q 1 -t tf/site1/dev/dev-0001/up/telemetry -l",
+	         "-q 1 -t tf/site1/dev/dev-0001/telemetry -l",
 	         c->broker.port, test_broker_path(&c->broker, "ca.crt"),
 	         test_broker_path(&c->broker, "devices/dev-0001.crt"),
 	         test_broker_path(&c->broker, "devices/dev-0001.key"));

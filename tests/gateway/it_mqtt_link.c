@@ -127,7 +127,8 @@ group_setup(void **state)
 	cfg.will_payload = "offline";
 	cfg.online_payload = "online";
 	if (gw_mqtt_init(&c.loop, &c.link, &cfg, on_message, on_state, &c) != 0 ||
-	    gw_mqtt_subscribe(&c.link, "tf/site1/dev/+/up/#", 1) != 0 ||
+	    gw_mqtt_subscribe(&c.link, "tf/site1/dev/+/state", 1) != 0 ||
+	    gw_mqtt_subscribe(&c.link, "tf/site1/dev/+/report", 1) != 0 ||
 	    gw_mqtt_subscribe(&c.link, "tf/site1/api/req/#", 1) != 0 ||
 	    gw_mqtt_start(&c.link) != 0 || !run_until(&c, &c.connected, 1, 10000))
 		return -1;
@@ -163,9 +164,9 @@ test_device_message_reaches_loop(void **state)
 	int before = c->nseen;
 
 	assert_int_equal(test_broker_pub(&c->broker, "devices/dev-0001", "-q", "1", "-t",
-	                                 "tf/site1/dev/dev-0001/up/state", "-m", "hello-1", NULL), 0);
+	                                 "tf/site1/dev/dev-0001/state", "-m", "hello-1", NULL), 0);
 	assert_true(run_until(c, &c->nseen, before + 1, 5000));
-	assert_string_equal(c->seen[before].topic, "tf/site1/dev/dev-0001/up/state");
+	assert_string_equal(c->seen[before].topic, "tf/site1/dev/dev-0001/state");
 	assert_string_equal(c->seen[before].payload, "hello-1");
 }
 
@@ -177,15 +178,17 @@ test_denied_publishes_never_arrive(void **state)
 	/* dev-0002 writes under dev-0001's tree, then tries an operator request; with MQTT
 	 * 3.1.1 the broker still acknowledges both, so only non-delivery proves the ACL. */
 	test_broker_pub(&c->broker, "devices/dev-0002", "-q", "1", "-t",
-	                "tf/site1/dev/dev-0001/up/state", "-m", "forged-state", NULL);
+	                "tf/site1/dev/dev-0001/state", "-m", "forged-state", NULL);
 	test_broker_pub(&c->broker, "devices/dev-0002", "-q", "1", "-t",
-	                "tf/site1/api/req/rollout/start", "-m", "forged-request", NULL);
-	/* Operators may not pose as devices either. */
+	                "tf/site1/api/req/rollout.start/dev-0002", "-m", "forged-request", NULL);
+	/* Operators may not pose as devices, nor sign requests with another operator's CN. */
 	test_broker_pub(&c->broker, "op-alice", "-q", "1", "-t",
-	                "tf/site1/dev/dev-0003/up/report", "-m", "forged-report", NULL);
+	                "tf/site1/dev/dev-0003/report", "-m", "forged-report", NULL);
+	test_broker_pub(&c->broker, "op-alice", "-q", "1", "-t",
+	                "tf/site1/api/req/rollout.start/op-bob", "-m", "forged-author", NULL);
 	/* A legitimate marker from the same devices, published after the forgeries. */
 	assert_int_equal(test_broker_pub(&c->broker, "devices/dev-0002", "-q", "1", "-t",
-	                                 "tf/site1/dev/dev-0002/up/state", "-m", "marker-2", NULL),
+	                                 "tf/site1/dev/dev-0002/state", "-m", "marker-2", NULL),
 	                 0);
 	for (int i = 0; i < 50 && find(c, "marker-2") < 0; i++)
 		run_until(c, &c->nseen, c->nseen + 1, 100);
@@ -195,6 +198,7 @@ test_denied_publishes_never_arrive(void **state)
 	assert_int_equal(find(c, "forged-state"), -1);
 	assert_int_equal(find(c, "forged-request"), -1);
 	assert_int_equal(find(c, "forged-report"), -1);
+	assert_int_equal(find(c, "forged-author"), -1);
 }
 
 static void
@@ -227,7 +231,7 @@ test_operator_request_gets_correlated_response(void **state)
 	c->reply = 1;
 	int before = c->nseen;
 	assert_int_equal(test_broker_pub(&c->broker, "op-alice", "-V", "mqttv5", "-q", "1", "-t",
-	                                 "tf/site1/api/req/fleet/status", "-D", "publish",
+	                                 "tf/site1/api/req/fleet.status/op-alice", "-D", "publish",
 	                                 "response-topic", "tf/site1/api/resp/op-alice/1", "-D",
 	                                 "publish", "correlation-data", "corr-42", "-m", "{}", NULL),
 	                 0);
@@ -267,7 +271,7 @@ test_link_recovers_after_broker_restart(void **state)
 	int before = c->nseen;
 	for (int i = 0; i < 20 && find(c, "after-restart") < 0; i++) {
 		test_broker_pub(&c->broker, "devices/dev-0003", "-q", "1", "-t",
-		                "tf/site1/dev/dev-0003/up/state", "-m", "after-restart", NULL);
+		                "tf/site1/dev/dev-0003/state", "-m", "after-restart", NULL);
 		run_until(c, &c->nseen, before + 1, 500);
 	}
 	assert_true(find(c, "after-restart") >= 0);
