@@ -15,6 +15,13 @@ Checks, one per subcommand (CTest registers each as its own test):
             schema except definitions-only files has at least one valid example.
   bounds    the identifier bounds in common.schema.json equal the #defines of
             protocol/include/tinyfleet/protocol/common.h.
+  readme    the operations table of schemas/README.md lists exactly OPERATIONS below, with
+            their request and response schemas, and every error and reason code is
+            explained there.
+  respond   a stub gateway for one request (body on stdin, operation as argument): answers
+            bad_json, unknown_operation or invalid_request exactly as the contract says, or
+            else the operation's example response. Used by the shell exchange test.
+  validate  validate one JSON file against one schema (exit 1 and the errors if invalid).
 """
 
 import argparse
@@ -282,23 +289,116 @@ def cmd_bounds(args):
                   "(2 * TFP_DIGEST_LEN)")
     return fails.report("bounds", f"{len(BOUNDS) + 1} bounds")
 
+# The operations of the contract: operation -> (request schema stem, response schema stem).
+OPERATIONS = {
+    "model.publish": ("model-publish-request", "model-publish-response"),
+    "model.list": ("model-list-request", "model-list-response"),
+    "model.get": ("model-get-request", "model-get-response"),
+    "device.list": ("device-list-request", "device-list-response"),
+    "device.get": ("device-get-request", "device-get-response"),
+    "device.tags": ("device-tags-request", "device-tags-response"),
+    "rollout.create": ("rollout-create-request", "rollout-create-response"),
+    "rollout.start": ("rollout-action-request", "rollout-action-response"),
+    "rollout.pause": ("rollout-action-request", "rollout-action-response"),
+    "rollout.resume": ("rollout-action-request", "rollout-action-response"),
+    "rollout.abort": ("rollout-action-request", "rollout-action-response"),
+    "rollout.rollback": ("rollout-rollback-request", "rollout-action-response"),
+    "rollout.status": ("rollout-status-request", "rollout-status-response"),
+    "rollout.list": ("rollout-list-request", "rollout-list-response"),
+    "fleet.status": ("fleet-status-request", "fleet-status-response"),
+}
+
+
+def cmd_readme(args):
+    fails = Failures()
+    with open(args.readme, encoding="utf-8") as f:
+        text = f.read()
+    rows = {}
+    for line in text.splitlines():
+        m = re.match(r"\|\s*`([a-z]+\.[a-z]+)`\s*\|\s*`([a-z-]+)`.*?`([a-z-]+-response)`", line)
+        if m:
+            rows[m.group(1)] = (m.group(2), m.group(3))
+    for op, want in OPERATIONS.items():
+        if op not in rows:
+            fails.add("README.md", f"operation {op} missing from the operations table")
+        elif rows[op] != want:
+            fails.add("README.md", f"operation {op}: table says {rows[op]}, contract {want}")
+    for op in sorted(set(rows) - set(OPERATIONS)):
+        fails.add("README.md", f"operations table lists {op}, which OPERATIONS does not know")
+    defs = load_json(os.path.join(args.schemas, "common.schema.json"))["$defs"]
+    codes = defs["error_code"]["enum"] + defs["reason_code"]["enum"]
+    for code in codes:
+        if f"`{code}`" not in text:
+            fails.add("README.md", f"code {code} is not explained")
+    return fails.report("readme", f"{len(OPERATIONS)} operations, {len(codes)} codes")
+
+
+def error(code, message, **details):
+    e = {"code": code, "message": message}
+    if details:
+        e["details"] = details
+    return {"ok": False, "error": e}
+
+
+def cmd_respond(args):
+    """What the gateway's API front does before an operation runs, as a reference."""
+    body = sys.stdin.buffer.read()
+    schemas = load_schemas(args.schemas)
+    res = Resolver(schemas)
+    if args.operation not in OPERATIONS:
+        answer = error("unknown_operation", f"no operation {args.operation}")
+    else:
+        req_stem, resp_stem = OPERATIONS[args.operation]
+        try:
+            request = json.loads(body.decode("utf-8"))
+            if not isinstance(request, dict):
+                raise ValueError("not an object")
+        except (UnicodeDecodeError, ValueError):
+            request = None
+            answer = error("bad_json", "the request is not one UTF-8 JSON object")
+        if request is not None:
+            errors = list(res.validator(schemas[req_stem + SCHEMA_SUFFIX]).iter_errors(request))
+            if errors:
+                e = best_match(errors)
+                path = "".join(f"/{p}" for p in e.absolute_path)
+                answer = error("invalid_request", f"{path or '/'}: {e.message}"[:512],
+                               path=path, keyword=e.validator)
+            else:
+                answer = load_json(os.path.join(args.examples, resp_stem + ".json"))
+    json.dump(answer, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
+def cmd_validate(args):
+    schemas = load_schemas(args.schemas)
+    v = Resolver(schemas).validator(schemas[args.schema + SCHEMA_SUFFIX])
+    errors = list(v.iter_errors(load_json(args.file)))
+    for e in errors:
+        print(f"{args.file}: /{'/'.join(map(str, e.absolute_path))}: {e.message[:300]}")
+    return 1 if errors else 0
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("command", choices=["meta", "examples", "bounds"])
+    ap.add_argument("command", choices=["meta", "examples", "bounds", "readme", "respond",
+                                        "validate"])
     ap.add_argument("--schemas", required=True, help="schemas/operator")
     ap.add_argument("--examples", help="schemas/examples/operator")
     ap.add_argument("--common-h", help="protocol/include/tinyfleet/protocol/common.h")
+    ap.add_argument("--readme", help="schemas/README.md")
+    ap.add_argument("--operation", help="respond: the operation topic level")
+    ap.add_argument("--schema", help="validate: schema stem, e.g. device-list-response")
+    ap.add_argument("--file", help="validate: the JSON file")
     args = ap.parse_args()
-    if args.command == "meta":
-        return cmd_meta(args)
-    if args.command == "examples":
-        if not args.examples:
-            ap.error("examples needs --examples")
-        return cmd_examples(args)
-    if not args.common_h:
-        ap.error("bounds needs --common-h")
-    return cmd_bounds(args)
+    needs = {"examples": ["examples"], "bounds": ["common_h"], "readme": ["readme"],
+             "respond": ["examples", "operation"], "validate": ["schema", "file"]}
+    for opt in needs.get(args.command, []):
+        if getattr(args, opt) is None:
+            ap.error(f"{args.command} needs --{opt.replace('_', '-')}")
+    return {"meta": cmd_meta, "examples": cmd_examples, "bounds": cmd_bounds,
+            "readme": cmd_readme, "respond": cmd_respond, "validate": cmd_validate}[
+        args.command](args)
 
 
 if __name__ == "__main__":
