@@ -12,7 +12,8 @@ Checks, one per subcommand (CTest registers each as its own test):
   examples  schemas/examples/operator/<stem>[--<variant>].json validates against
             schemas/operator/<stem>.schema.json; invalid/<stem>--<why>.json is rejected,
             and rejected for the keyword that invalid/expected.json names for it; every
-            schema except definitions-only files has at least one valid example.
+            schema except definitions-only files has at least one valid example, and every
+            request schema at least one invalid example.
   bounds    the identifier bounds in common.schema.json equal the #defines of
             protocol/include/tinyfleet/protocol/common.h.
   readme    the operations table of schemas/README.md lists exactly OPERATIONS below, with
@@ -246,9 +247,13 @@ def cmd_examples(args):
     for name in sorted(set(expected) - seen):
         fails.add("invalid/expected.json", f"names {name}, which does not exist")
 
+    refused = {stem_of(n) + SCHEMA_SUFFIX for n in seen}
     for name, schema in schemas.items():
         if name not in covered and not is_defs_only(schema):
             fails.add(name, "has no valid example in " + args.examples)
+        # The gateway refuses bad requests: each request schema shows at least one.
+        if name.endswith("-request" + SCHEMA_SUFFIX) and name not in refused:
+            fails.add(name, "request schema without an invalid example in invalid/")
     return fails.report("examples", f"{checked} examples")
 
 
