@@ -299,7 +299,7 @@ tfp_telemetry_encode(const struct tfp_telemetry *t, uint8_t *buf, size_t budget,
 	char bn[TFP_TELEM_BASE_NAME_MAX + 1];
 	char zname[4];
 	uint8_t drop[TFP_TELEM_FEATURES_MAX + sizeof(opt_drop_order)];
-	size_t drop_size[sizeof(drop)];
+	uint16_t drop_size[sizeof(drop)];   /* one record is far below 64 KiB */
 	bool drop_is_opt[sizeof(drop)];
 	size_t ndrop = 0, nshift = 0, records = 0, bytes = 0, k, total = 0, len;
 	uint64_t send;
@@ -347,7 +347,7 @@ tfp_telemetry_encode(const struct tfp_telemetry *t, uint8_t *buf, size_t budget,
 	}
 	for (size_t j = 0; j < nshift; j++) {
 		shift_record(t, drop[j], zname, &o);
-		drop_size[j] = tfp__senml_size(&o);
+		drop_size[j] = (uint16_t)tfp__senml_size(&o);
 		drop_is_opt[j] = false;
 		bytes += drop_size[j];
 		records++;
@@ -359,7 +359,7 @@ tfp_telemetry_encode(const struct tfp_telemetry *t, uint8_t *buf, size_t budget,
 			continue;
 		def_record(t, i, bn, &o);
 		drop[ndrop] = (uint8_t)i;
-		drop_size[ndrop] = tfp__senml_size(&o);
+		drop_size[ndrop] = (uint16_t)tfp__senml_size(&o);
 		drop_is_opt[ndrop] = true;
 		ndrop++;
 	}

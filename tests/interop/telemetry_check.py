@@ -12,8 +12,13 @@
    decoded by our C decoder (telemetry_tool decode) and must give the expected values;
    malformed ones must give the documented error codes.
 
-usage: telemetry_check.py TELEMETRY_TOOL WORKDIR
+3. schemas/examples/telemetry.diag is the diagnostic notation (RFC 8949 section 8) of
+   telemetry.hex, as printed by `telemetry_check.py --diag HEXFILE`.
+
+usage: telemetry_check.py TELEMETRY_TOOL WORKDIR EXAMPLES_DIR
+       telemetry_check.py --diag HEXFILE
 """
+import json
 import math
 import os
 import re
@@ -223,11 +228,49 @@ def check_python_pack(tool, work):
     variant("must-understand", lambda p: p[9].update({"x_": 1}), -24)
 
 
+def diag_item(x):
+    if isinstance(x, bool):
+        return "true" if x else "false"
+    if isinstance(x, (int, str)):
+        return json.dumps(x)
+    if isinstance(x, float):
+        return repr(x)
+    if isinstance(x, bytes):
+        return "h'%s'" % x.hex()
+    if isinstance(x, list):
+        return "[" + ", ".join(diag_item(i) for i in x) + "]"
+    if isinstance(x, dict):
+        return "{" + ", ".join("%s: %s" % (diag_item(k), diag_item(v)) for k, v in x.items()) + "}"
+    raise ValueError("no diagnostic form for %r" % (x,))
+
+
+def diag_pack(data):
+    """One record per line; floats are printed without their encoding width."""
+    pack = cbor2.loads(data)
+    return "[\n" + ",\n".join("  " + diag_item(r) for r in pack) + "\n]\n"
+
+
+def read_hex(path):
+    with open(path) as f:
+        return bytes.fromhex("".join(f.read().split()))
+
+
+def check_examples(examples):
+    data = read_hex(os.path.join(examples, "telemetry.hex"))
+    resolve(cbor2.loads(data))
+    with open(os.path.join(examples, "telemetry.diag")) as f:
+        check(f.read() == diag_pack(data), "telemetry.diag is the diagnostic form of telemetry.hex")
+
+
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) == 3 and sys.argv[1] == "--diag":
+        sys.stdout.write(diag_pack(read_hex(sys.argv[2])))
+        return 0
+    if len(sys.argv) != 4:
         print(__doc__)
         return 2
     tool, work = sys.argv[1], sys.argv[2]
+    check_examples(sys.argv[3])
     os.makedirs(work, exist_ok=True)
     check(check_our_pack(tool, work, 4096) == 0, "unbounded pack is complete")
     for budget in (700, 500, 420, 380):

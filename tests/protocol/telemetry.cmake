@@ -9,7 +9,8 @@ target_include_directories(telemetry_tool PRIVATE ${CMAKE_CURRENT_LIST_DIR})
 # builds packs our decoder must read.
 add_test(NAME protocol_telemetry_interop
          COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tests/interop/telemetry_check.py
-                 $<TARGET_FILE:telemetry_tool> ${CMAKE_CURRENT_BINARY_DIR}/telemetry_interop)
+                 $<TARGET_FILE:telemetry_tool> ${CMAKE_CURRENT_BINARY_DIR}/telemetry_interop
+                 ${PROJECT_SOURCE_DIR}/schemas/examples)
 set_tests_properties(protocol_telemetry_interop PROPERTIES LABELS it TIMEOUT 120)
 
 tf_add_fuzz(NAME fuzz_telemetry SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_telemetry.c
