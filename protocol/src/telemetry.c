@@ -57,6 +57,9 @@ static const struct rdef defs[] = {
 #define DROPPED_NAME "dropped"
 
 _Static_assert(NDEFS <= 32, "record presence is a 32-bit mask");
+/* The longest name resolves within the SenML reader's name buffer: base name + "adwin_alarm". */
+_Static_assert(TFP_TELEM_BASE_NAME_MAX + 11 <= TFP__SENML_NAME_MAX,
+               "resolved names must fit the SenML reader");
 
 /* Optional records in the order the encoder drops them (indices into defs). */
 static const uint8_t opt_drop_order[] = { 21, 20, 18, 19 };
@@ -586,6 +589,11 @@ tfp_telemetry_decode(const uint8_t *buf, size_t len, struct tfp_telemetry *t)
 			t->time = rec.time;
 			t->time_relative = rec.time < 268435456.0;   /* 2^28, RFC 8428 §4.5.3 */
 		}
+		/* A record with base fields only (no name of its own, no value) is how some
+		 * packers state the bases; it says nothing about a metric. */
+		if (rec.name_len == prefix_len && rec.kind == TFP__SENML_NONE && !rec.has_sum &&
+		    memcmp(rec.name, prefix, prefix_len) == 0)
+			continue;
 		if (rec.name_len <= prefix_len || memcmp(rec.name, prefix, prefix_len) != 0) {
 			rc = TFP_ERR_SENML_BASE;
 			goto out;

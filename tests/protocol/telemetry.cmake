@@ -15,3 +15,6 @@ set_tests_properties(protocol_telemetry_interop PROPERTIES LABELS it TIMEOUT 120
 
 tf_add_fuzz(NAME fuzz_telemetry SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_telemetry.c
             LIBS tfp)
+
+# test_senml.c tests the library-private SenML layer (protocol/src/senml.h).
+target_include_directories(protocol_senml PRIVATE ${PROJECT_SOURCE_DIR}/protocol/src)

@@ -488,6 +488,42 @@ test_resolution_rules(void **state)
 	assert_int_equal(decode_hp(&p, &t), TFP_ERR_SENML_VALUE);
 }
 
+/* Base fields alone in a leading record, as some packers write them. */
+static void
+test_base_only_record(void **state)
+{
+	struct hp p;
+	struct tfp_telemetry t;
+	(void)state;
+
+	hp_init(&p);
+	tfp_cbor_put_map(&p.w, 2);
+	tfp_cbor_put_int(&p.w, -2);
+	tfp_cbor_put_textz(&p.w, "d1/m:1.0/");
+	tfp_cbor_put_int(&p.w, -3);
+	tfp_cbor_put_uint(&p.w, 42);
+	p.n++;
+	rec_num(&p, "samples", "count", 3);
+	rec_rest(&p, NULL);
+	assert_int_equal(decode_hp(&p, &t), 0);
+	assert_int_equal(t.samples, 3);
+	assert_true(t.time == 42.0);
+	assert_true(t.time_relative);
+	assert_int_equal(t.unknown_records, 0);
+
+	/* The same record with a value is a metric without a name below the base. */
+	hp_init(&p);
+	tfp_cbor_put_map(&p.w, 2);
+	tfp_cbor_put_int(&p.w, -2);
+	tfp_cbor_put_textz(&p.w, "d1/m:1.0/");
+	tfp_cbor_put_int(&p.w, 2);
+	tfp_cbor_put_uint(&p.w, 1);
+	p.n++;
+	rec_num(&p, "samples", "count", 3);
+	rec_rest(&p, NULL);
+	assert_int_equal(decode_hp(&p, &t), TFP_ERR_SENML_BASE);
+}
+
 static void
 test_unknown_names_and_text_labels_skipped(void **state)
 {
@@ -979,6 +1015,7 @@ main(void)
 		cmocka_unit_test(test_base_name),
 		cmocka_unit_test(test_hand_built_minimal_pack),
 		cmocka_unit_test(test_resolution_rules),
+		cmocka_unit_test(test_base_only_record),
 		cmocka_unit_test(test_unknown_names_and_text_labels_skipped),
 		cmocka_unit_test(test_truncation_at_every_byte),
 		cmocka_unit_test(test_wrong_major_types),

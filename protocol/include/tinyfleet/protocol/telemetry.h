@@ -57,7 +57,8 @@
  * (TFP_ERR_RANGE), z<i> has i < nfeat (TFP_ERR_RANGE) and i < TFP_TELEM_FEATURES_MAX
  * (TFP_ERR_OVERSIZE), and every record not marked optional above is present
  * (TFP_ERR_MISSING_FIELD). Records with unknown names are skipped and counted, so newer
- * agents can report more.
+ * agents can report more. A record that resolves to the base name itself with neither
+ * value nor sum only states base fields and is skipped.
  *
  * Threads and memory: no global state, no allocation; structures are caller-owned.
  */
