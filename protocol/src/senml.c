@@ -227,6 +227,8 @@ tfp__senml_next(struct tfp__senml_reader *sr, struct tfp__senml_rec *rec)
 {
 	struct fields f;
 	struct tfp_cbor_item key;
+	struct { const uint8_t *ptr; size_t len; } text[TFP__SENML_LABELS_MAX];
+	size_t ntext = 0;     /* text labels seen in this record (borrowing the input) */
 	uint32_t seen = 0;
 	size_t pairs;
 	int rc;
@@ -248,6 +250,14 @@ tfp__senml_next(struct tfp__senml_reader *sr, struct tfp__senml_rec *rec)
 			 * None is understood here; must-understand ones end in '_' (§4.4). */
 			if (key.len > 0 && key.ptr[key.len - 1] == '_')
 				return TFP_ERR_UNKNOWN_FIELD;
+			/* Skipped or not, a map key may appear only once. */
+			for (size_t j = 0; j < ntext; j++)
+				if (text[j].len == key.len &&
+				    (key.len == 0 || memcmp(text[j].ptr, key.ptr, key.len) == 0))
+					return TFP_ERR_DUPLICATE_FIELD;
+			text[ntext].ptr = key.ptr;
+			text[ntext].len = key.len;
+			ntext++;
 			if ((rc = tfp_cbor_skip(&sr->r)) != 0)
 				return rc;
 			sr->ignored_labels++;

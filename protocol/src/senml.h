@@ -13,7 +13,7 @@
  *     another integer label is TFP_ERR_UNKNOWN_FIELD. A text label ending in '_' is
  *     must-understand (§4.4) and none is understood here: TFP_ERR_UNKNOWN_FIELD. Other text
  *     labels are skipped and counted in `ignored_labels`;
- *   - a label twice in one record: TFP_ERR_DUPLICATE_FIELD;
+ *   - a label (integer or text) twice in one record: TFP_ERR_DUPLICATE_FIELD;
  *   - each label's value has its type (text for bn/bu/n/u/vs, number for bt/bv/bs/v/s/t/ut,
  *     bool for vb, bytes for vd, unsigned for bver): TFP_ERR_WRONG_TYPE otherwise;
  *   - numbers are finite: TFP_ERR_RANGE for NaN or an infinity;

@@ -721,6 +721,18 @@ test_duplicates(void **state)
 	rec_rest(&p, NULL);
 	assert_int_equal(decode_hp(&p, &t), TFP_ERR_DUPLICATE_FIELD);
 
+	/* The same extension text label twice (skipped labels are still map keys). */
+	EXTRA_BEGIN(&p);
+	tfp_cbor_put_map(&p.w, 3);
+	tfp_cbor_put_int(&p.w, 0);
+	tfp_cbor_put_textz(&p.w, "temp");
+	tfp_cbor_put_textz(&p.w, "note");
+	tfp_cbor_put_uint(&p.w, 1);
+	tfp_cbor_put_textz(&p.w, "note");
+	tfp_cbor_put_uint(&p.w, 2);
+	p.n++;
+	assert_int_equal(decode_hp(&p, &t), TFP_ERR_DUPLICATE_FIELD);
+
 	/* A known record name twice, a feature twice, "dropped" twice. */
 	EXTRA_BEGIN(&p);
 	rec_num(&p, "acc", "/", 0.5);
