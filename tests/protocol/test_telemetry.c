@@ -222,6 +222,21 @@ test_budget_sweep_drop_order(void **state)
 			expect |= order[n];
 		assert_int_equal(info.dropped_optional, expect);
 	}
+	/* Fewest drops: a pack with fewer records left out never fits a budget that got more
+	 * dropped. size_by_drops[k] is the pack size with k records left out (when seen). */
+	size_t size_by_drops[64 + 4 + 1] = { 0 };
+	for (size_t budget = full.need_min; budget <= full.need_full; budget++) {
+		assert_int_equal(tfp_telemetry_encode(&t, buf, budget, &info), 0);
+		if (size_by_drops[info.dropped] == 0)
+			size_by_drops[info.dropped] = info.len;
+		assert_int_equal(size_by_drops[info.dropped], info.len);
+	}
+	for (size_t budget = full.need_min; budget <= full.need_full; budget++) {
+		assert_int_equal(tfp_telemetry_encode(&t, buf, budget, &info), 0);
+		for (size_t k = 0; k < info.dropped; k++)
+			if (size_by_drops[k] != 0)
+				assert_true(size_by_drops[k] > budget);
+	}
 	/* The smallest pack drops every droppable record. */
 	assert_int_equal(tfp_telemetry_encode(&t, buf, full.need_min, &info), 0);
 	assert_int_equal(info.dropped, 64 + 4);
