@@ -21,6 +21,9 @@ tfp_strerror(int err)
 	case TFP_ERR_DEPTH: return "nesting too deep";
 	case TFP_ERR_BAD_TEXT: return "unacceptable text string";
 	case TFP_ERR_UNKNOWN_MESSAGE: return "unknown message type";
+	case TFP_ERR_SENML_VALUE: return "SenML record value missing, conflicting or of the wrong kind";
+	case TFP_ERR_SENML_NAME: return "SenML record name empty or invalid";
+	case TFP_ERR_SENML_BASE: return "SenML base name or version not acceptable";
 	case TFP_ERR_BAD_TAG: return "wrong or missing CBOR tag";
 	case TFP_ERR_BAD_HEADER: return "unacceptable COSE header";
 	case TFP_ERR_UNSUPPORTED_ALG: return "unsupported or unprotected algorithm";

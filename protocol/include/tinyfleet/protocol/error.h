@@ -36,6 +36,12 @@ enum tfp_err {
 	TFP_ERR_DEPTH = -30,            /* nesting deeper than the decoder allows */
 	TFP_ERR_BAD_TEXT = -31,         /* text string that is not acceptable (e.g. has NUL) */
 	TFP_ERR_UNKNOWN_MESSAGE = -32,  /* message type not known to this version */
+	/* -36 .. -38: SenML (RFC 8428) semantics, telemetry */
+	TFP_ERR_SENML_VALUE = -36,      /* record value conflicting (two of v/vs/vb/vd), missing,
+	                                   or of another kind or unit than the record needs */
+	TFP_ERR_SENML_NAME = -37,       /* resolved record name empty or not RFC 8428 §4.5.1 */
+	TFP_ERR_SENML_BASE = -38,       /* base name not <device>/<model>:<version>/, a record
+	                                   outside it, or SenML version (bver) not supported */
 
 	/* -40 .. -59: COSE_Sign1 and manifests */
 	TFP_ERR_BAD_TAG = -40,          /* wrong or missing CBOR tag (COSE_Sign1 is tag 18) */
