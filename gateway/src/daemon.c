@@ -8,6 +8,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "log.h"
+#include "tinyfleet/protocol/telemetry.h"
 
 /* What devices publish under tf/<site>/dev/<id>/ (schemas/README.md, "Topic tree"). */
 static const char *const device_kinds[] = { "state", "conn", "telemetry", "report",
@@ -46,7 +47,22 @@ on_device_message(struct gw_daemon *d, const struct gw_mqtt_msg *m)
 		return;
 	}
 	if (strcmp(kind, "telemetry") == 0) {
-		int rc = gw_store_telemetry_add(&d->store, id, uv_now(d->loop), m->payload, m->len);
+		struct tfp_telemetry t;
+		int rc = tfp_telemetry_decode(m->payload, m->len, &t);
+		if (rc != 0) {
+			d->rejected++;
+			log_warnx("daemon: telemetry from %s refused: %s", id, tfp_strerror(rc));
+			return;
+		}
+		/* The topic's id is the authenticated one; a pack naming another device is a
+		 * forgery or a bug, and is not filed under either. */
+		if (strcmp(t.device_id, id) != 0) {
+			d->rejected++;
+			log_warnx("daemon: telemetry on %s's topic names device %s; refused", id,
+			          t.device_id);
+			return;
+		}
+		rc = gw_store_telemetry_add(&d->store, id, uv_now(d->loop), m->payload, m->len);
 		if (rc != 0)
 			log_warnx("daemon: telemetry from %s not stored: %s", id, strerror(-rc));
 		else if (gw_store_telemetry_pending(&d->store) >= d->cfg.telemetry_batch_max)
