@@ -34,6 +34,9 @@
  *   tfa_X_reset(det)            forgets all samples; keeps the config; cannot fail.
  * Non-finite inputs (NaN, inf) are ignored (counted in nothing) so that one bad sample
  * cannot poison a detector for the rest of its life.
+ * The shift and confidence alarms are levels: the flag stays up while the condition holds
+ * and update returns 1 only on the sample where it rises. The PSI alarm is judged once per
+ * window, and every alarming window returns its bit.
  *
  * Threads: none of these functions is thread-safe; one owner calls them. They never block,
  * never allocate, keep no global state and hold no pointer to caller memory except the
@@ -146,6 +149,9 @@ float tfa_adwin_score(const struct tfa_adwin *a);
 void tfa_adwin_reset(struct tfa_adwin *a);
 uint32_t tfa_adwin_width(const struct tfa_adwin *a);    /* |W| */
 float tfa_adwin_mean(const struct tfa_adwin *a);        /* mean over W; 0 when empty */
+/* The eps_cut above for a split of a window of n0 + n1 samples whose variance (per
+ * sample) is var_w; exposed so that the rule can be checked by hand. n0, n1 >= 1. */
+float tfa_adwin_eps_cut(uint32_t n0, uint32_t n1, float var_w, float delta);
 
 /* ---- DDM ---------------------------------------------------------------------------- *
  * Drift Detection Method (Gama, Medas, Castillo, Rodrigues, SBIA 2004) on the error
