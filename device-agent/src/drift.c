@@ -10,6 +10,11 @@
 
 /* alarm_count[] is indexed by the bit position of TFA_DRIFT_*. */
 _Static_assert(TFA_DRIFT_ALL == 0x7fu, "alarm_count[] has one slot per detector bit");
+#if TFA_DRIFT_MAX_FEATURES == 64 && TFA_DRIFT_MAX_BINS == 10 && TFA_ADWIN_M == 5 && \
+	TFA_ADWIN_MAX_ROWS == 16
+_Static_assert(sizeof(struct tfa_drift) <= TFA_DRIFT_STATE_BUDGET,
+	       "the drift bundle outgrew its RAM budget");
+#endif
 
 void
 tfa_drift_config_default(struct tfa_drift_config *cfg)

@@ -38,6 +38,13 @@
  * and update returns 1 only on the sample where it rises. The PSI alarm is judged once per
  * window, and every alarming window returns its bit.
  *
+ * State sizes in bytes with the default bounds (64 features, 10 bins, ADWIN M 5 x 16 rows),
+ * x86-64 / Cortex-M4 (the difference is the borrowed pointers in tfa_drift_data):
+ *   tfa_ph 32 / 32, tfa_adwin 828 / 828, tfa_ddm 36 / 36, tfa_hddm 44 / 44,
+ *   tfa_drift_data 1888 / 1868 (of which 1280 are the PSI bin counts), tfa_conf 52 / 52,
+ *   tfa_drift (the bundle, with its config) 3040 / 3016, tfa_drift_report 108 / 108.
+ * drift.c checks the bundle against TFA_DRIFT_STATE_BUDGET at compile time.
+ *
  * Threads: none of these functions is thread-safe; one owner calls them. They never block,
  * never allocate, keep no global state and hold no pointer to caller memory except the
  * training statistics given to tfa_drift_data_init() / tfa_drift_init(), which are
@@ -69,6 +76,9 @@ extern "C" {
 #define TFA_ADWIN_MAX_ROWS 16       /* rows of 2^0 .. 2^15-sample buckets: window up to
 				       M * (2^rows - 1) = 327,675 samples */
 #endif
+
+/* RAM budget of struct tfa_drift with the default bounds (checked in drift.c). */
+#define TFA_DRIFT_STATE_BUDGET 3072
 
 /* ---- Page-Hinkley ------------------------------------------------------------------- *
  * Page's cumulative test for an increase of the mean (Page 1954; the form of Gama et al.
