@@ -210,6 +210,7 @@ tfa_adwin_update(struct tfa_adwin *a, float x)
 	a->alarm = 0;
 	if (!tfa__finite(x))
 		return 0;
+	x = tfa__unit(x);       /* eps_cut assumes values in [0, 1] */
 	/* Incremental window statistics (Welford's update of the sum of squares). */
 	a->width++;
 	n = (float)a->width;

@@ -73,6 +73,7 @@ tfa_conf_update(struct tfa_conf *c, const float *probs, uint16_t n_classes)
 		float p = probs[i];
 		if (!tfa__finite(p))
 			return 0;       /* a broken output vector says nothing about confidence */
+		p = tfa__unit(p);
 		if (p > top1) {
 			top2 = top1;
 			top1 = p;

@@ -195,8 +195,13 @@ tfa_drift_data_update(struct tfa_drift_data *d, const float *x)
 	d->shift_feature = 0;
 	for (j = 0; j < st->n_features; j++) {
 		float dev;
-		if (tfa__finite(x[j]))
-			d->ewma[j] += a * (x[j] - d->ewma[j]);
+		if (tfa__finite(x[j])) {
+			/* A finite but huge value could overflow the EWMA to inf and then to
+			 * NaN for good; such an update is dropped instead. */
+			float e = d->ewma[j] + a * (x[j] - d->ewma[j]);
+			if (tfa__finite(e))
+				d->ewma[j] = e;
+		}
 		dev = d->ewma[j] - st->mean[j];
 		if (dev * dev * best_var > best_dev2 * st->var[j]) {
 			best_dev2 = dev * dev;

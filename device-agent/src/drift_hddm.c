@@ -61,6 +61,7 @@ tfa_hddm_update(struct tfa_hddm *h, float x)
 	h->warning = 0;
 	if (!tfa__finite(x))
 		return 0;
+	x = tfa__unit(x);       /* the Hoeffding bounds assume values in [0, 1] */
 	h->n++;
 	h->c += x;
 	n = (float)h->n;

@@ -11,4 +11,11 @@ tfa__finite(float x)
 	return x >= -3.402823466e38f && x <= 3.402823466e38f;
 }
 
+/* x clamped to [0, 1]; x must be finite. */
+static inline float
+tfa__unit(float x)
+{
+	return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x);
+}
+
 #endif

@@ -184,6 +184,11 @@ test_bad_config_and_input(void **state)
 	assert_int_equal(tfa_adwin_update(&a, INFINITY), 0);
 	assert_int_equal(tfa_adwin_width(&a), 0);
 	assert_float_equal(tfa_adwin_mean(&a), 0.0f, 0.0f);
+	/* Values outside [0, 1] are clamped: the cut bound assumes that range. */
+	assert_int_equal(tfa_adwin_update(&a, 5.0f), 0);
+	assert_int_equal(tfa_adwin_update(&a, -3e38f), 0);
+	assert_int_equal(tfa_adwin_width(&a), 2);
+	assert_float_equal(tfa_adwin_mean(&a), 0.5f, 1e-6f);
 }
 
 int

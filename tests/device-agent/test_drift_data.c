@@ -184,6 +184,31 @@ test_stationary_then_shifted(void **state)
 	assert_int_equal(d.psi_over, 1);
 }
 
+/* Huge finite values cannot push the EWMA to inf (and from there to NaN for good). */
+static void
+test_huge_values_do_not_poison(void **state)
+{
+	struct tfa_drift_data d;
+	struct tfa_drift_train_stats st = stats2();
+	const float big[2] = { 3e38f, -3e38f }, neg[2] = { -3e38f, 3e38f };
+	const float ok[2] = { 0.0f, 5.0f };
+	int i;
+	(void)state;
+
+	assert_int_equal(tfa_drift_data_init(&d, NULL, &st), 0);
+	for (i = 0; i < 1000; i++) {
+		assert_true(tfa_drift_data_update(&d, (i & 1) ? big : neg) >= 0);
+		assert_true(isfinite(tfa_drift_data_shift(&d, 0)));
+		assert_true(isfinite(tfa_drift_data_shift(&d, 1)));
+	}
+	/* The EWMA holds about 1.5e36 now and decays by 0.99 per sample back to 0. */
+	for (i = 0; i < 20000; i++)
+		tfa_drift_data_update(&d, ok);
+	assert_true(fabsf(tfa_drift_data_shift(&d, 0)) < 0.01f);
+	assert_true(fabsf(tfa_drift_data_shift(&d, 1)) < 0.01f);
+	assert_int_equal(d.shift_alarm, 0);
+}
+
 static void
 test_data_init_errors(void **state)
 {
@@ -282,6 +307,7 @@ main(void)
 		cmocka_unit_test(test_psi_levels),
 		cmocka_unit_test(test_shift_hand_checked),
 		cmocka_unit_test(test_stationary_then_shifted),
+		cmocka_unit_test(test_huge_values_do_not_poison),
 		cmocka_unit_test(test_data_init_errors),
 		cmocka_unit_test(test_confidence_hand_checked),
 	};

@@ -33,7 +33,10 @@
  *                               detector (higher means more evidence of drift).
  *   tfa_X_reset(det)            forgets all samples; keeps the config; cannot fail.
  * Non-finite inputs (NaN, inf) are ignored (counted in nothing) so that one bad sample
- * cannot poison a detector for the rest of its life.
+ * cannot poison a detector for the rest of its life. ADWIN and HDDM_A clamp their input
+ * to [0, 1] (their bounds assume that range), the confidence detector clamps
+ * probabilities to [0, 1], and a feature value so large that the EWMA would overflow is
+ * dropped.
  * The shift and confidence alarms are levels: the flag stays up while the condition holds
  * and update returns 1 only on the sample where it rises. The PSI alarm is judged once per
  * window, and every alarming window returns its bit.
