@@ -50,7 +50,7 @@ tfa_ph_init(struct tfa_ph *ph, const struct tfa_ph_config *cfg)
 int
 tfa_ph_update(struct tfa_ph *ph, float x)
 {
-	float v;
+	float v, mean;
 
 	/* An alarm restarts the test on the sample after it, so the flag stays readable
 	 * until then (scikit-multiflow behaves the same way). */
@@ -58,8 +58,13 @@ tfa_ph_update(struct tfa_ph *ph, float x)
 		tfa_ph_reset(ph);
 	if (!tfa__finite(x))
 		return 0;
+	/* x - mean can overflow for huge finite values of opposite sign; such a sample is
+	 * dropped rather than turning the mean into inf and then NaN for good. */
+	mean = ph->mean + (x - ph->mean) / (float)(ph->n + 1u);
+	if (!tfa__finite(mean))
+		return 0;
 	ph->n++;
-	ph->mean += (x - ph->mean) / (float)ph->n;
+	ph->mean = mean;
 	v = ph->cfg.alpha * ph->ph + (x - ph->mean - ph->cfg.delta);
 	ph->ph = v > 0.0f ? v : 0.0f;
 	if (ph->n >= ph->cfg.min_samples && ph->ph > ph->cfg.lambda) {
