@@ -14,9 +14,15 @@ FLAGS="-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -Os -std=c99 -
 "$CC" --version | head -1
 for f in "$root"/device-agent/src/drift*.c; do
 	# shellcheck disable=SC2086
-	"$CC" $FLAGS -c "$f" -o "$out/$(basename "$f" .c).o"
+	"$CC" $FLAGS -fstack-usage -c "$f" -o "$out/$(basename "$f" .c).o"
 done
 arm-none-eabi-size -t "$out"/drift*.o | sed "s|$out/||"
+# Static stack use per function (gcc -fstack-usage; all are "static": no VLA, no alloca).
+# The deepest call chain is tfa_drift_on_label -> tfa_adwin_update -> its static helpers
+# (inlined at -Os), so the largest frames below, summed along that chain, bound the stack.
+echo "largest stack frames (bytes, function, kind):"
+cat "$out"/drift*.su | awk -F'\t' '{ n = split($1, a, ":"); printf "  %4d %s %s\n", $2, a[n], $3 }' |
+	sort -rn | head -8
 
 cat > "$out/sizes.c" <<'C'
 #include "tinyfleet/agent/drift.h"
