@@ -28,7 +28,8 @@
  *                               alarm (drift), 0 otherwise. After an alarm PH, DDM and
  *                               HDDM_A restart their statistics with the next sample (the
  *                               published behaviour); ADWIN keeps the shrunken window, which
- *                               is its own restart. Never fails on a valid det.
+ *                               is its own restart. Never fails on a valid det and input
+ *                               (the data and confidence updates check their arrays).
  *   tfa_X_alarm(det)            1 if the last update raised the alarm, else 0.
  *   tfa_X_score(det)            a non-negative float whose alarm level is documented per
  *                               detector (higher means more evidence of drift).
@@ -208,7 +209,9 @@ void tfa_ddm_reset(struct tfa_ddm *d);
  * point (c_cut, n_cut) that minimises mean + sqrt(ln(1/conf) / (2 n)). Drift when
  *     mean_n - mean_cut >= sqrt((n - n_cut) / (2 n_cut n) * ln(2 / drift_conf))
  * (warning likewise with warn_conf). A drift resets the statistics. Score = the left side
- * divided by the drift bound (alarm level: 1).
+ * divided by the drift bound (alarm level: 1). The stream-long sums are floats: exact for
+ * 0/1 errors up to 2^24 samples without a drift, then rounding slowly blunts the test;
+ * DDM's counts are integers and do not have this limit.
  */
 struct tfa_hddm_config {
 	float drift_conf;       /* default 0.001 */
