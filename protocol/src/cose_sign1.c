@@ -314,6 +314,7 @@ tfp_cose_kid_derive(const uint8_t point[TFP_P256_POINT_LEN], char kid[TFP_KEY_ID
 	return 0;
 }
 
+#ifndef TFP_VERIFY_ONLY
 /* Fills key from a parsed P-256 key pair's public point, with the conventional kid. */
 static int
 key_from_ecp(const mbedtls_ecp_keypair *ec, struct tfp_cose_key *key)
@@ -459,3 +460,4 @@ out:
 	mbedtls_mpi_free(&r);
 	return rc;
 }
+#endif /* TFP_VERIFY_ONLY */

@@ -251,6 +251,7 @@ tfp_manifest_verify(const uint8_t *msg, size_t len, const struct tfp_cose_key *k
 	return 0;
 }
 
+#ifndef TFP_VERIFY_ONLY
 int
 tfp_manifest_sign(struct tfp_cose_signer *signer, const struct tfp_manifest *m,
                   uint8_t *out, size_t cap, size_t *len)
@@ -268,3 +269,4 @@ tfp_manifest_sign(struct tfp_cose_signer *signer, const struct tfp_manifest *m,
 		return rc;
 	return tfp_cose_sign1_sign(signer, payload, plen, out, cap, len);
 }
+#endif /* TFP_VERIFY_ONLY */

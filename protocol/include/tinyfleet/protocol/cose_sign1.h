@@ -37,6 +37,8 @@
  * The message is borrowed: results that point into it stay valid as long as it does.
  *
  * Host side (signing, PEM loading) uses mbedTLS's pk parser and DRBG and may allocate.
+ * A device build defines TFP_VERIFY_ONLY (for this header and the library): the host part
+ * then disappears, and with it the need for mbedTLS's pk, entropy and DRBG modules.
  * Threads: no global state; each object belongs to one thread at a time.
  */
 #ifndef TINYFLEET_PROTOCOL_COSE_SIGN1_H
@@ -45,9 +47,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifndef TFP_VERIFY_ONLY
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/pk.h>
+#endif
 
 #include "tinyfleet/protocol/common.h"
 #include "tinyfleet/protocol/error.h"
@@ -105,6 +109,7 @@ int tfp_es256_verify_hash(const uint8_t point[TFP_P256_POINT_LEN],
  * TFP_ERR_CRYPTO. */
 int tfp_cose_kid_derive(const uint8_t point[TFP_P256_POINT_LEN], char kid[TFP_KEY_ID_MAX + 1]);
 
+#ifndef TFP_VERIFY_ONLY
 /*
  * Host: loads a P-256 public key from a NUL-terminated PEM (SubjectPublicKeyInfo) into
  * *key with the conventional kid. TFP_ERR_KEY when it is not a P-256 public key.
@@ -140,6 +145,7 @@ void tfp_cose_signer_free(struct tfp_cose_signer *s);
  */
 int tfp_cose_sign1_sign(struct tfp_cose_signer *s, const uint8_t *payload, size_t len,
                         uint8_t *out, size_t cap, size_t *out_len);
+#endif /* TFP_VERIFY_ONLY */
 
 #ifdef __cplusplus
 }

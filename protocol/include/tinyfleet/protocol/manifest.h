@@ -132,6 +132,7 @@ int tfp_manifest_decode(const uint8_t *buf, size_t len, struct tfp_manifest *m);
 int tfp_manifest_verify(const uint8_t *msg, size_t len, const struct tfp_cose_key *keys,
                         size_t n_keys, uint64_t now, struct tfp_manifest *m);
 
+#ifndef TFP_VERIFY_ONLY
 /*
  * Host side: encodes m and signs it with the signer's key into out[0..cap). m->key_id
  * must equal the signer's kid (TFP_ERR_ARG otherwise). Returns 0 and *len = bytes written,
@@ -139,6 +140,7 @@ int tfp_manifest_verify(const uint8_t *msg, size_t len, const struct tfp_cose_ke
  */
 int tfp_manifest_sign(struct tfp_cose_signer *signer, const struct tfp_manifest *m,
                       uint8_t *out, size_t cap, size_t *len);
+#endif
 
 #ifdef __cplusplus
 }
