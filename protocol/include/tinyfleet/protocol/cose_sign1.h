@@ -98,7 +98,7 @@ int tfp_cose_sign1_verify(const uint8_t *msg, size_t len, const struct tfp_cose_
 
 /*
  * The raw ES256 check used by tfp_cose_sign1_verify: sig[0..sig_len) must be r||s of
- * exactly 64 bytes over the SHA-256 digest `hash`, by the key `point`. Returns 0,
+ * exactly 64 bytes over the SHA-256 digest `hash`, by the key `point`. Returns 0, TFP_ERR_ARG,
  * TFP_ERR_BAD_SIGNATURE, TFP_ERR_KEY (point not on P-256) or TFP_ERR_CRYPTO.
  */
 int tfp_es256_verify_hash(const uint8_t point[TFP_P256_POINT_LEN],
