@@ -7,6 +7,7 @@ implementation built here from Debian's python3-cryptography and python3-cbor2.
 2. Python signs a manifest; C verifies it (manifest_tool verify) and prints the fields.
 3. For both messages, every single-byte change (xor 0x01 and xor 0xff at every offset)
    must fail verification on both sides.
+4. The committed schemas/examples/manifest.cose.hex verifies in Python as well.
 The kid convention (first 8 bytes of SHA-256 over the uncompressed point, in hex) is
 computed independently on each side, so a mismatch shows up as an unknown key.
 Files go to --workdir (in the build tree). Exit status 0 only if every check holds.
@@ -162,6 +163,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tool", required=True)
     ap.add_argument("--workdir", required=True)
+    ap.add_argument("--source", default=os.path.join(os.path.dirname(__file__), "..", ".."))
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
     failures = 0
@@ -240,6 +242,22 @@ def main():
     line = c_verify(args.tool, a_pub, [py_cose])[0]
     if not line.startswith("ERR "):
         print("FAIL: C verified with the wrong key")
+        failures += 1
+
+    # The committed schema example verifies here too (signed by the test release key).
+    with open(os.path.join(args.source, "tests/interop/keys/release-test.pub.pem"), "rb") as f:
+        test_pub = serialization.load_pem_public_key(f.read())
+    with open(os.path.join(args.source, "schemas/examples/manifest.cose.hex")) as f:
+        example = bytes.fromhex("".join(l for l in f if not l.startswith("#")))
+    try:
+        got = py_verify(example, test_pub)
+        if got.get(10) != kid_of(test_pub) or got.get(1) != "pump-anomaly":
+            print("FAIL: schemas/examples/manifest.cose.hex decoded to %r" % got)
+            failures += 1
+        else:
+            print("schemas/examples/manifest.cose.hex verified by Python")
+    except Exception as e:  # noqa: BLE001
+        print("FAIL: Python rejected schemas/examples/manifest.cose.hex: %r" % e)
         failures += 1
 
     # 3. Every single-byte change fails on both sides.

@@ -12,7 +12,8 @@ set(TF_MANIFEST_KEYS ${PROJECT_SOURCE_DIR}/tests/interop/keys)
 add_test(NAME manifest_interop_python
   COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tests/interop/cose_interop.py
           --tool $<TARGET_FILE:manifest_tool>
-          --workdir ${CMAKE_CURRENT_BINARY_DIR}/manifest_interop)
+          --workdir ${CMAKE_CURRENT_BINARY_DIR}/manifest_interop
+          --source ${PROJECT_SOURCE_DIR})
 set_tests_properties(manifest_interop_python PROPERTIES LABELS it TIMEOUT 300)
 
 # The committed seeds are exactly what the generator writes (deterministic ECDSA).
