@@ -33,6 +33,7 @@ tfp_strerror(int err)
 	case TFP_ERR_KEY: return "unusable key";
 	case TFP_ERR_CRYPTO: return "crypto library failure";
 	case TFP_ERR_NO_PAYLOAD: return "missing payload";
+	case TFP_ERR_COSE_STRUCTURE: return "not a COSE_Sign1 structure";
 	case TFP_ERR_CONTAINER: return "malformed model container";
 	case TFP_ERR_CONTAINER_VERSION: return "unsupported container version";
 	case TFP_ERR_DELTA: return "malformed delta patch";

@@ -53,6 +53,7 @@ enum tfp_err {
 	TFP_ERR_KEY = -46,              /* a key could not be parsed or is not P-256 */
 	TFP_ERR_CRYPTO = -47,           /* the crypto library failed (RNG, ...) */
 	TFP_ERR_NO_PAYLOAD = -48,       /* detached or nil payload (not supported) */
+	TFP_ERR_COSE_STRUCTURE = -49,   /* not a 4-element COSE_Sign1 array */
 
 	/* -60 .. -79: model container */
 	TFP_ERR_CONTAINER = -60,        /* container malformed (see module docs for detail) */
