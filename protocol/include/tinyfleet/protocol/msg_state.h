@@ -84,8 +84,8 @@ struct tfp_state {
  * target (checked by a _Static_assert in msg_state.c; tests print the exact figure). */
 #define TFP_STATE_STRUCT_MAX 512
 /* The largest encoding of a valid struct tfp_state (every string and list at its bound,
- * every integer at its widest); a device's transmit buffer of this size always suffices. */
-#define TFP_STATE_WIRE_MAX 720
+ * every integer at its widest: 528 bytes); a transmit buffer of this size always suffices. */
+#define TFP_STATE_WIRE_MAX 544
 
 /*
  * Encodes s into buf[0..cap). Returns 0 and *len = bytes written; TFP_ERR_BUFFER and *len =
