@@ -46,7 +46,7 @@ int tfp__map_require(const struct tfp__map *m, uint32_t required);
 int tfp__msg_open(struct tfp__map *m, struct tfp_cbor_reader *r, uint32_t types,
                   enum tfp_msg_type *type, uint32_t allowed);
 
-/* Typed value reads that map a too long string to TFP_ERR_OVERSIZE and check content. */
+/* Typed value reads. Each leaves the reader where it was on error. */
 /* An identifier (class, model, version, sensor): 1..cap-1 bytes of printable ASCII without
  * spaces (0x21..0x7e); TFP_ERR_BAD_TEXT otherwise. */
 int tfp__read_ident(struct tfp_cbor_reader *r, char *dst, size_t cap);

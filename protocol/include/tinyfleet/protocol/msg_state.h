@@ -80,7 +80,7 @@ struct tfp_state {
 	struct tfp_slot slots[TFP_SLOTS];
 };
 
-/* RAM budget: sizeof(struct tfp_state) is 504 bytes on x86-64 and at most this on any
+/* RAM budget: sizeof(struct tfp_state) is 496 bytes on x86-64 and at most this on any
  * target (checked by a _Static_assert in msg_state.c; tests print the exact figure). */
 #define TFP_STATE_STRUCT_MAX 512
 /* The largest encoding of a valid struct tfp_state (every string and list at its bound,
@@ -103,7 +103,7 @@ int tfp_state_encode(const struct tfp_state *s, uint8_t *buf, size_t cap, size_t
  * (string or list longer than its bound), TFP_ERR_WRONG_TYPE, TFP_ERR_RANGE (enum or
  * integer out of range, wrong slot count), TFP_ERR_BAD_TEXT, TFP_ERR_INDEFINITE,
  * TFP_ERR_TRUNCATED, TFP_ERR_MALFORMED, TFP_ERR_TRAILING. On error *s is unspecified.
- * Stack use is a few dozen bytes; no allocation, no recursion.
+ * No allocation, no recursion; stack: see msg_type.h.
  */
 int tfp_state_decode(const uint8_t *buf, size_t len, struct tfp_state *s);
 
