@@ -139,7 +139,7 @@ test_encoder_refuses_invalid_struct(void **state)
 	(void)state;
 
 	mt_sample_state(&s);
-	strcpy(s.device_id, "a/b");
+	memcpy(s.device_id, "a/b", 4);
 	assert_int_equal(tfp_state_encode(&s, enc, sizeof(enc), &len), TFP_ERR_ARG);
 	mt_sample_state(&s);
 	memset(s.device_class, 'x', sizeof(s.device_class));   /* no NUL inside */
