@@ -1,7 +1,8 @@
 /*
  * Fuzz target for the chunk request and chunk response decoders (both run on every
- * input). Whatever decodes must re-encode, decode again to the same fields, and re-encode
- * to the same bytes; a response's data must lie inside the input.
+ * input). Whatever decodes must be routed to that decoder by tfp_msg_peek_type,
+ * re-encode, decode again to the same fields, and re-encode to the same bytes; a
+ * response's data must lie inside the input.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,10 +19,14 @@ static void
 request(const uint8_t *data, size_t size)
 {
 	struct tfp_chunk_request q1, q2;
+	enum tfp_msg_type t;
 	size_t alen, blen;
 
 	if (tfp_chunk_request_decode(data, size, &q1) != 0)
 		return;
+	/* Whatever a decoder accepts, dispatch must route to it. */
+	if (tfp_msg_peek_type(data, size, &t) != 0 || t != TFP_MSG_CHUNK_REQUEST)
+		abort();
 	if (tfp_chunk_request_encode(&q1, a, TFP_CHUNK_REQUEST_WIRE_MAX, &alen) != 0)
 		abort();
 	if (tfp_chunk_request_decode(a, alen, &q2) != 0 || memcmp(&q1, &q2, sizeof(q1)) != 0)
@@ -35,10 +40,14 @@ static void
 response(const uint8_t *data, size_t size)
 {
 	struct tfp_chunk_response p1, p2;
+	enum tfp_msg_type t;
 	size_t alen, blen;
 
 	if (tfp_chunk_response_decode(data, size, &p1) != 0)
 		return;
+	/* Whatever a decoder accepts, dispatch must route to it. */
+	if (tfp_msg_peek_type(data, size, &t) != 0 || t != TFP_MSG_CHUNK_RESPONSE)
+		abort();
 	if (p1.len > 0 && (p1.data < data || p1.data + p1.len > data + size))
 		abort();
 	if (tfp_chunk_response_encode(&p1, a, TFP_CHUNK_RESPONSE_WIRE_OVERHEAD + p1.len,

@@ -1,6 +1,7 @@
 /*
  * Fuzz target for the command decoder (update offer, rollback, config). Whatever decodes
- * must re-encode, decode again to the same fields, and re-encode to the same bytes.
+ * must be routed to it by tfp_msg_peek_type, re-encode, decode again to the same fields,
+ * and re-encode to the same bytes.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,10 +18,14 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct tfp_command c1, c2;
+	enum tfp_msg_type t;
 	size_t alen, blen;
 
 	if (tfp_command_decode(data, size, &c1) != 0)
 		return 0;
+	/* Whatever a decoder accepts, dispatch must route to it. */
+	if (tfp_msg_peek_type(data, size, &t) != 0 || t != c1.type)
+		abort();
 	if (tfp_command_encode(&c1, a, sizeof(a), &alen) != 0)
 		abort();
 	if (tfp_command_decode(a, alen, &c2) != 0)

@@ -327,6 +327,12 @@ mt_check_strict(mt_decode_fn dec, const uint8_t *msg, size_t len, uint32_t requi
 	buf[0] = 0x80 | (msg[0] & 0x1f);
 	assert_int_equal(mt_decode_copy(dec, buf, len), TFP_ERR_WRONG_TYPE);
 
+	/* A top-level map head that claims 2^64 - 1 pairs. */
+	buf[0] = 0xbb;
+	memset(buf + 1, 0xff, 8);
+	memcpy(buf + 9, msg + 1, len - 1);
+	assert_int_equal(mt_decode_copy(dec, buf, len + 8), TFP_ERR_TRUNCATED);
+
 	/* Indefinite-length top-level map. */
 	buf[0] = 0xbf;
 	memcpy(buf + 1, msg + 1, len - 1);   /* every sample map head is one byte */
@@ -355,6 +361,19 @@ mt_check_strict(mt_decode_fn dec, const uint8_t *msg, size_t len, uint32_t requi
 		m = base;
 		m.f[m.n++] = *f;
 		assert_int_equal(mt_decode_map(dec, &m), TFP_ERR_DUPLICATE_FIELD);
+
+		/* A string or array value whose head declares far more than the input holds. */
+		if ((f->val[0] >> 5) >= 2 && (f->val[0] >> 5) <= 4) {
+			static uint8_t huge[9] = { 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+			huge[0] = (uint8_t)((f->val[0] & 0xe0) | 27);
+			m = base;
+			m.f[i].val = huge;
+			m.f[i].val_len = sizeof(huge);
+			assert_int_equal(mt_decode_map(dec, &m), TFP_ERR_TRUNCATED);
+			huge[0] = (uint8_t)((f->val[0] & 0xe0) | 26);   /* 2^32 - 1 */
+			m.f[i].val_len = 5;
+			assert_int_equal(mt_decode_map(dec, &m), TFP_ERR_TRUNCATED);
+		}
 
 		/* An indefinite-length value. */
 		if ((n = make_indefinite(f->val, f->val_len, val, sizeof(val))) > 0) {
