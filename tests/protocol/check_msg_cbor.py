@@ -14,7 +14,12 @@ Each file carries the message's diagnostic notation (RFC 8949 section 8) in its 
 block; this script renders it from the decoded value and fails when the comment is stale.
 `--write` rewrites the comment instead (used by regen-msg-examples.sh).
 
-Usage: check_msg_cbor.py [--write] EXAMPLES_DIR
+`--emit OUTDIR` also writes, for each example, the same message as cbor2 encodes it in a
+form our encoder never writes (keys after key 0 in reverse order, nested maps reversed,
+floats as doubles) to OUTDIR/msg-<name>.cbor; test_msg_examples (TFP_FOREIGN_DIR) then
+checks that our strict decoders accept it and re-encode it to the committed bytes.
+
+Usage: check_msg_cbor.py [--write] [--emit OUTDIR] EXAMPLES_DIR
 """
 import io
 import math
@@ -271,6 +276,35 @@ def check_file(path, write):
     return mtype, len(data)
 
 
+def reordered(v, top=True):
+    """v with every map's keys reversed (key 0 kept first at the top level)."""
+    if type(v) is list:
+        return [reordered(x, False) for x in v]
+    if type(v) is not dict:
+        return v
+    keys = list(v)[::-1]
+    if top:
+        keys = [0] + [k for k in keys if k != 0]
+    return {k: reordered(v[k], False) for k in keys}
+
+
+def emit_foreign(path, outdir):
+    """Writes the cbor2 encoding of the reordered example; returns its length."""
+    data = read_example(path)
+    value = cbor2.loads(data)
+    foreign = cbor2.dumps(reordered(value))
+    if len(value) > 2 and foreign == data:
+        raise Bad("foreign encoding is identical to ours; the check would prove nothing")
+    (Path(outdir) / (path.stem + ".cbor")).write_bytes(foreign)
+    return len(foreign)
+
+
+def read_example(path):
+    hex_lines = [x.strip() for x in path.read_text().splitlines()
+                 if x.strip() and not x.startswith("#")]
+    return bytes.fromhex("".join(hex_lines))
+
+
 def walk(v):
     yield v
     if type(v) is list:
@@ -284,6 +318,15 @@ def walk(v):
 def main(argv):
     write = "--write" in argv
     args = [a for a in argv if a != "--write"]
+    emit = None
+    if "--emit" in args:
+        i = args.index("--emit")
+        if i + 1 >= len(args):
+            print(__doc__, file=sys.stderr)
+            return 2
+        emit = args[i + 1]
+        del args[i:i + 2]
+        Path(emit).mkdir(parents=True, exist_ok=True)
     if len(args) != 1:
         print(__doc__, file=sys.stderr)
         return 2
@@ -293,7 +336,8 @@ def main(argv):
         try:
             mtype, n = check_file(path, write)
             seen.add(mtype)
-            print(f"{path.name}: type {mtype}, {n} bytes: ok")
+            note = f", foreign form {emit_foreign(path, emit)} bytes" if emit else ""
+            print(f"{path.name}: type {mtype}, {n} bytes{note}: ok")
         except (Bad, ValueError, cbor2.CBORDecodeError) as e:
             print(f"{path.name}: FAIL: {e}")
             failed += 1

@@ -14,6 +14,18 @@ add_test(NAME protocol_msg_cbor2
           ${PROJECT_SOURCE_DIR}/schemas/examples)
 set_tests_properties(protocol_msg_cbor2 PROPERTIES LABELS it TIMEOUT 60)
 
+# The other direction: cbor2 writes each example in a form our encoder never produces
+# (other key order, doubles) and our decoders must accept it and re-encode it exactly.
+set(TF_MSG_FOREIGN_DIR ${CMAKE_CURRENT_BINARY_DIR}/msg_cbor2_forms)
+add_test(NAME protocol_msg_cbor2_emit
+  COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/check_msg_cbor.py
+          --emit ${TF_MSG_FOREIGN_DIR} ${PROJECT_SOURCE_DIR}/schemas/examples)
+set_tests_properties(protocol_msg_cbor2_emit PROPERTIES LABELS it TIMEOUT 60
+  FIXTURES_SETUP msg_cbor2_forms)
+add_test(NAME protocol_msg_from_cbor2 COMMAND protocol_msg_examples)
+set_tests_properties(protocol_msg_from_cbor2 PROPERTIES LABELS it TIMEOUT 60
+  ENVIRONMENT TFP_FOREIGN_DIR=${TF_MSG_FOREIGN_DIR} FIXTURES_REQUIRED msg_cbor2_forms)
+
 foreach(t state command chunk report)
   tf_add_fuzz(NAME fuzz_msg_${t} SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_msg_${t}.c
               LIBS tfp)

@@ -180,6 +180,48 @@ test_examples(void **state)
 	}
 }
 
+/*
+ * The same messages as another CBOR library writes them (check_msg_cbor.py --emit: keys
+ * in another order, floats as doubles): our decoders accept them and re-encode them to the
+ * committed deterministic bytes. Runs when TFP_FOREIGN_DIR names the emitted files (the
+ * CTest protocol_msg_from_cbor2 sets it up); skipped otherwise.
+ */
+static void
+test_foreign_encodings(void **state)
+{
+	static char text[1 << 16];
+	static uint8_t want[MT_BUF], foreign[MT_BUF], again[MT_BUF];
+	const char *dir = getenv("TFP_FOREIGN_DIR");
+	(void)state;
+
+	if (dir == NULL) {
+		skip();
+		return;
+	}
+	for (size_t i = 0; i < sizeof(examples) / sizeof(examples[0]); i++) {
+		const struct example *ex = &examples[i];
+		char path[1024];
+		long want_len, n;
+		size_t again_len;
+		FILE *f;
+
+		example_path(path, sizeof(path), ex->name);
+		assert_true(mt_read_file(path, text, sizeof(text)) >= 0);
+		assert_true((want_len = mt_hex_parse(text, want, sizeof(want))) > 0);
+		n = snprintf(path, sizeof(path), "%s/msg-%s.cbor", dir, ex->name);
+		assert_true(n > 0 && (size_t)n < sizeof(path));
+		if ((f = fopen(path, "rb")) == NULL)
+			fail_msg("cannot read %s", path);
+		n = (long)fread(foreign, 1, sizeof(foreign), f);
+		fclose(f);
+		assert_int_equal(ex->fn(foreign, (size_t)n, again, sizeof(again), &again_len), 0);
+		assert_int_equal(again_len, (size_t)want_len);
+		assert_memory_equal(again, want, again_len);
+		printf("msg-%s: cbor2 form (%ld bytes) decodes to the committed %ld bytes\n",
+		       ex->name, n, want_len);
+	}
+}
+
 /* Each decoder refuses the examples of the others with the message-type error. */
 static void
 test_examples_refused_by_other_decoders(void **state)
@@ -218,6 +260,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_examples),
 		cmocka_unit_test(test_examples_refused_by_other_decoders),
+		cmocka_unit_test(test_foreign_encodings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
