@@ -143,7 +143,8 @@ struct tfp_report {
 	int32_t error;                 /* result only, when has_error: a negative tfp_err */
 };
 
-/* RAM budget (checked by _Static_assert in msg_report.c; tests print the exact size). */
+/* RAM budget: sizeof(struct tfp_report) is 48 bytes on x86-64, 40 on Cortex-M4
+ * (_Static_assert in msg_report.c; the tests print it). */
 #define TFP_REPORT_STRUCT_MAX 48
 /* Largest encoding of a valid report; a device's queue of offline reports can store
  * encodings in slots of this size. */

@@ -80,8 +80,8 @@ struct tfp_state {
 	struct tfp_slot slots[TFP_SLOTS];
 };
 
-/* RAM budget: sizeof(struct tfp_state) is 496 bytes on x86-64 and at most this on any
- * target (checked by a _Static_assert in msg_state.c; tests print the exact figure). */
+/* RAM budget: sizeof(struct tfp_state) is 496 bytes on x86-64 and on Cortex-M4, and at
+ * most this on any target (a _Static_assert in msg_state.c; the tests print the figure). */
 #define TFP_STATE_STRUCT_MAX 512
 /* The largest encoding of a valid struct tfp_state (every string and list at its bound,
  * every integer at its widest: 528 bytes); a transmit buffer of this size always suffices. */
