@@ -37,6 +37,9 @@ gw_log_level_parse(const char *name, enum gw_log_level *out)
 	return -EINVAL;
 }
 
+static void vlog(enum gw_log_level level, const char *errstr, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
 static void
 vlog(enum gw_log_level level, const char *errstr, const char *fmt, va_list ap)
 {
