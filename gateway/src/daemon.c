@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <systemd/sd-daemon.h>
 
@@ -33,6 +34,39 @@ parse_device_topic(const struct gw_daemon *d, const char *topic, char *id, size_
 	id[slash - p] = '\0';
 	*kind = slash + 1;
 	return 0;
+}
+
+static uint64_t
+wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Publishes an operator event (schemas/operator/event-*.schema.json). Its sequence number
+ * was committed with the change it reports; a publish that fails while the broker is away
+ * leaves a gap that subscribers see and resynchronise from status (schemas/README.md). */
+static void
+emit_event(void *arg, uint64_t seq, const char *kind, json_t *data)
+{
+	struct gw_daemon *d = arg;
+	char at[21], topic[128];
+	json_t *ev;
+	char *text;
+
+	gw_format_time(wall_ms(), at);
+	ev = json_pack("{s:s, s:s, s:I, s:s, s:o}", "event", kind, "site", d->cfg.site, "seq",
+	               (json_int_t)seq, "at", at, "data", data);
+	if (ev == NULL)
+		return;
+	text = json_dumps(ev, JSON_COMPACT);
+	json_decref(ev);
+	if (text == NULL)
+		return;
+	snprintf(topic, sizeof(topic), "tf/%s/events/%s", d->cfg.site, kind);
+	gw_mqtt_publish(&d->mqtt, topic, text, strlen(text), 1, 0, NULL);
+	free(text);
 }
 
 static void
@@ -69,6 +103,15 @@ on_device_message(struct gw_daemon *d, const struct gw_mqtt_msg *m)
 			gw_store_telemetry_flush(&d->store);
 		return;
 	}
+	if (strcmp(kind, "state") == 0) {
+		gw_registry_on_state(&d->registry, id, m->payload, m->len, wall_ms());
+		return;
+	}
+	if (strcmp(kind, "conn") == 0) {
+		gw_registry_on_conn(&d->registry, id, m->payload, m->len, wall_ms());
+		return;
+	}
+	gw_registry_touch(&d->registry, id, wall_ms());
 	log_debug("daemon: %s sent %s (%zu bytes)", id, kind, m->len);
 }
 
@@ -147,6 +190,7 @@ on_mqtt_closed(struct gw_mqtt *m)
 {
 	struct gw_daemon *d = (struct gw_daemon *)((char *)m - offsetof(struct gw_daemon, mqtt));
 	/* The link is gone, so no more telemetry can arrive: flush and close the store. */
+	gw_registry_close(&d->registry);
 	gw_store_close(&d->store);
 	log_notice("daemon: stopped");
 }
@@ -196,6 +240,12 @@ gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
 		return rc;
 	}
 
+	if ((rc = gw_registry_open(&d->registry, &d->store, emit_event, d)) != 0) {
+		log_warnx("daemon: cannot load the registry: %s", strerror(-rc));
+		gw_store_close(&d->store);
+		return rc;
+	}
+
 	mcfg.uri = d->cfg.mqtt_uri;
 	mcfg.client_id = d->cfg.mqtt_client_id;
 	mcfg.ca_file = d->cfg.mqtt_ca;
@@ -206,6 +256,7 @@ gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
 	mcfg.will_payload = "offline";
 	mcfg.online_payload = "online";
 	if ((rc = gw_mqtt_init(loop, &d->mqtt, &mcfg, on_message, on_link_state, d)) != 0) {
+		gw_registry_close(&d->registry);
 		gw_store_close(&d->store);
 		return rc;
 	}

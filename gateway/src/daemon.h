@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "mqtt.h"
+#include "registry.h"
 #include "store.h"
 
 struct gw_daemon {
@@ -22,6 +23,7 @@ struct gw_daemon {
 	const char *config_path;
 	struct gw_config cfg;
 	struct gw_store store;
+	struct gw_registry registry;
 	struct gw_mqtt mqtt;
 	uv_timer_t flush_timer;
 	uv_timer_t watchdog_timer;

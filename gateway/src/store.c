@@ -409,6 +409,27 @@ gw_store_audit_append(struct gw_txn *t, const char *entry, size_t len, uint64_t 
 	return 0;
 }
 
+int
+gw_store_event_seq_next(struct gw_txn *t, uint64_t *seq)
+{
+	MDB_val k = { 9, "event_seq" }, v;
+	uint8_t buf[8];
+	uint64_t n = 1;
+	int rc = mdb_get(t->txn, t->store->dbi[GW_DB_META], &k, &v);
+
+	if (rc == 0 && v.mv_size == 8)
+		n = be64_get(v.mv_data) + 1;
+	else if (rc != MDB_NOTFOUND)
+		return rc == 0 ? -EIO : mdb_err(rc, "event sequence");
+	be64_put(buf, n);
+	v.mv_size = sizeof(buf);
+	v.mv_data = buf;
+	if ((rc = mdb_put(t->txn, t->store->dbi[GW_DB_META], &k, &v, 0)) != 0)
+		return mdb_err(rc, "event sequence");
+	*seq = n;
+	return 0;
+}
+
 /* ---- telemetry ---- */
 
 /* Batch entry: u32 length of the value, then the value as stored. */

@@ -131,6 +131,10 @@ int gw_store_each(struct gw_txn *t, enum gw_db db, gw_store_visit_fn fn, void *a
  * only once t commits. */
 int gw_store_audit_append(struct gw_txn *t, const char *entry, size_t len, uint64_t *seq);
 
+/* Takes the next operator-event sequence number (1, 2, ...) in t: it is final, and never
+ * reused, once t commits, so the events that report a change are numbered with it. */
+int gw_store_event_seq_next(struct gw_txn *t, uint64_t *seq);
+
 /* Telemetry. add copies the record into the pending batch (flushing first when the batch
  * is full); flush commits the batch, returning the records stored or a negative error when
  * the batch was dropped (it is counted in stats either way). */

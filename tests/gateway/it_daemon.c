@@ -21,6 +21,7 @@
 #include "broker.h"
 #include "log.h"
 #include "store.h"
+#include "tinyfleet/protocol/msg_state.h"
 #include "tinyfleet/protocol/telemetry.h"
 
 struct ctx {
@@ -219,6 +220,81 @@ test_ingests_telemetry_and_drains_on_sigterm(void **state)
 }
 
 static void
+write_state(struct ctx *c, const char *name, const char *device)
+{
+	struct tfp_state s;
+	uint8_t buf[TFP_STATE_WIRE_MAX];
+	size_t len;
+	char path[160];
+	FILE *f;
+
+	memset(&s, 0, sizeof(s));
+	s.wire_version = TFP_WIRE_VERSION;
+	snprintf(s.device_id, sizeof(s.device_id), "%s", device);
+	snprintf(s.device_class, sizeof(s.device_class), "stm32l4-vib");
+	snprintf(s.agent_version, sizeof(s.agent_version), "0.1.0");
+	s.ram_bytes = 65536;
+	s.flash_bytes = 262144;
+	s.agent_abi = 1;
+	s.slots[0].state = TFP_SLOT_CONFIRMED;
+	s.slots[0].sequence = 1;
+	snprintf(s.slots[0].model, sizeof(s.slots[0].model), "vib-anomaly");
+	snprintf(s.slots[0].version, sizeof(s.slots[0].version), "1.0.0");
+	assert_int_equal(tfp_state_encode(&s, buf, sizeof(buf), &len), 0);
+	snprintf(path, sizeof(path), "%s/%s", c->broker.dir, name);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(buf, 1, len, f), len);
+	fclose(f);
+}
+
+/* A device says hello; an operator following events/ with Mosquitto's own client gets a
+ * device.online event that validates against the operator contract's schema. */
+static void
+test_hello_raises_a_valid_online_event(void **state)
+{
+	struct ctx *c = *state;
+	char cmd[2048], ev[160];
+	pid_t sub;
+	int status;
+
+	write_config(c, "");
+	start_daemon(c);
+	assert_int_equal(wait_status(c, "online"), 0);
+	write_state(c, "state.cbor", "dev-0002");
+	snprintf(ev, sizeof(ev), "%s/event.json", c->broker.dir);
+	snprintf(cmd, sizeof(cmd),
+	         "exec mosquitto_sub -h 127.0.0.1 -p %d --cafile %s --cert %s --key %s "
+	         "-t tf/site1/events/device.online -C 1 -W 10 > %s",
+	         c->broker.port, test_broker_path(&c->broker, "ca.crt"),
+	         test_broker_path(&c->broker, "op-alice.crt"),
+	         test_broker_path(&c->broker, "op-alice.key"), ev);
+	sub = fork();
+	assert_true(sub >= 0);
+	if (sub == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	sleep_ms(500);
+	snprintf(cmd, sizeof(cmd),
+	         "mosquitto_pub -h 127.0.0.1 -p %d --cafile %s --cert %s --key %s -q 1 "
+	         "-t tf/site1/dev/dev-0002/state -f %s/state.cbor",
+	         c->broker.port, test_broker_path(&c->broker, "ca.crt"),
+	         test_broker_path(&c->broker, "devices/dev-0002.crt"),
+	         test_broker_path(&c->broker, "devices/dev-0002.key"), c->broker.dir);
+	assert_int_equal(sh(cmd), 0);
+	assert_int_equal(waitpid(sub, &status, 0), sub);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	snprintf(cmd, sizeof(cmd),
+	         "%s %s/tests/schemas/check_operator_schemas.py validate --schemas "
+	         "%s/schemas/operator --schema event-device-online --file %s && "
+	         "grep -q '\"first_time\":true' %s && grep -q '\"device\":\"dev-0002\"' %s",
+	         TF_PYTHON, TF_SOURCE_DIR, TF_SOURCE_DIR, ev, ev, ev);
+	assert_int_equal(sh(cmd), 0);
+	assert_int_equal(stop_daemon(c), 0);
+}
+
+static void
 test_bad_reload_keeps_running(void **state)
 {
 	struct ctx *c = *state;
@@ -257,6 +333,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ingests_telemetry_and_drains_on_sigterm),
+		cmocka_unit_test(test_hello_raises_a_valid_online_event),
 		cmocka_unit_test(test_bad_reload_keeps_running),
 		cmocka_unit_test(test_check_mode_names_the_bad_line),
 	};

@@ -7,5 +7,6 @@ target_compile_definitions(gateway_mqtt_link PRIVATE TF_SOURCE_DIR="${PROJECT_SO
 tf_add_test(NAME gateway_daemon SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/it_daemon.c
             ${CMAKE_CURRENT_SOURCE_DIR}/broker.c LIBS gw LABELS it TIMEOUT 120)
 target_compile_definitions(gateway_daemon PRIVATE TF_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
-                           TF_TINYFLEETD="$<TARGET_FILE:tinyfleetd>")
+                           TF_TINYFLEETD="$<TARGET_FILE:tinyfleetd>"
+                           TF_PYTHON="${Python3_EXECUTABLE}")
 add_dependencies(gateway_daemon tinyfleetd)

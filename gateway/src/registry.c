@@ -1,0 +1,424 @@
+/*
+ * The device registry. See registry.h for the contract.
+ */
+#include "registry.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "tinyfleet/protocol/cbor_io.h"
+#include "tinyfleet/protocol/msg_state.h"
+
+/* Store record keys (the registry's own CBOR map). */
+enum { REC_STATE = 1, REC_LAST_SEEN = 2, REC_ONLINE = 3, REC_FIRST_SEEN = 4 };
+
+void
+gw_format_time(uint64_t ms, char out[21])
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static uint32_t
+fnv32(const uint8_t *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+	while (n-- > 0)
+		h = (h ^ *p++) * 16777619u;
+	return h;
+}
+
+/* Index of name in a string pool, adding it if there is room; -1 when the pool is full. */
+static int
+intern(char **pool, unsigned *n, unsigned max, const char *name)
+{
+	for (unsigned i = 0; i < *n; i++)
+		if (strcmp(pool[i], name) == 0)
+			return (int)i;
+	if (*n >= max || (pool[*n] = strdup(name)) == NULL)
+		return -1;
+	return (int)(*n)++;
+}
+
+/* Copies what matching and rollouts need from a decoded state into the compact entry. */
+static void
+apply_state(struct gw_registry *r, struct gw_device *d, const struct tfp_state *s)
+{
+	const struct tfp_slot *a = &s->slots[s->active_slot];
+	int ci = intern(r->classes, &r->nclasses, GW_REGISTRY_MAX_CLASSES, s->device_class);
+
+	d->class_idx = ci >= 0 ? (uint16_t)ci : UINT16_MAX;
+	d->ram_bytes = s->ram_bytes;
+	d->flash_bytes = s->flash_bytes;
+	d->agent_abi = s->agent_abi;
+	d->active_slot = s->active_slot;
+	d->slot_state[0] = (uint8_t)s->slots[0].state;
+	d->slot_state[1] = (uint8_t)s->slots[1].state;
+	d->sensors = 0;
+	for (unsigned i = 0; i < s->sensor_count; i++) {
+		int si = intern(r->sensors, &r->nsensors, GW_REGISTRY_MAX_SENSORS, s->sensors[i]);
+		if (si >= 0)
+			d->sensors |= UINT64_C(1) << si;
+		else
+			log_warnx("registry: more than %d sensor kinds in the fleet; %s of %s ignored",
+			          GW_REGISTRY_MAX_SENSORS, s->sensors[i], d->id);
+	}
+	if (a->state == TFP_SLOT_CONFIRMED || a->state == TFP_SLOT_PENDING) {
+		memcpy(d->model, a->model, sizeof(d->model));
+		memcpy(d->version, a->version, sizeof(d->version));
+		memcpy(d->digest, a->digest, sizeof(d->digest));
+		d->sequence = a->sequence;
+	} else {
+		d->model[0] = d->version[0] = '\0';
+		memset(d->digest, 0, sizeof(d->digest));
+		d->sequence = 0;
+	}
+}
+
+static int
+encode_record(const uint8_t *state, size_t len, uint64_t last_seen, int online,
+              uint64_t first_seen, uint8_t **out, size_t *outlen)
+{
+	struct tfp_cbor_writer w;
+	size_t cap = len + 48;
+	uint8_t *buf = malloc(cap);
+
+	if (buf == NULL)
+		return -ENOMEM;
+	tfp_cbor_writer_init(&w, buf, cap);
+	tfp_cbor_put_map(&w, 4);
+	tfp_cbor_put_uint(&w, REC_STATE);
+	tfp_cbor_put_bytes(&w, state, len);
+	tfp_cbor_put_uint(&w, REC_LAST_SEEN);
+	tfp_cbor_put_uint(&w, last_seen);
+	tfp_cbor_put_uint(&w, REC_ONLINE);
+	tfp_cbor_put_bool(&w, online != 0);
+	tfp_cbor_put_uint(&w, REC_FIRST_SEEN);
+	tfp_cbor_put_uint(&w, first_seen);
+	if (tfp_cbor_writer_finish(&w, outlen) != 0) {
+		free(buf);
+		return -EOVERFLOW;
+	}
+	*out = buf;
+	return 0;
+}
+
+struct record {
+	const uint8_t *state;
+	size_t state_len;
+	uint64_t last_seen, first_seen;
+	bool online;
+};
+
+static int
+decode_record(const void *val, size_t len, struct record *rec)
+{
+	struct tfp_cbor_reader rd;
+	size_t n;
+	uint64_t key;
+
+	memset(rec, 0, sizeof(*rec));
+	tfp_cbor_reader_init(&rd, val, len);
+	if (tfp_cbor_read_map(&rd, &n) != 0)
+		return -EBADMSG;
+	for (size_t i = 0; i < n; i++) {
+		int rc = tfp_cbor_read_uint(&rd, &key);
+		if (rc == 0) {
+			switch (key) {
+			case REC_STATE: rc = tfp_cbor_read_bytes(&rd, &rec->state, &rec->state_len); break;
+			case REC_LAST_SEEN: rc = tfp_cbor_read_uint(&rd, &rec->last_seen); break;
+			case REC_ONLINE: rc = tfp_cbor_read_bool(&rd, &rec->online); break;
+			case REC_FIRST_SEEN: rc = tfp_cbor_read_uint(&rd, &rec->first_seen); break;
+			default: rc = tfp_cbor_skip(&rd); break;   /* a newer gateway's field */
+			}
+		}
+		if (rc != 0)
+			return -EBADMSG;
+	}
+	return rec->state != NULL ? 0 : -EBADMSG;
+}
+
+struct load_ctx {
+	struct gw_registry *r;
+	int err;
+};
+
+static int
+load_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	struct load_ctx *c = arg;
+	struct gw_device *d;
+	struct record rec;
+	struct tfp_state s;
+
+	if (klen == 0 || klen > TFP_DEVICE_ID_MAX || decode_record(val, vlen, &rec) != 0 ||
+	    tfp_state_decode(rec.state, rec.state_len, &s) != 0) {
+		log_warnx("registry: unreadable record for %.*s skipped", (int)klen,
+		          (const char *)key);
+		return 0;
+	}
+	if ((d = calloc(1, sizeof(*d))) == NULL) {
+		c->err = -ENOMEM;
+		return 1;
+	}
+	memcpy(d->id, key, klen);
+	apply_state(c->r, d, &s);
+	d->state_hash = fnv32(rec.state, rec.state_len);
+	d->last_seen_ms = rec.last_seen;
+	/* Nobody is online until they speak again: the gateway may have been down a while. */
+	d->online = 0;
+	if (gw_devtab_add(&c->r->tab, d) != 0) {
+		free(d);
+		c->err = -ENOMEM;
+		return 1;
+	}
+	return 0;
+}
+
+int
+gw_registry_open(struct gw_registry *r, struct gw_store *s, gw_registry_event_fn emit,
+                 void *arg)
+{
+	struct load_ctx c = { r, 0 };
+	struct gw_txn t;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	r->store = s;
+	r->emit = emit;
+	r->arg = arg;
+	gw_devtab_init(&r->tab, offsetof(struct gw_device, id));
+	if ((rc = gw_store_begin_read(s, &t)) != 0)
+		return rc;
+	rc = gw_store_each(&t, GW_DB_DEVICES, load_one, &c);
+	gw_store_abort(&t);
+	if (c.err != 0 || rc < 0) {
+		gw_registry_close(r);
+		return c.err != 0 ? c.err : rc;
+	}
+	log_info("registry: %zu device(s) loaded", r->tab.count);
+	return 0;
+}
+
+static void
+free_entry(void *arg, void *entry)
+{
+	(void)arg;
+	free(entry);
+}
+
+void
+gw_registry_close(struct gw_registry *r)
+{
+	gw_devtab_each(&r->tab, free_entry, NULL);
+	gw_devtab_free(&r->tab);
+	for (unsigned i = 0; i < r->nclasses; i++)
+		free(r->classes[i]);
+	for (unsigned i = 0; i < r->nsensors; i++)
+		free(r->sensors[i]);
+	r->nclasses = r->nsensors = 0;
+}
+
+/* Appends an audit entry in t; takes ownership of details (may be NULL). */
+static int
+audit(struct gw_txn *t, uint64_t now_ms, const char *id, const char *action, json_t *details)
+{
+	char at[21];
+	json_t *e;
+	char *text;
+	int rc;
+
+	gw_format_time(now_ms, at);
+	e = json_pack("{s:s, s:s, s:s}", "at", at, "by", id, "action", action);
+	if (e == NULL) {
+		json_decref(details);
+		return -ENOMEM;
+	}
+	if (details != NULL)
+		json_object_set_new(e, "details", details);
+	text = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(e);
+	if (text == NULL)
+		return -ENOMEM;
+	rc = gw_store_audit_append(t, text, strlen(text), NULL);
+	free(text);
+	return rc;
+}
+
+static json_t *
+online_event(const struct gw_registry *r, const struct gw_device *d, const char *agent_version,
+             int first_time)
+{
+	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:b}", "device", d->id, "class",
+	                 gw_registry_class(r, d), "agent_version", agent_version, "model",
+	                 d->model[0] ? json_string(d->model) : json_null(), "version",
+	                 d->version[0] ? json_string(d->version) : json_null(), "first_time",
+	                 first_time);
+}
+
+int
+gw_registry_on_state(struct gw_registry *r, const char *id, const uint8_t *msg, size_t len,
+                     uint64_t now_ms)
+{
+	struct tfp_state s;
+	struct gw_device *d = gw_devtab_get(&r->tab, id), *fresh = NULL;
+	struct gw_txn t = { 0 };
+	uint8_t *rec = NULL;
+	size_t reclen;
+	uint64_t seq = 0, first_seen = now_ms;
+	uint32_t h = fnv32(msg, len);
+	int rc, first_time = d == NULL, went_online, changed;
+	json_t *details, *ev;
+
+	if ((rc = tfp_state_decode(msg, len, &s)) != 0) {
+		r->refused++;
+		log_warnx("registry: state from %s refused: %s", id, tfp_strerror(rc));
+		return -EBADMSG;
+	}
+	if (strcmp(s.device_id, id) != 0) {
+		r->refused++;
+		log_warnx("registry: state on %s's topic claims to be %s; refused", id, s.device_id);
+		return -EPERM;
+	}
+	went_online = first_time || !d->online;
+	changed = first_time || d->state_hash != h;
+	if (!went_online && !changed) {
+		d->last_seen_ms = now_ms;
+		return 0;
+	}
+	if (first_time) {
+		if ((fresh = calloc(1, sizeof(*fresh))) == NULL)
+			return -ENOMEM;
+		snprintf(fresh->id, sizeof(fresh->id), "%s", id);
+		d = fresh;
+	}
+	if ((rc = encode_record(msg, len, now_ms, 1, first_seen, &rec, &reclen)) != 0)
+		goto out;
+	if ((rc = gw_store_begin(r->store, &t)) != 0)
+		goto out;
+	details = json_pack("{s:s, s:s, s:I, s:i}", "model",
+	                    s.slots[s.active_slot].model, "version",
+	                    s.slots[s.active_slot].version, "sequence",
+	                    (json_int_t)s.slots[s.active_slot].sequence, "active_slot",
+	                    (int)s.active_slot);
+	rc = gw_store_put_device(&t, id, rec, reclen);
+	if (rc == 0)
+		rc = audit(&t, now_ms, id, first_time ? "device.registered" : "device.state",
+		           details);
+	else
+		json_decref(details);
+	details = NULL;
+	if (rc != 0 ||
+	    (went_online && (rc = gw_store_event_seq_next(&t, &seq)) != 0) ||
+	    (rc = gw_store_commit(&t)) != 0)
+		goto out;
+	/* Committed: now memory and the world may learn of it. */
+	apply_state(r, d, &s);
+	d->state_hash = h;
+	d->last_seen_ms = now_ms;
+	d->online = 1;
+	if (fresh != NULL) {
+		if ((rc = gw_devtab_add(&r->tab, fresh)) != 0)
+			goto out;
+		fresh = NULL;
+	}
+	if (went_online && r->emit != NULL &&
+	    (ev = online_event(r, d, s.agent_version, first_time)) != NULL)
+		r->emit(r->arg, seq, "device.online", ev);
+	rc = 0;
+out:
+	gw_store_abort(&t);
+	free(rec);
+	free(fresh);
+	return rc;
+}
+
+int
+gw_registry_on_conn(struct gw_registry *r, const char *id, const uint8_t *msg, size_t len,
+                    uint64_t now_ms)
+{
+	struct gw_device *d = gw_devtab_get(&r->tab, id);
+	struct tfp_cbor_reader rd;
+	struct gw_txn t = { 0 };
+	const void *old;
+	size_t oldlen, reclen;
+	struct record rec;
+	uint8_t *buf = NULL;
+	uint64_t v, seq;
+	char last_seen[21];
+	const char *cause;
+	json_t *ev;
+	int rc;
+
+	tfp_cbor_reader_init(&rd, msg, len);
+	if (tfp_cbor_read_uint(&rd, &v) != 0 || tfp_cbor_expect_end(&rd) != 0 ||
+	    v > GW_CONN_OFFLINE_DISCONNECT) {
+		r->refused++;
+		log_warnx("registry: conn from %s is not 0, 1 or 2 in CBOR; refused", id);
+		return -EBADMSG;
+	}
+	if (d == NULL || v == GW_CONN_ONLINE) {
+		/* Online is announced by the state that follows; an unknown device is not
+		 * registered until it says what it is. */
+		if (d != NULL)
+			d->last_seen_ms = now_ms;
+		return 0;
+	}
+	if (!d->online)
+		return 0;
+	cause = v == GW_CONN_OFFLINE_WILL ? "will" : "disconnect";
+	if ((rc = gw_store_begin(r->store, &t)) != 0)
+		return rc;
+	if ((rc = gw_store_get_device(&t, id, &old, &oldlen)) != 0 ||
+	    (rc = decode_record(old, oldlen, &rec)) != 0 ||
+	    (rc = encode_record(rec.state, rec.state_len, d->last_seen_ms, 0, rec.first_seen,
+	                        &buf, &reclen)) != 0 ||
+	    (rc = gw_store_put_device(&t, id, buf, reclen)) != 0 ||
+	    (rc = audit(&t, now_ms, id, "device.offline",
+	                json_pack("{s:s}", "cause", cause))) != 0 ||
+	    (rc = gw_store_event_seq_next(&t, &seq)) != 0 || (rc = gw_store_commit(&t)) != 0)
+		goto out;
+	d->online = 0;
+	gw_format_time(d->last_seen_ms, last_seen);
+	if (r->emit != NULL &&
+	    (ev = json_pack("{s:s, s:s, s:s}", "device", id, "cause", cause, "last_seen",
+	                    last_seen)) != NULL)
+		r->emit(r->arg, seq, "device.offline", ev);
+	rc = 0;
+out:
+	gw_store_abort(&t);
+	free(buf);
+	return rc;
+}
+
+void
+gw_registry_touch(struct gw_registry *r, const char *id, uint64_t now_ms)
+{
+	struct gw_device *d = gw_devtab_get(&r->tab, id);
+	if (d != NULL)
+		d->last_seen_ms = now_ms;
+}
+
+const struct gw_device *
+gw_registry_get(const struct gw_registry *r, const char *id)
+{
+	return gw_devtab_get(&r->tab, id);
+}
+
+const char *
+gw_registry_class(const struct gw_registry *r, const struct gw_device *d)
+{
+	return d->class_idx < r->nclasses ? r->classes[d->class_idx] : "";
+}
+
+size_t
+gw_registry_count(const struct gw_registry *r)
+{
+	return r->tab.count;
+}
