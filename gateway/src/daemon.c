@@ -4,10 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <systemd/sd-daemon.h>
 
+#include "clock.h"
 #include "log.h"
 #include "tinyfleet/protocol/telemetry.h"
 
@@ -36,14 +36,6 @@ parse_device_topic(const struct gw_daemon *d, const char *topic, char *id, size_
 	return 0;
 }
 
-static uint64_t
-wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Publishes an operator event (schemas/operator/event-*.schema.json). Its sequence number
  * was committed with the change it reports; a publish that fails while the broker is away
  * leaves a gap that subscribers see and resynchronise from status (schemas/README.md). */
@@ -55,7 +47,7 @@ emit_event(void *arg, uint64_t seq, const char *kind, json_t *data)
 	json_t *ev;
 	char *text;
 
-	gw_format_time(wall_ms(), at);
+	gw_format_time(gw_wall_ms(), at);
 	ev = json_pack("{s:s, s:s, s:I, s:s, s:o}", "event", kind, "site", d->cfg.site, "seq",
 	               (json_int_t)seq, "at", at, "data", data);
 	if (ev == NULL)
@@ -104,14 +96,14 @@ on_device_message(struct gw_daemon *d, const struct gw_mqtt_msg *m)
 		return;
 	}
 	if (strcmp(kind, "state") == 0) {
-		gw_registry_on_state(&d->registry, id, m->payload, m->len, wall_ms());
+		gw_registry_on_state(&d->registry, id, m->payload, m->len, gw_wall_ms());
 		return;
 	}
 	if (strcmp(kind, "conn") == 0) {
-		gw_registry_on_conn(&d->registry, id, m->payload, m->len, wall_ms());
+		gw_registry_on_conn(&d->registry, id, m->payload, m->len, gw_wall_ms());
 		return;
 	}
-	gw_registry_touch(&d->registry, id, wall_ms());
+	gw_registry_touch(&d->registry, id, gw_wall_ms());
 	log_debug("daemon: %s sent %s (%zu bytes)", id, kind, m->len);
 }
 

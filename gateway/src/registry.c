@@ -7,23 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "tinyfleet/protocol/cbor_io.h"
 #include "tinyfleet/protocol/msg_state.h"
 
 /* Store record keys (the registry's own CBOR map). */
 enum { REC_STATE = 1, REC_LAST_SEEN = 2, REC_ONLINE = 3, REC_FIRST_SEEN = 4 };
-
-void
-gw_format_time(uint64_t ms, char out[21])
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 static uint32_t
 fnv32(const uint8_t *p, size_t n)

@@ -82,7 +82,4 @@ const struct gw_device *gw_registry_get(const struct gw_registry *r, const char 
 const char *gw_registry_class(const struct gw_registry *r, const struct gw_device *d);
 size_t gw_registry_count(const struct gw_registry *r);
 
-/* RFC 3339 UTC with whole seconds ("2026-11-24T10:01:30Z") of a wall-clock time in ms. */
-void gw_format_time(uint64_t ms, char out[21]);
-
 #endif
