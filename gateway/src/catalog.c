@@ -195,6 +195,45 @@ gw_catalog_get(struct gw_catalog *c, const char *name, uint64_t seq, struct gw_m
 	return rc;
 }
 
+struct version_ctx {
+	const char *name;
+	size_t name_len;
+	const char *version;
+	struct gw_model *out;
+	int found;
+};
+
+static int
+match_version(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	struct version_ctx *v = arg;
+	const uint8_t *k = key;
+	if (klen != v->name_len + 9 || memcmp(k, v->name, v->name_len) != 0 || k[v->name_len] != 0)
+		return 0;
+	if (decode_model(val, vlen, v->out) == 0 && strcmp(v->out->m.version, v->version) == 0) {
+		v->found = 1;
+		return 1;
+	}
+	return 0;
+}
+
+int
+gw_catalog_find_version(struct gw_catalog *c, const char *name, const char *version,
+                        struct gw_model *out)
+{
+	struct version_ctx v = { name, strlen(name), version, out, 0 };
+	struct gw_txn t;
+	int rc;
+
+	if ((rc = gw_store_begin_read(c->store, &t)) != 0)
+		return rc;
+	rc = gw_store_each(&t, GW_DB_MODELS, match_version, &v);
+	gw_store_abort(&t);
+	if (rc < 0)
+		return rc;
+	return v.found ? 0 : -ENOENT;
+}
+
 struct newest_ctx {
 	const char *name;
 	size_t name_len;

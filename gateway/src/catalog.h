@@ -48,6 +48,10 @@ int gw_catalog_publish(struct gw_catalog *c, const uint8_t *manifest, size_t mle
                        uint64_t now_ms, struct gw_model *out, int *created,
                        const char **code, char why[160]);
 
+/* Looks a version up by name and version text: 0, -ENOENT. */
+int gw_catalog_find_version(struct gw_catalog *c, const char *name, const char *version,
+                            struct gw_model *out);
+
 /* Looks a version up by name and sequence: 0, -ENOENT. */
 int gw_catalog_get(struct gw_catalog *c, const char *name, uint64_t seq, struct gw_model *out);
 

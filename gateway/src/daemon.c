@@ -113,7 +113,10 @@ on_message(void *arg, const struct gw_mqtt_msg *m)
 	struct gw_daemon *d = arg;
 	if (d->stopping)
 		return;
-	on_device_message(d, m);
+	if (strncmp(m->topic, d->api_prefix, strlen(d->api_prefix)) == 0)
+		gw_api_on_request(&d->api, m);
+	else
+		on_device_message(d, m);
 }
 
 static void
@@ -220,6 +223,7 @@ gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
 	d->cfg = *cfg;
 	snprintf(d->topic_prefix, sizeof(d->topic_prefix), "tf/%s/", cfg->site);
 	snprintf(d->status_topic, sizeof(d->status_topic), "tf/%s/status/gateway", cfg->site);
+	snprintf(d->api_prefix, sizeof(d->api_prefix), "tf/%s/api/req/", cfg->site);
 
 	scfg.path = d->cfg.state_dir;
 	scfg.map_size = (size_t)d->cfg.store_map_size_mb << 20;
@@ -234,6 +238,13 @@ gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
 
 	if ((rc = gw_registry_open(&d->registry, &d->store, emit_event, d)) != 0) {
 		log_warnx("daemon: cannot load the registry: %s", strerror(-rc));
+		gw_store_close(&d->store);
+		return rc;
+	}
+	if ((rc = gw_catalog_open(&d->catalog, &d->store, d->cfg.release_keys)) != 0) {
+		log_warnx("daemon: release_keys %s unusable; the gateway cannot check manifests",
+		          d->cfg.release_keys);
+		gw_registry_close(&d->registry);
 		gw_store_close(&d->store);
 		return rc;
 	}
@@ -257,6 +268,12 @@ gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
 		snprintf(filter, sizeof(filter), "tf/%s/dev/+/%s", d->cfg.site, device_kinds[i]);
 		gw_mqtt_subscribe(&d->mqtt, filter, 1);
 	}
+	{
+		char filter[128];
+		snprintf(filter, sizeof(filter), "%s+/+", d->api_prefix);
+		gw_mqtt_subscribe(&d->mqtt, filter, 1);
+	}
+	gw_api_init(&d->api, d->cfg.site, &d->catalog, &d->registry, &d->mqtt);
 
 	uv_timer_init(loop, &d->flush_timer);
 	d->flush_timer.data = d;

@@ -396,6 +396,24 @@ gw_registry_touch(struct gw_registry *r, const char *id, uint64_t now_ms)
 		d->last_seen_ms = now_ms;
 }
 
+bool
+gw_registry_fits(const struct gw_registry *r, const struct gw_device *d,
+                 const struct tfp_manifest *m)
+{
+	if (strcmp(gw_registry_class(r, d), m->device_class) != 0 || d->ram_bytes < m->req.min_ram ||
+	    d->flash_bytes < m->req.min_flash || d->agent_abi != m->req.agent_abi)
+		return false;
+	for (size_t i = 0; i < m->req.n_sensors; i++) {
+		unsigned j;
+		for (j = 0; j < r->nsensors; j++)
+			if (strcmp(r->sensors[j], m->req.sensors[i]) == 0)
+				break;
+		if (j == r->nsensors || !(d->sensors & (UINT64_C(1) << j)))
+			return false;
+	}
+	return true;
+}
+
 const struct gw_device *
 gw_registry_get(const struct gw_registry *r, const char *id)
 {

@@ -55,6 +55,7 @@ write_config(struct ctx *c, const char *extra)
 	fprintf(f, "mqtt.cert = %s\nmqtt.key = %s\nstore.map_size_mb = 64\nstore.reserve_mb = 8\n",
 	        test_broker_path(&c->broker, "gateway.crt"),
 	        test_broker_path(&c->broker, "gateway.key"));
+	fprintf(f, "release_keys = %s/tests/interop/keys/release-test.pub.pem\n", TF_SOURCE_DIR);
 	fprintf(f, "%s", extra);
 	fclose(f);
 }
@@ -321,7 +322,7 @@ test_check_mode_names_the_bad_line(void **state)
 	struct ctx *c = *state;
 	char cmd[512];
 	write_config(c, "mqtt.keepalive = forever\n");
-	snprintf(cmd, sizeof(cmd), "%s -n -f %s 2>&1 | grep -q 'tinyfleetd.conf:9: mqtt.keepalive'",
+	snprintf(cmd, sizeof(cmd), "%s -n -f %s 2>&1 | grep -q 'tinyfleetd.conf:10: mqtt.keepalive'",
 	         TF_TINYFLEETD, c->conf);
 	assert_int_equal(sh(cmd), 0);
 	snprintf(cmd, sizeof(cmd), "%s -n -f %s >/dev/null 2>&1", TF_TINYFLEETD, c->conf);
