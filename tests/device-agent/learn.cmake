@@ -11,3 +11,12 @@ add_test(NAME learn_packer
                  --checker $<TARGET_FILE:learn_packcheck>
                  --workdir ${CMAKE_CURRENT_BINARY_DIR}/packcheck)
 set_tests_properties(learn_packer PROPERTIES LABELS it TIMEOUT 120)
+
+# learn_eval: tinyfleet-eval on a stream whose labels swap half way (frozen collapses,
+# TinyOL recovers) and on malformed input.
+if(TARGET tinyfleet-eval)
+  add_test(NAME learn_eval
+           COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tools/eval/check_eval.py
+                   $<TARGET_FILE:tinyfleet-eval> ${CMAKE_CURRENT_BINARY_DIR}/evalcheck)
+  set_tests_properties(learn_eval PROPERTIES LABELS it TIMEOUT 120)
+endif()

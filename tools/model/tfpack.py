@@ -17,6 +17,8 @@ Input is a .npz written by numpy with:
   train_x    optional [N, len*ch]: training inputs as the model sees them; gives the
              per-channel mean/variance and the PSI bins
   stats_x    optional: raw (unstandardised) inputs for the statistics instead of train_x
+  feat_mean, feat_var  optional: the per-channel statistics the model was trained with
+             (the PSI bins still come from stats_x/train_x)
   calib_x    optional: inputs for static activation quantisation (else dynamic)
   test_x     optional [k, len*ch]: self-test inputs; expected outputs are computed here
              with the same arithmetic as the C runtime
@@ -349,8 +351,10 @@ def pack(meta, arrays, prune_frac=0.0, pc_mode="auto", psi_bin_count=10, log=Non
     stats_src = arrays.get("stats_x", arrays.get("train_x"))
     if stats_src is not None:
         sx = np.asarray(stats_src, np.float64).reshape(-1, in_shape[1])
-        wr.add("mean", DT_F32, K_MEAN, sx.mean(axis=0))
-        wr.add("var", DT_F32, K_VAR, sx.var(axis=0))
+        # feat_mean/feat_var, when given, are the statistics the model was trained with
+        # (e.g. with a floored variance); otherwise they are measured here.
+        wr.add("mean", DT_F32, K_MEAN, arrays.get("feat_mean", sx.mean(axis=0)))
+        wr.add("var", DT_F32, K_VAR, arrays.get("feat_var", sx.var(axis=0)))
         if psi_bin_count >= 2:
             e, f = psi_bins(sx, psi_bin_count)
             wr.add("psi_edges", DT_F32, K_EDGES, e)
