@@ -103,6 +103,7 @@ tfa_tinyol_init(struct tfa_tinyol *t, const struct tfa_model *m,
 	const struct tfp_container_info *in;
 	struct tfp_layer l;
 	struct tfp_tensor w, b, mean, var;
+	uint64_t win, prior;
 	int has_stats, rc;
 
 	if (t == NULL || m == NULL || m->c.base == NULL)
@@ -149,14 +150,18 @@ tfa_tinyol_init(struct tfa_tinyol *t, const struct tfa_model *m,
 			t->b[i] = tfp_tensor_f32(&b, i);
 		t->model_tag = tfa__crc32(t->model_tag, b.data, b.length);
 	}
-	if ((rc = tfa_welford_init(&t->stats, (uint16_t)in->in_ch, t->cfg.window)) != 0)
+	/* Window and prior count samples; a [len, ch] input gives len values per feature. */
+	win = (uint64_t)t->cfg.window * in->in_len;
+	prior = (uint64_t)t->cfg.prior_count * in->in_len;
+	if ((rc = tfa_welford_init(&t->stats, (uint16_t)in->in_ch,
+	                           win > UINT32_MAX ? UINT32_MAX : (uint32_t)win)) != 0)
 		return rc;
 	has_stats = tfp_container_find(&m->c, TFP_KIND_FEAT_MEAN, &mean) == 0 &&
 	            tfp_container_find(&m->c, TFP_KIND_FEAT_VAR, &var) == 0;
 	/* Without training statistics the frozen layers expect raw inputs (CONTAINER.md). */
 	if (!has_stats)
 		t->cfg.standardize = 0;
-	tfa_welford_seed(&t->stats, NULL, NULL, t->cfg.prior_count);
+	tfa_welford_seed(&t->stats, NULL, NULL, prior > UINT32_MAX ? UINT32_MAX : (uint32_t)prior);
 	if (has_stats) {
 		/* Read from flash one value at a time: the tensor need not be aligned. */
 		for (uint16_t f = 0; f < in->in_ch; f++) {

@@ -20,3 +20,13 @@ if(TARGET tinyfleet-eval)
                    $<TARGET_FILE:tinyfleet-eval> ${CMAKE_CURRENT_BINARY_DIR}/evalcheck)
   set_tests_properties(learn_eval PROPERTIES LABELS it TIMEOUT 120)
 endif()
+
+# learn_demo_models: trains the demo models (digits MLP, vibration 1-D CNN) into the build
+# directory with tools/model's reproducible scripts and checks them with the C tools.
+if(TARGET tinyfleet-eval)
+  add_test(NAME learn_demo_models
+           COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tools/model/make_demo_models.py
+                   --out ${PROJECT_BINARY_DIR}/models --eval $<TARGET_FILE:tinyfleet-eval>
+                   --packcheck $<TARGET_FILE:learn_packcheck>)
+  set_tests_properties(learn_demo_models PROPERTIES LABELS it TIMEOUT 300)
+endif()

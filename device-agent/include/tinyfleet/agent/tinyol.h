@@ -67,8 +67,10 @@ struct tfa_tinyol_config {
 	uint8_t standardize;     /* standardise inputs (needs the container's FEAT_MEAN/VAR
 	                            when adapt_stats is 0); default 1 */
 	uint8_t adapt_stats;     /* update the running statistics; default 1 */
-	uint32_t prior_count;    /* values the training statistics count for; default 100 */
-	uint32_t window;         /* Welford count cap (0 = none); default 1000 */
+	uint32_t prior_count;    /* samples the training statistics count for; default 100 */
+	uint32_t window;         /* Welford cap in samples (0 = none); default 1000. A
+	                            [len, ch] input adds len values per feature per sample,
+	                            so the caps are multiplied by len. */
 };
 
 /* Standardisation floor for the variance (matches CONTAINER.md). */
