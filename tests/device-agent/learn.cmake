@@ -30,3 +30,18 @@ if(TARGET tinyfleet-eval)
                    --packcheck $<TARGET_FILE:learn_packcheck>)
   set_tests_properties(learn_demo_models PROPERTIES LABELS it TIMEOUT 300)
 endif()
+
+# agent_tinyol_momentum: the TinyOL tests again with the momentum storage compiled in
+# (TFA_WITH_MOMENTUM=1 changes struct tfa_tinyol, so the core is compiled into the test).
+add_executable(agent_tinyol_momentum ${CMAKE_CURRENT_SOURCE_DIR}/test_tinyol.c
+               ${PROJECT_SOURCE_DIR}/device-agent/src/tinyol.c
+               ${PROJECT_SOURCE_DIR}/device-agent/src/infer.c
+               ${PROJECT_SOURCE_DIR}/device-agent/src/crc32.c
+               ${PROJECT_SOURCE_DIR}/device-agent/src/error.c)
+target_include_directories(agent_tinyol_momentum PRIVATE
+                           ${PROJECT_SOURCE_DIR}/device-agent/include
+                           ${PROJECT_SOURCE_DIR}/device-agent/src)
+target_compile_definitions(agent_tinyol_momentum PRIVATE TFA_WITH_MOMENTUM=1)
+target_link_libraries(agent_tinyol_momentum PRIVATE tf::cmocka tfp m)
+add_test(NAME agent_tinyol_momentum COMMAND agent_tinyol_momentum)
+set_tests_properties(agent_tinyol_momentum PROPERTIES LABELS unit TIMEOUT 300)

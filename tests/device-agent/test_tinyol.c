@@ -188,6 +188,40 @@ test_sgd_regression_hand_computed(void **state)
 }
 
 static void
+test_sgd_momentum(void **state)
+{
+#if TFA_WITH_MOMENTUM
+	const float w[2] = {0.5f, -1.0f}, b[1] = {0.1f};
+	struct tfa_model m;
+	struct tfa_tinyol t;
+	struct tfa_tinyol_config cfg;
+
+	build_head(&mb, TFP_TASK_REGRESS, 2, 1, TFP_ACT_NONE, w, b, NULL, NULL);
+	assert_int_equal(tfa_model_open(&m, mb.img, mb.len), 0);
+	tfa_tinyol_config_default(&cfg);
+	cfg.lr = 0.1f;
+	cfg.momentum = 0.5f;
+	assert_int_equal(tfa_tinyol_init(&t, &m, &cfg), 0);
+	/* Step 1 as without momentum (v = g): W = (0.68, -0.91), b = 0.19. */
+	assert_int_equal(tfa_tinyol_predict(&t, (const float[]){2.0f, 1.0f}, ARENA,
+	                                    sizeof(arena_words), NULL), 0);
+	assert_int_equal(tfa_tinyol_learn_target(&t, (const float[]){1.0f}), 0);
+	assert_true(fabsf(t.w[0] - 0.68f) < 1e-6f && fabsf(t.b[0] - 0.19f) < 1e-6f);
+	/* Step 2: y = 0.68*2 - 0.91 + 0.19 = 0.64, e = -0.36, g_w = (-0.72, -0.36), g_b = -0.36;
+	 * v_w = 0.5 * (-1.8, -0.9) + g_w = (-1.62, -0.81), v_b = 0.5 * -0.9 - 0.36 = -0.81;
+	 * W = (0.68 + 0.162, -0.91 + 0.081), b = 0.19 + 0.081. */
+	assert_int_equal(tfa_tinyol_predict(&t, (const float[]){2.0f, 1.0f}, ARENA,
+	                                    sizeof(arena_words), NULL), 0);
+	assert_true(fabsf(t.y[0] - 0.64f) < 1e-5f);
+	assert_int_equal(tfa_tinyol_learn_target(&t, (const float[]){1.0f}), 0);
+	assert_true(fabsf(t.w[0] - 0.842f) < 1e-5f);
+	assert_true(fabsf(t.w[1] + 0.829f) < 1e-5f);
+	assert_true(fabsf(t.b[0] - 0.271f) < 1e-5f);
+#endif
+	(void)state;
+}
+
+static void
 test_standardisation(void **state)
 {
 	const float w[4] = {1, 0, 0, 1}, b[2] = {0, 0}, mean[2] = {10, -4}, var[2] = {4, 0.25f};
@@ -419,6 +453,7 @@ main(void)
 		cmocka_unit_test(test_welford_matches_two_pass),
 		cmocka_unit_test(test_sgd_softmax_hand_computed),
 		cmocka_unit_test(test_sgd_regression_hand_computed),
+		cmocka_unit_test(test_sgd_momentum),
 		cmocka_unit_test(test_standardisation),
 		cmocka_unit_test(test_recovers_after_label_permutation),
 		cmocka_unit_test(test_autoencoder_learns_normal),
