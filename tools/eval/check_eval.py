@@ -55,15 +55,31 @@ def main():
         failed += not (segs["1"][0] < 0.1)                          # frozen collapses
         failed += not (segs["1"][1] > 0.8)                          # TinyOL recovers
         failed += "ram bytes:" not in out.stdout or "alarm sample=" not in out.stdout
-    with open(csv, "a") as f:
-        f.write("1,2,3\n")
-    bad = subprocess.run([evalbin, "--model", model, "--csv", csv, "--header"],
+    bad_csv = os.path.join(work, "bad.csv")
+    with open(csv) as src, open(bad_csv, "w") as f:
+        f.write(src.read() + "1,2,3\n")
+    bad = subprocess.run([evalbin, "--model", model, "--csv", bad_csv, "--header"],
                          capture_output=True, text=True)
     failed += bad.returncode == 0 or "columns" not in bad.stderr
     bad = subprocess.run([evalbin, "--model", csv, "--csv", csv], capture_output=True,
                          text=True)
     failed += bad.returncode == 0 or "not a model container" not in bad.stderr
-    print("%d passed, %d failed" % (7 - failed, failed))
+    # Pretrain a frozen model on the first 1,000 rows with train_csv.py, replay with --skip.
+    tc = subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(
+        __file__)), "..", "model", "train_csv.py"), "--csv", csv, "--header", "--rows",
+        "1000", "--out", os.path.join(work, "pre.tfm"), "--hidden", "8"],
+        capture_output=True, text=True)
+    print(tc.stdout, tc.stderr)
+    failed += tc.returncode != 0
+    out = subprocess.run([evalbin, "--model", os.path.join(work, "pre.tfm"), "--csv", csv,
+                          "--header", "--skip", "1000", "--segments", "500", "--lr", "0.1"],
+                         capture_output=True, text=True)
+    print(out.stdout, out.stderr)
+    segs = {m.group(1): (float(m.group(2)), float(m.group(3))) for m in re.finditer(
+        r"^(\d+|all)\s+\S+\s+\d+\s+([\d.]+)\s+([\d.]+)$", out.stdout, re.M)}
+    failed += not ("0" in segs and segs["0"][0] > 0.9 and "1" in segs and segs["1"][1] > 0.8
+                   and "scored 2000" in out.stdout)
+    print("%d passed, %d failed" % (9 - failed, failed))
     return 1 if failed else 0
 
 
