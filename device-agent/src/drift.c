@@ -35,6 +35,7 @@ clear_interval(struct tfa_drift *d)
 	d->i_predictions = 0;
 	d->i_labels = 0;
 	d->i_correct = 0;
+	d->i_losses = 0;
 	d->i_loss = 0.0f;
 	d->alarms = 0;
 	d->warnings = 0;
@@ -152,8 +153,10 @@ tfa_drift_on_label(struct tfa_drift *d, float loss, int correct)
 	d->i_labels++;
 	if (correct)
 		d->i_correct++;
-	if (tfa__finite(loss))
+	if (tfa__finite(loss)) {
+		d->i_losses++;
 		d->i_loss += loss;
+	}
 	/* The stream the mean-change detectors watch: the error indicator, or the loss
 	 * scaled into [0, 1] (ADWIN's and HDDM's bounds assume that range). */
 	if (d->cfg.loss_scale > 0.0f) {
@@ -195,10 +198,10 @@ tfa_drift_report(struct tfa_drift *d, struct tfa_drift_report *r, int clear)
 	r->n_labels = d->n_labels;
 	r->i_predictions = d->i_predictions;
 	r->i_labels = d->i_labels;
-	if (d->i_labels > 0) {
-		r->i_mean_loss = d->i_loss / (float)d->i_labels;
+	if (d->i_losses > 0)
+		r->i_mean_loss = d->i_loss / (float)d->i_losses;
+	if (d->i_labels > 0)
 		r->i_accuracy = (float)d->i_correct / (float)d->i_labels;
-	}
 	r->alarms = d->alarms;
 	/* Level alarms (shift, confidence) also count while their condition still holds,
 	 * even if they rose before the last clearing report. */

@@ -58,6 +58,45 @@ test_eps_cut_formula(void **state)
 	assert_float_equal(tfa_adwin_eps_cut(30, 10, 0.1f, 0.002f), 1.198042f, 1e-4f);
 }
 
+/* Bucket merging by hand (M = 5): a row that reaches 6 buckets merges its two oldest.
+ * Samples 0, 1, 0, 1, ...:
+ *   after 6:  row 0 holds 4 (samples 3..6), row 1 holds 1 = {0, 1}: total 1, variance
+ *             (0 - .5)^2 + (1 - .5)^2 = .5
+ *   after 10: row 0 holds 4, row 1 holds 3
+ *   after 16: row 1 reached 6 at the 16th sample and merged: row 0 holds 4, row 1
+ *             holds 4, row 2 holds 1 = samples 1..4 {0,1,0,1}: total 2, variance 1
+ *             (4 + 4 * 2 + 1 * 4 = 16) */
+static void
+test_bucket_merging_by_hand(void **state)
+{
+	struct tfa_adwin a;
+	int t;
+	(void)state;
+
+	assert_int_equal(tfa_adwin_init(&a, NULL), 0);
+	for (t = 0; t < 6; t++)
+		tfa_adwin_update(&a, (float)(t & 1));
+	assert_int_equal(a.rows, 2);
+	assert_int_equal(a.count[0], 4);
+	assert_int_equal(a.count[1], 1);
+	assert_float_equal(a.total[1][0], 1.0f, 0.0f);
+	assert_float_equal(a.var[1][0], 0.5f, 1e-7f);
+	for (; t < 10; t++)
+		tfa_adwin_update(&a, (float)(t & 1));
+	assert_int_equal(a.count[0], 4);
+	assert_int_equal(a.count[1], 3);
+	for (; t < 16; t++)
+		tfa_adwin_update(&a, (float)(t & 1));
+	assert_int_equal(a.rows, 3);
+	assert_int_equal(a.count[0], 4);
+	assert_int_equal(a.count[1], 4);
+	assert_int_equal(a.count[2], 1);
+	assert_float_equal(a.total[2][0], 2.0f, 0.0f);
+	assert_float_equal(a.var[2][0], 1.0f, 1e-6f);
+	check_histogram(&a);
+	assert_float_equal(tfa_adwin_mean(&a), 0.5f, 1e-6f);
+}
+
 static void
 test_constant_stream_keeps_growing(void **state)
 {
@@ -197,6 +236,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults_are_published_values),
 		cmocka_unit_test(test_eps_cut_formula),
+		cmocka_unit_test(test_bucket_merging_by_hand),
 		cmocka_unit_test(test_constant_stream_keeps_growing),
 		cmocka_unit_test(test_width_is_bounded),
 		cmocka_unit_test(test_cuts_on_step_change),

@@ -25,9 +25,11 @@
  *                               TFP_ERR_ARG (see tinyfleet/protocol/error.h) for a NULL det
  *                               or a config value out of its documented range.
  *   tfa_X_update(det, ...)      feeds one sample; returns 1 when this sample raised the
- *                               alarm (drift), 0 otherwise. After an alarm the detector
- *                               restarts its statistics (the published behaviour), so the
- *                               next sample starts a new concept. Never fails on a valid det.
+ *                               alarm (drift), 0 otherwise. After an alarm PH, DDM and
+ *                               HDDM_A restart their statistics with the next sample (the
+ *                               published behaviour); ADWIN keeps the shrunken window, which
+ *                               is its own restart. Never fails on a valid det and input
+ *                               (the data and confidence updates check their arrays).
  *   tfa_X_alarm(det)            1 if the last update raised the alarm, else 0.
  *   tfa_X_score(det)            a non-negative float whose alarm level is documented per
  *                               detector (higher means more evidence of drift).
@@ -45,7 +47,7 @@
  * x86-64 / Cortex-M4 (the difference is the borrowed pointers in tfa_drift_data):
  *   tfa_ph 32 / 32, tfa_adwin 828 / 828, tfa_ddm 36 / 36, tfa_hddm 44 / 44,
  *   tfa_drift_data 1888 / 1868 (of which 1280 are the PSI bin counts), tfa_conf 52 / 52,
- *   tfa_drift (the bundle, with its config) 3040 / 3016, tfa_drift_report 108 / 108.
+ *   tfa_drift (the bundle, with its config) 3040 / 3020, tfa_drift_report 108 / 108.
  * drift.c checks the bundle against TFA_DRIFT_STATE_BUDGET at compile time.
  *
  * Threads: none of these functions is thread-safe; one owner calls them. They never block,
@@ -207,7 +209,9 @@ void tfa_ddm_reset(struct tfa_ddm *d);
  * point (c_cut, n_cut) that minimises mean + sqrt(ln(1/conf) / (2 n)). Drift when
  *     mean_n - mean_cut >= sqrt((n - n_cut) / (2 n_cut n) * ln(2 / drift_conf))
  * (warning likewise with warn_conf). A drift resets the statistics. Score = the left side
- * divided by the drift bound (alarm level: 1).
+ * divided by the drift bound (alarm level: 1). The stream-long sums are floats: exact for
+ * 0/1 errors up to 2^24 samples without a drift, then rounding slowly blunts the test;
+ * DDM's counts are integers and do not have this limit.
  */
 struct tfa_hddm_config {
 	float drift_conf;       /* default 0.001 */
@@ -385,7 +389,8 @@ struct tfa_drift {
 	uint32_t i_predictions; /* since the last report that cleared */
 	uint32_t i_labels;
 	uint32_t i_correct;
-	float i_loss;           /* sum of finite losses in the interval */
+	uint32_t i_losses;      /* finite losses in the interval */
+	float i_loss;           /* their sum */
 	uint32_t alarms;        /* latched TFA_DRIFT_* bits since the last clearing report */
 	uint32_t warnings;      /* DDM, HDDM, PSI warning bits, latched likewise */
 	uint16_t alarm_count[7];/* alarms per detector since init (saturating) */
@@ -396,8 +401,8 @@ struct tfa_drift {
 struct tfa_drift_report {
 	uint32_t n_predictions, n_labels;       /* since init */
 	uint32_t i_predictions, i_labels;       /* in this interval */
-	float i_mean_loss;
-	float i_accuracy;
+	float i_mean_loss;      /* over the labels whose loss was finite */
+	float i_accuracy;       /* correct / i_labels */
 	uint32_t alarms;        /* TFA_DRIFT_* raised in this interval */
 	uint32_t warnings;
 	uint32_t enabled;       /* which detectors ran */
