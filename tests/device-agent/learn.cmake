@@ -45,3 +45,7 @@ target_compile_definitions(agent_tinyol_momentum PRIVATE TFA_WITH_MOMENTUM=1)
 target_link_libraries(agent_tinyol_momentum PRIVATE tf::cmocka tfp m)
 add_test(NAME agent_tinyol_momentum COMMAND agent_tinyol_momentum)
 set_tests_properties(agent_tinyol_momentum PROPERTIES LABELS unit TIMEOUT 300)
+
+# fuzz_tinyol_blob: TinyOL's saved-state decoder (corpus: tests/fuzz/corpus/tinyol_blob/).
+tf_add_fuzz(NAME fuzz_tinyol_blob SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_tinyol_blob.c
+            LIBS tfa)

@@ -1,9 +1,15 @@
 #!/usr/bin/python3
-"""Writes the seed corpus of fuzz_container (tests/fuzz/corpus/container/): a few small
-valid containers covering every layer op, activation, dtype and optional section, made with
-tfpack from fixed random weights. Usage: make_fuzz_seeds.py <corpus dir>"""
+"""Writes the seed corpora of fuzz_container and fuzz_tinyol_blob.
+
+container/: a few small valid containers covering every layer op, activation, dtype and
+optional section, made with tfpack from fixed random weights.
+tinyol_blob/: TinyOL saved-state blobs (layout in device-agent's tinyol.h) for the fixed
+model of tests/fuzz/fuzz_tinyol_blob.c: a valid one, one for another model, a torn one.
+Usage: make_fuzz_seeds.py <tests/fuzz/corpus dir>"""
 import os
+import struct
 import sys
+import zlib
 
 import numpy as np
 
@@ -11,8 +17,33 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tfpack  # noqa: E402
 
 
+def blob(tag, w, b, mean, m2, n=100, predictions=7, updates=5):
+    """A TinyOL blob: header, weights, bias, Welford mean and m2, CRC-32 (zlib's = IEEE)."""
+    body = struct.pack("<4sHHIHHHHIII", b"TFOL", 1, 0, tag, 3, 2, 3, 0, predictions, updates,
+                       n)
+    body += struct.pack("<%df" % (len(w) + len(b) + len(mean) + len(m2)), *(w + b + mean + m2))
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def blob_seeds(out):
+    os.makedirs(out, exist_ok=True)
+    w = [0.25, 0.5, 0.75, 1.0, 1.25, 1.5]
+    b = [0.0, 0.0]
+    # The model tag: CRC-32 of name, version with its NUL, head weights and bias bytes.
+    tag = zlib.crc32(b"fuzz-model" + b"1\0" + struct.pack("<6f", *w) + struct.pack("<2f", *b))
+    good = blob(tag, [0.1, -0.2, 0.3, 0.4, 0.5, -0.6], [0.05, -0.05], [0.0, 1.0, -1.0],
+                [100.0, 50.0, 200.0])
+    open(os.path.join(out, "valid.blob"), "wb").write(good)
+    open(os.path.join(out, "other_model.blob"), "wb").write(
+        blob(tag ^ 1, w, b, [0.0] * 3, [100.0] * 3))
+    torn = good[:40] + b"\xff" * (len(good) - 40)
+    open(os.path.join(out, "torn.blob"), "wb").write(torn)
+
+
 def main():
-    out = sys.argv[1]
+    root = sys.argv[1]
+    blob_seeds(os.path.join(root, "tinyol_blob"))
+    out = os.path.join(root, "container")
     os.makedirs(out, exist_ok=True)
     rng = np.random.default_rng(7)
     f = lambda *s: rng.normal(size=s).astype(np.float32)  # noqa: E731
