@@ -366,6 +366,12 @@ check_layer(const struct tfp_container *c, unsigned idx, const struct tfp_layer 
 			return TFP_ERR_CONTAINER_DTYPE;
 		if (w.dtype != TFP_DTYPE_INT8 && (l->in_scale != 0.0f || l->in_zero != 0))
 			return TFP_ERR_CONTAINER_QUANT;
+		/* Each int8 product is at most 255 * 255, so a fan-in above 32,768 could
+		 * overflow the runtime's int32 accumulator. */
+		if (w.dtype == TFP_DTYPE_INT8 &&
+		    (uint32_t)(l->op == TFP_OP_CONV1D ? l->kernel : 1) * l->in_ch >
+		    TFP_CONTAINER_MAX_FANIN)
+			return TFP_ERR_CONTAINER_LIMIT;
 		if (l->bias != TFP_CONTAINER_NONE) {
 			if ((rc = get_ref(c, l->bias, TFP_KIND_BIAS, &b)) != 0)
 				return rc;
@@ -485,13 +491,11 @@ check_sections(const struct tfp_container *c)
 	return 0;
 }
 
-uint32_t
-tfp_container_arena_need(const struct tfp_container *c)
+static uint64_t
+arena_need64(const struct tfp_container *c)
 {
 	uint64_t max_act, max_q = 0;
 
-	if (c == NULL || c->base == NULL)
-		return 0;
 	max_act = (uint64_t)c->info.in_len * c->info.in_ch;
 	for (unsigned i = 0; i < c->info.layer_count; i++) {
 		struct tfp_layer l;
@@ -507,8 +511,18 @@ tfp_container_arena_need(const struct tfp_container *c)
 			max_q = inn;
 	}
 	max_q = (max_q + TFP_CONTAINER_ALIGN - 1) / TFP_CONTAINER_ALIGN * TFP_CONTAINER_ALIGN;
-	max_act = 2 * 4 * max_act + max_q;
-	return max_act > UINT32_MAX ? UINT32_MAX : (uint32_t)max_act;
+	return 2 * 4 * max_act + max_q;
+}
+
+uint32_t
+tfp_container_arena_need(const struct tfp_container *c)
+{
+	uint64_t need;
+
+	if (c == NULL || c->base == NULL)
+		return 0;
+	need = arena_need64(c);
+	return need > UINT32_MAX ? UINT32_MAX : (uint32_t)need;
 }
 
 int
@@ -591,8 +605,11 @@ tfp_container_open(struct tfp_container *c, const uint8_t *buf, size_t len)
 	if ((rc = check_tensors(c)) != 0 || (rc = check_layers(c)) != 0 ||
 	    (rc = check_sections(c)) != 0)
 		goto out;
+	rc = TFP_ERR_CONTAINER_LIMIT;
+	if (arena_need64(c) > TFP_CONTAINER_MAX_ARENA)
+		goto out;
 	rc = TFP_ERR_CONTAINER_ARENA;
-	if (in->arena_bytes < tfp_container_arena_need(c) || in->flash_bytes < len)
+	if (in->arena_bytes < arena_need64(c) || in->flash_bytes < len)
 		goto out;
 	rc = 0;
 out:

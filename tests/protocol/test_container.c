@@ -16,7 +16,7 @@
 
 #include "tinyfleet/protocol/container.h"
 
-#define IMG_MAX 2048
+#define IMG_MAX 34000
 
 static void
 put16(uint8_t *p, unsigned v)
@@ -469,6 +469,42 @@ test_layer_errors(void **state)
 	assert_int_equal(open_img(&m), TFP_ERR_CONTAINER_LAYER);
 	build(&m); trec(&m, T_DW)[16] = TFP_DTYPE_INT32;          /* int32 weights */
 	assert_int_equal(open_img(&m), TFP_ERR_CONTAINER_DTYPE);
+	{
+		/* An int8 dense layer of 32,769 inputs could overflow the int32 accumulator;
+		 * 32,768 is the most allowed. */
+		static struct img big;
+		for (uint32_t fan = 32768; fan <= 32769; fan++) {
+			const uint32_t ws[] = {1, fan}, one[] = {1};
+			uint32_t o;
+			uint8_t *h = big.b;
+			memset(&big, 0, sizeof(big));
+			big.data = LT + NL * 32;
+			o = tensor(&big, "s", TFP_DTYPE_FLOAT32, TFP_KIND_QSCALE, 1, one, 0xFFFF,
+			           0xFFFF);
+			putf(big.b + o, 1.0f);
+			(void)tensor(&big, "w", TFP_DTYPE_INT8, TFP_KIND_WEIGHT, 2, ws, 0, 0xFFFF);
+			layer(&big, TFP_OP_DENSE, 0, 0, 1, 0xFFFF, 1, fan, 1, 1, 0, 0);
+			big.len = big.data;
+			memcpy(h, "TFMC", 4);
+			put16(h + 4, 1);
+			put16(h + 6, 128);
+			put32(h + 8, (uint32_t)big.len);
+			memcpy(h + 16, "big", 3);
+			memcpy(h + 48, "1", 1);
+			put32(h + 72, 2 * 4 * fan + fan);
+			put32(h + 76, (uint32_t)big.len);
+			put16(h + 82, 2);
+			put16(h + 84, 1);
+			put16(h + 86, 0xFFFF);
+			put16(h + 88, 1);
+			put16(h + 90, fan);
+			put16(h + 92, 1);
+			put16(h + 94, 1);
+			put32(h + 96, TT);
+			put32(h + 100, LT);
+			assert_int_equal(open_img(&big), fan == 32768 ? 0 : TFP_ERR_CONTAINER_LIMIT);
+		}
+	}
 }
 
 static void

@@ -41,6 +41,8 @@ extern "C" {
 #define TFP_CONTAINER_MAX_TENSORS 64
 #define TFP_CONTAINER_MAX_LAYERS 16
 #define TFP_CONTAINER_MAX_RANK 4
+#define TFP_CONTAINER_MAX_FANIN 32768    /* inputs per output of an int8 layer (int32 sums) */
+#define TFP_CONTAINER_MAX_ARENA 0x10000000u /* 256 MiB: larger arenas are refused */
 #define TFP_CONTAINER_NAME_LEN 32        /* model name field, NUL-padded (TFP_MODEL_NAME_MAX) */
 #define TFP_CONTAINER_VER_LEN 24         /* model version field (TFP_VERSION_MAX) */
 #define TFP_CONTAINER_TNAME_LEN 16       /* tensor name field */
