@@ -171,6 +171,7 @@ tfa_tinyol_init(struct tfa_tinyol *t, const struct tfa_model *m,
 	}
 	return 0;
 }
+
 int
 tfa_tinyol_predict(struct tfa_tinyol *t, const float *x, uint8_t *arena, size_t arena_len,
                    const float **out)
