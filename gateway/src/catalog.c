@@ -15,6 +15,7 @@
 #include "log.h"
 #include "clock.h"
 #include "tinyfleet/protocol/cbor_io.h"
+#include "tinyfleet/protocol/container.h"
 
 /* Store record keys (the catalog's own CBOR map). */
 enum { REC_MANIFEST = 1, REC_PUBLISHED_AT = 2, REC_PUBLISHED_BY = 3 };
@@ -316,6 +317,28 @@ gw_catalog_publish(struct gw_catalog *c, const uint8_t *manifest, size_t mlen,
 		*code = "digest_mismatch";
 		snprintf(why, 160, "the container's SHA-256 is not the manifest's digest");
 		return -EBADMSG;
+	}
+
+	/* The digest binds the bytes to the signature; the container must also be one the
+	 * devices can read, and say it is the model the manifest names. */
+	{
+		struct tfp_container ct;
+		if ((rc = tfp_container_open(&ct, container, clen)) != 0) {
+			*code = "invalid_request";
+			snprintf(why, 160, "the container is not a readable model: %s",
+			         tfp_strerror(rc));
+			return -EBADMSG;
+		}
+		if (strcmp(ct.info.name, out->m.name) != 0 ||
+		    strcmp(ct.info.version, out->m.version) != 0 ||
+		    ct.info.format_version != out->m.container_version) {
+			*code = "invalid_request";
+			snprintf(why, 160, "the container is %s %s (format %u), the manifest names "
+			         "%s %s (format %u)", ct.info.name, ct.info.version,
+			         ct.info.format_version, out->m.name, out->m.version,
+			         (unsigned)out->m.container_version);
+			return -EBADMSG;
+		}
 	}
 
 	/* The same version again: ok and unchanged; another content under it: conflict. */

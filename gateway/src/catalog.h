@@ -4,7 +4,8 @@
  * Publishing takes a signed manifest (COSE_Sign1, ES256) and the container it names. The
  * gateway verifies the signature against its configured release public keys (it holds no
  * private key and cannot forge a manifest), checks the container's size and SHA-256
- * against the manifest, and refuses anything else with one of the operator contract's
+ * against the manifest, checks that the container is a model the devices can read and that
+ * it names the same model and version, and refuses anything else with one of the operator contract's
  * error codes (schemas/README.md "Error codes"). Accepted versions are committed to the
  * store (the container as a blob addressed by its digest) with an audit entry before the
  * caller answers. Publishing the same version again is a no-op that answers ok.

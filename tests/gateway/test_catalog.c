@@ -14,6 +14,7 @@
 #include <mbedtls/sha256.h>
 
 #include "catalog.h"
+#include "../device-agent/learn_test_util.h"
 
 #define KEYS TF_SOURCE_DIR "/tests/interop/keys/"
 
@@ -22,8 +23,40 @@ struct fixture {
 	struct gw_store store;
 	struct gw_catalog cat;
 	struct tfp_cose_signer signer;
-	uint8_t container[4096];
+	uint8_t container[1024];
+	size_t clen;
 };
+
+/* A minimal valid model container (dense 4 -> 2, trainable) named name/version. */
+static void
+make_container(struct fixture *f, const char *name, const char *version)
+{
+	static struct tb b;
+	static const uint32_t wshape[2] = { 2, 4 }, bshape[1] = { 2 };
+	static const float w[8] = { 0.5f, -0.25f, 0.125f, 1, -1, 0.75f, 0, 0.5f };
+	static const float bias[2] = { 0.1f, -0.1f };
+	unsigned wi, bi;
+
+	tb_init(&b, TFP_TASK_CLASSIFY, 1, 4);
+	wi = tb_tensor(&b, "w", TFP_DTYPE_FLOAT32, TFP_KIND_WEIGHT, 2, wshape, w, TFP_CONTAINER_NONE,
+	               TFP_CONTAINER_NONE);
+	bi = tb_tensor(&b, "b", TFP_DTYPE_FLOAT32, TFP_KIND_BIAS, 1, bshape, bias,
+	               TFP_CONTAINER_NONE, TFP_CONTAINER_NONE);
+	tb_layer(&b, TFP_OP_DENSE, TFP_ACT_SOFTMAX, wi, bi, 1, 4, 1, 2, 0, 0, 0.0f, 0);
+	tb_trainable(&b);
+	f->clen = tb_finish(&b, 1e-3f);
+	assert_true(f->clen <= f->clen);
+	memcpy(f->container, b.img, f->clen);
+	memset(f->container + 16, 0, 32 + 24);
+	memcpy(f->container + 16, name, strlen(name));
+	memcpy(f->container + 48, version, strlen(version));
+	{
+		struct tfp_container ct;
+		int rc = tfp_container_open(&ct, f->container, f->clen);
+		if (rc != 0)
+			fail_msg("test container refused: %s", tfp_strerror(rc));
+	}
+}
 
 static char *
 slurp(const char *path)
@@ -48,8 +81,6 @@ setup(void **state)
 	if (mkdtemp(f->dir) == NULL)
 		return -1;
 	cfg.path = f->dir;
-	for (size_t i = 0; i < sizeof(f->container); i++)
-		f->container[i] = (uint8_t)(i * 7 + 3);
 	if (gw_store_open(&f->store, &cfg) != 0 ||
 	    gw_catalog_open(&f->cat, &f->store, KEYS "release-test.pub.pem") != 0 ||
 	    tfp_cose_signer_init_pem(&f->signer, slurp(KEYS "release-test.key.pem")) != 0)
@@ -72,24 +103,27 @@ teardown(void **state)
 	return 0;
 }
 
-/* Signs a manifest for f->container (or for `other` bytes of it). */
+/* Builds f->container for version 1.<seq>.0 (variant: see below) and signs a
+ * manifest for it. */
 static size_t
-sign(struct fixture *f, uint8_t *out, size_t cap, uint64_t seq, size_t size, int flip_digest)
+sign(struct fixture *f, uint8_t *out, size_t cap, uint64_t seq, int variant)
 {
 	struct tfp_manifest m;
 	size_t len;
 	memset(&m, 0, sizeof(m));
 	snprintf(m.name, sizeof(m.name), "pump-anomaly");
 	snprintf(m.version, sizeof(m.version), "1.%llu.0", (unsigned long long)seq);
+	/* variant 1: other weights, same model and version; 2: a container of another model */
+	make_container(f, variant == 2 ? "other-model" : m.name, m.version);
+	if (variant == 1)
+		f->container[f->clen - 9] ^= 1;
 	m.sequence = seq;
 	snprintf(m.device_class, sizeof(m.device_class), "stm32l4-vib");
 	m.req.min_ram = 65536;
 	m.req.min_flash = 262144;
 	m.req.agent_abi = 1;
-	mbedtls_sha256_ret(f->container, sizeof(f->container), m.digest, 0);
-	if (flip_digest)
-		m.digest[5] ^= 1;
-	m.image_size = size;
+	mbedtls_sha256_ret(f->container, f->clen, m.digest, 0);
+	m.image_size = f->clen;
 	m.container_version = 1;
 	memcpy(m.key_id, f->signer.pub.kid, f->signer.pub.kid_len);
 	assert_int_equal(tfp_manifest_sign(&f->signer, &m, out, cap, &len), 0);
@@ -101,17 +135,16 @@ test_publish_stores_and_is_idempotent(void **state)
 {
 	struct fixture *f = *state;
 	uint8_t man[1024];
-	size_t mlen = sign(f, man, sizeof(man), 2, sizeof(f->container), 0);
+	size_t mlen = sign(f, man, sizeof(man), 2, 0);
 	struct gw_model out, got;
 	const char *code;
 	char why[160];
 	int created;
 	struct gw_store_stats st;
 
-	assert_int_equal(gw_catalog_publish(&f->cat, man, mlen, f->container, sizeof(f->container),
-	                                    "op-alice", 1764000000000ull, &out, &created, &code,
-	                                    why),
-	                 0);
+	if (gw_catalog_publish(&f->cat, man, mlen, f->container, f->clen, "op-alice",
+	                       1764000000000ull, &out, &created, &code, why) != 0)
+		fail_msg("publish refused: %s: %s", code, why);
 	assert_true(created);
 	assert_string_equal(out.m.name, "pump-anomaly");
 	assert_int_equal(gw_catalog_get(&f->cat, "pump-anomaly", 2, &got), 0);
@@ -122,7 +155,7 @@ test_publish_stores_and_is_idempotent(void **state)
 	assert_int_equal(st.audit_next, 1);
 
 	/* Again: ok, nothing new. */
-	assert_int_equal(gw_catalog_publish(&f->cat, man, mlen, f->container, sizeof(f->container),
+	assert_int_equal(gw_catalog_publish(&f->cat, man, mlen, f->container, f->clen,
 	                                    "op-alice", 1764000001000ull, &out, &created, &code,
 	                                    why),
 	                 0);
@@ -152,23 +185,46 @@ test_refusals_have_the_contracts_codes(void **state)
 {
 	struct fixture *f = *state;
 	uint8_t man[1024], bad[1024];
-	size_t mlen = sign(f, man, sizeof(man), 5, sizeof(f->container), 0);
+	size_t mlen = sign(f, man, sizeof(man), 5, 0);
 	struct gw_catalog other;
 	struct gw_store_stats st;
 
 	/* One flipped byte in the signature. */
 	memcpy(bad, man, mlen);
 	bad[mlen - 3] ^= 0x40;
-	expect_refusal(f, bad, mlen, f->container, sizeof(f->container), "bad_signature");
+	expect_refusal(f, bad, mlen, f->container, f->clen, "bad_signature");
 	/* Not COSE at all. */
-	expect_refusal(f, (const uint8_t *)"hello", 5, f->container, sizeof(f->container),
+	expect_refusal(f, (const uint8_t *)"hello", 5, f->container, f->clen,
 	               "manifest_invalid");
 	/* Container of another size, and of the right size with other bytes. */
-	expect_refusal(f, man, mlen, f->container, sizeof(f->container) - 1, "size_mismatch");
+	expect_refusal(f, man, mlen, f->container, f->clen - 1, "size_mismatch");
 	memcpy(bad, f->container, 1024);
 	f->container[100] ^= 1;
-	expect_refusal(f, man, mlen, f->container, sizeof(f->container), "digest_mismatch");
+	expect_refusal(f, man, mlen, f->container, f->clen, "digest_mismatch");
 	f->container[100] ^= 1;
+
+	/* Correctly signed, but the container says it is another model; and not a model at all. */
+	mlen = sign(f, bad, sizeof(bad), 5, 2);
+	expect_refusal(f, bad, mlen, f->container, f->clen, "invalid_request");
+	mlen = sign(f, man, sizeof(man), 5, 0);
+	{
+		struct tfp_manifest m;
+		uint8_t junk[64];
+		size_t jlen;
+		memset(junk, 0x5a, sizeof(junk));
+		memset(&m, 0, sizeof(m));
+		snprintf(m.name, sizeof(m.name), "pump-anomaly");
+		snprintf(m.version, sizeof(m.version), "9.9.9");
+		m.sequence = 9;
+		snprintf(m.device_class, sizeof(m.device_class), "stm32l4-vib");
+		m.req.agent_abi = 1;
+		mbedtls_sha256_ret(junk, sizeof(junk), m.digest, 0);
+		m.image_size = sizeof(junk);
+		m.container_version = 1;
+		memcpy(m.key_id, f->signer.pub.kid, f->signer.pub.kid_len);
+		assert_int_equal(tfp_manifest_sign(&f->signer, &m, bad, sizeof(bad), &jlen), 0);
+		expect_refusal(f, bad, jlen, junk, sizeof(junk), "invalid_request");
+	}
 
 	/* A gateway that trusts another key: unknown_key. */
 	assert_int_equal(gw_catalog_open(&other, &f->store,
@@ -179,7 +235,7 @@ test_refusals_have_the_contracts_codes(void **state)
 		const char *code;
 		char why[160];
 		int created;
-		assert_true(gw_catalog_publish(&other, man, mlen, f->container, sizeof(f->container),
+		assert_true(gw_catalog_publish(&other, man, mlen, f->container, f->clen,
 		                               "op-alice", 0, &out, &created, &code, why) < 0);
 		assert_string_equal(code, "unknown_key");
 	}
@@ -198,16 +254,15 @@ test_sequences_only_grow(void **state)
 	char why[160];
 	int created;
 
-	mlen = sign(f, man, sizeof(man), 7, sizeof(f->container), 0);
-	assert_int_equal(gw_catalog_publish(&f->cat, man, mlen, f->container, sizeof(f->container),
+	mlen = sign(f, man, sizeof(man), 7, 0);
+	assert_int_equal(gw_catalog_publish(&f->cat, man, mlen, f->container, f->clen,
 	                                    "op-alice", 1, &out, &created, &code, why),
 	                 0);
-	mlen = sign(f, man, sizeof(man), 6, sizeof(f->container), 0);
-	expect_refusal(f, man, mlen, f->container, sizeof(f->container), "sequence_conflict");
+	mlen = sign(f, man, sizeof(man), 6, 0);
+	expect_refusal(f, man, mlen, f->container, f->clen, "sequence_conflict");
 	/* Same sequence, other content: a conflict, not a silent overwrite. */
-	f->container[0] ^= 0xff;
-	mlen = sign(f, man, sizeof(man), 7, sizeof(f->container), 0);
-	expect_refusal(f, man, mlen, f->container, sizeof(f->container), "conflict");
+	mlen = sign(f, man, sizeof(man), 7, 1);
+	expect_refusal(f, man, mlen, f->container, f->clen, "conflict");
 }
 
 static void
