@@ -1,0 +1,757 @@
+/*
+ * Delta encoder: alignment (what each new byte is coded against) and the range-coded
+ * blocks of FORMAT.md. The coder and its models mirror apply.c exactly; any change here
+ * must be made there too (the round-trip tests catch a mismatch at once).
+ *
+ * The alignment is one array src[new_len]: src[i] >= 0 means "new[i] is coded as a
+ * difference to old[src[i]]", -1 means "new[i] is a literal". Runs where src advances by
+ * one become add operations, runs of -1 insert operations, jumps become seeks. Both
+ * modes only fill src differently, so blocks can be cut anywhere.
+ */
+#include <divsufsort.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tinyfleet/delta/apply.h"
+#include "tinyfleet/delta/encode.h"
+
+#define TOP (1u << 24)
+
+static void
+put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t
+get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+/* ---- growable byte buffer ------------------------------------------------------------ */
+
+struct buf {
+	uint8_t *p;
+	size_t len, cap;
+	int oom;
+};
+
+static void
+buf_put(struct buf *b, uint8_t v)
+{
+	if (b->len == b->cap) {
+		size_t ncap = b->cap ? b->cap * 2 : 4096;
+		uint8_t *np = realloc(b->p, ncap);
+
+		if (np == NULL) {
+			b->oom = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = ncap;
+	}
+	b->p[b->len++] = v;
+}
+
+static void
+buf_append(struct buf *b, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n && !b->oom; i++)
+		buf_put(b, p[i]);
+}
+
+/* ---- range encoder (LZMA style) -------------------------------------------------------- */
+
+struct enc {
+	struct buf out;
+	uint64_t low;
+	uint32_t range;
+	uint8_t cache;
+	uint64_t cache_size;
+	uint16_t p_diff[TFP_DELTA_LANES][TFP_DELTA_DIFF_CTX][256];
+	uint16_t p_lit[TFP_DELTA_LANES][256];
+	uint16_t p_int[TFP_DELTA_INT_KINDS][TFP_DELTA_INT_TREE];
+	uint8_t hist[TFP_DELTA_LANES];
+};
+
+static void
+enc_init(struct enc *e)
+{
+	uint16_t *p;
+	size_t i;
+
+	memset(e, 0, sizeof(*e));
+	e->range = 0xFFFFFFFFu;
+	e->cache_size = 1;
+	p = &e->p_diff[0][0][0];
+	for (i = 0; i < sizeof(e->p_diff) / 2; i++)
+		p[i] = TFP_DELTA_PROB_ONE / 2;
+	p = &e->p_lit[0][0];
+	for (i = 0; i < sizeof(e->p_lit) / 2; i++)
+		p[i] = TFP_DELTA_PROB_ONE / 2;
+	p = &e->p_int[0][0];
+	for (i = 0; i < sizeof(e->p_int) / 2; i++)
+		p[i] = TFP_DELTA_PROB_ONE / 2;
+}
+
+static void
+shift_low(struct enc *e)
+{
+	if ((uint32_t)e->low < 0xFF000000u || (e->low >> 32) != 0) {
+		uint8_t carry = (uint8_t)(e->low >> 32);
+		uint8_t temp = e->cache;
+
+		do {
+			buf_put(&e->out, (uint8_t)(temp + carry));
+			temp = 0xFF;
+		} while (--e->cache_size != 0);
+		e->cache = (uint8_t)(e->low >> 24);
+	}
+	e->cache_size++;
+	e->low = (e->low & 0x00FFFFFFu) << 8;
+}
+
+static void
+enc_bit(struct enc *e, uint16_t *p, unsigned bit)
+{
+	uint32_t bound = (e->range >> TFP_DELTA_PROB_BITS) * *p;
+
+	if (bit == 0) {
+		e->range = bound;
+		*p = (uint16_t)(*p + ((TFP_DELTA_PROB_ONE - *p) >> TFP_DELTA_MOVE_BITS));
+	} else {
+		e->low += bound;
+		e->range -= bound;
+		*p = (uint16_t)(*p - (*p >> TFP_DELTA_MOVE_BITS));
+	}
+	if (e->range < TOP) {
+		e->range <<= 8;
+		shift_low(e);
+	}
+}
+
+static void
+enc_direct(struct enc *e, uint32_t v, unsigned n)
+{
+	while (n-- > 0) {
+		e->range >>= 1;
+		if ((v >> n) & 1)
+			e->low += e->range;
+		if (e->range < TOP) {
+			e->range <<= 8;
+			shift_low(e);
+		}
+	}
+}
+
+static void
+enc_flush(struct enc *e)
+{
+	for (int i = 0; i < 5; i++)
+		shift_low(e);
+}
+
+static void
+enc_tree8(struct enc *e, uint16_t *probs, unsigned sym)
+{
+	unsigned m = 1;
+
+	for (int i = 7; i >= 0; i--) {
+		unsigned bit = (sym >> i) & 1;
+
+		enc_bit(e, &probs[m], bit);
+		m = (m << 1) | bit;
+	}
+}
+
+static void
+enc_int(struct enc *e, unsigned kind, uint32_t v)
+{
+	unsigned nbits = 0, m = 1;
+
+	while (nbits < 32 && (v >> nbits) != 0)
+		nbits++;
+	for (int i = 5; i >= 0; i--) {
+		unsigned bit = (nbits >> i) & 1;
+
+		enc_bit(e, &e->p_int[kind][m], bit);
+		m = (m << 1) | bit;
+	}
+	if (nbits > 1)
+		enc_direct(e, v, nbits - 1);
+}
+
+/* ---- block coding ------------------------------------------------------------------- */
+
+/*
+ * Code new[b0, b1) with lane stride 1 << stride_code into out (block header + payload).
+ */
+static int
+encode_block(const uint8_t *old_img, const uint8_t *new_img, const int64_t *src, size_t b0,
+             size_t b1, unsigned stride_code, struct buf *out)
+{
+	struct enc *e = malloc(sizeof(*e));
+	uint8_t hdr[TFP_DELTA_BLK_HDR_LEN];
+	unsigned mask = (1u << stride_code) - 1;
+	int64_t cur = 0;
+	size_t i = b0;
+	int rc = TFP_ERR_INTERNAL;
+
+	if (e == NULL)
+		return TFP_ERR_INTERNAL;
+	enc_init(e);
+	if (src[b0] >= 0)
+		cur = src[b0];
+	while (i < b1) {
+		size_t alen = 0, ilen = 0;
+
+		if (src[i] >= 0) {
+			while (i + alen < b1 && src[i + alen] == src[i] + (int64_t)alen)
+				alen++;
+		}
+		enc_int(e, TFP_DELTA_INT_ADD, (uint32_t)alen);
+		for (size_t k = 0; k < alen; k++) {
+			size_t pos = i + k;
+			unsigned lane = (unsigned)pos & mask;
+			uint8_t d = (uint8_t)(new_img[pos] - old_img[src[pos]]);
+
+			enc_tree8(e, e->p_diff[lane][e->hist[lane] != 0], d);
+			e->hist[lane] = d;
+		}
+		i += alen;
+		cur += (int64_t)alen;
+		if (i == b1)
+			break;
+		while (i + ilen < b1 && src[i + ilen] < 0)
+			ilen++;
+		enc_int(e, TFP_DELTA_INT_INS, (uint32_t)ilen);
+		for (size_t k = 0; k < ilen; k++) {
+			size_t pos = i + k;
+
+			enc_tree8(e, e->p_lit[(unsigned)pos & mask], new_img[pos]);
+		}
+		i += ilen;
+		if (i == b1)
+			break;
+		{
+			int64_t s = src[i] - cur;
+			uint32_t z = s >= 0 ? (uint32_t)(2 * s) : (uint32_t)(2 * (-s) - 1);
+
+			enc_int(e, TFP_DELTA_INT_SEEK, z);
+			cur = src[i];
+		}
+	}
+	enc_flush(e);
+	if (e->out.oom)
+		goto out;
+	{
+		uint32_t old_pos = src[b0] >= 0 ? (uint32_t)src[b0] : 0;
+
+		put32(hdr, (uint32_t)e->out.len);
+		put32(hdr + 4, tfp_delta_crc32(0, new_img + b0, b1 - b0));
+		put32(hdr + 8, old_pos);
+		hdr[12] = (uint8_t)stride_code;
+		hdr[13] = hdr[14] = hdr[15] = 0;
+	}
+	buf_append(out, hdr, sizeof(hdr));
+	buf_append(out, e->out.p, e->out.len);
+	rc = out->oom ? TFP_ERR_INTERNAL : 0;
+out:
+	free(e->out.p);
+	free(e);
+	return rc;
+}
+
+/* ---- agnostic alignment -------------------------------------------------------------- */
+
+#define WIN 32
+#define SEEDS 4
+#define MIN_SEED 8
+#define CMP_MAX 64
+#define INSERT_COST 8
+#define SWITCH_COST 32
+
+/* Estimated bits to code a difference byte, by magnitude of its signed value. */
+static unsigned
+dcost(uint8_t v)
+{
+	unsigned d = v < 128 ? v : 256u - v;
+
+	if (d == 0)
+		return 1;
+	if (d == 1)
+		return 3;
+	if (d < 4)
+		return 5;
+	if (d < 8)
+		return 7;
+	return d < 32 ? 8 : 9;
+}
+
+static size_t
+mlen(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	size_t i, n = alen < blen ? alen : blen;
+
+	if (n > CMP_MAX)
+		n = CMP_MAX;
+	for (i = 0; i < n && a[i] == b[i]; i++)
+		;
+	return i;
+}
+
+/* Longest match (capped at CMP_MAX) of needle in old through the suffix array. */
+static size_t
+sa_longest(const saidx_t *sa, const uint8_t *old_img, size_t old_len, const uint8_t *needle,
+          size_t nlen, int64_t *pos)
+{
+	size_t st = 0, en = old_len - 1, x, y;
+
+	while (en - st >= 2) {
+		size_t mid = st + (en - st) / 2, l = old_len - (size_t)sa[mid];
+		size_t cmpn = l < nlen ? l : nlen;
+		int c;
+
+		if (cmpn > CMP_MAX)
+			cmpn = CMP_MAX;
+		c = memcmp(old_img + sa[mid], needle, cmpn);
+		if (c < 0 || (c == 0 && cmpn < CMP_MAX && l < nlen))
+			st = mid;
+		else
+			en = mid;
+	}
+	x = mlen(old_img + sa[st], old_len - (size_t)sa[st], needle, nlen);
+	y = mlen(old_img + sa[en], old_len - (size_t)sa[en], needle, nlen);
+	if (x >= y) {
+		*pos = sa[st];
+		return x;
+	}
+	*pos = sa[en];
+	return y;
+}
+
+/* Cost of coding new[i0, i1) against diagonal d (old = new + d). */
+static unsigned
+diag_cost(const uint8_t *old_img, size_t old_len, const uint8_t *new_img, size_t i0,
+          size_t i1, int64_t d)
+{
+	unsigned c = 0;
+
+	for (size_t j = i0; j < i1; j++) {
+		int64_t o = (int64_t)j + d;
+
+		if (o < 0 || o >= (int64_t)old_len)
+			c += 9;
+		else
+			c += dcost((uint8_t)(new_img[j] - old_img[o]));
+	}
+	return c;
+}
+
+#define DIAG_INSERT INT64_MIN
+
+static void
+label(int64_t *src, size_t i0, size_t i1, int64_t d)
+{
+	for (size_t j = i0; j < i1; j++)
+		src[j] = d == DIAG_INSERT ? -1 : (int64_t)j + d;
+}
+
+/*
+ * Fill src[i0, i1) for an arbitrary region: per window of WIN bytes pick the cheapest of the
+ * current diagonal, recently used ones, diagonals of suffix-array seeds, and insertion;
+ * where the diagonal changes, the split point inside the window is optimized.
+ */
+static void
+align_region(const uint8_t *old_img, size_t old_len, const uint8_t *new_img, size_t new_len,
+             const saidx_t *sa, int64_t *src, size_t i0, size_t i1, int64_t *dcur_io)
+{
+	int64_t recent[4] = { 0, 0, 0, 0 };
+	int64_t dcur = *dcur_io;
+
+	(void)new_len;
+	for (size_t w = i0; w < i1; w += WIN) {
+		size_t we = w + WIN < i1 ? w + WIN : i1, n = we - w;
+		int64_t cand[1 + 4 + SEEDS];
+		size_t nc = 0;
+		int64_t best = DIAG_INSERT;
+		unsigned best_cost = INSERT_COST * (unsigned)n + (dcur == DIAG_INSERT ? 0 : 16);
+		unsigned cur_cost = UINT32_MAX;
+
+		if (old_len == 0) {
+			label(src, w, we, DIAG_INSERT);
+			dcur = DIAG_INSERT;
+			continue;
+		}
+		if (dcur != DIAG_INSERT) {
+			cur_cost = diag_cost(old_img, old_len, new_img, w, we, dcur);
+			if (cur_cost <= best_cost) {
+				best = dcur;
+				best_cost = cur_cost;
+			}
+		}
+		/* A nearly exact continuation needs no search. */
+		if (!(dcur != DIAG_INSERT && cur_cost <= n + n / 2)) {
+			for (int k = 0; k < 4; k++)
+				cand[nc++] = recent[k];
+			for (size_t s = w; s < we && sa != NULL; s += WIN / SEEDS) {
+				int64_t pos;
+				size_t l = sa_longest(sa, old_img, old_len, new_img + s, i1 - s, &pos);
+
+				if (l >= MIN_SEED)
+					cand[nc++] = pos - (int64_t)s;
+			}
+			for (size_t k = 0; k < nc; k++) {
+				unsigned c;
+
+				if (cand[k] == dcur)
+					continue;
+				c = diag_cost(old_img, old_len, new_img, w, we, cand[k]) + SWITCH_COST;
+				if (c < best_cost) {
+					best_cost = c;
+					best = cand[k];
+				}
+			}
+		}
+		if (best != dcur && dcur != DIAG_INSERT && w > i0) {
+			/* Best split: prefix on dcur, suffix on best. */
+			size_t bs = 0;
+			unsigned bc = UINT32_MAX;
+
+			for (size_t s = 0; s <= n; s++) {
+				unsigned c = diag_cost(old_img, old_len, new_img, w, w + s, dcur) +
+				             (best == DIAG_INSERT ? INSERT_COST * (unsigned)(n - s) :
+				              diag_cost(old_img, old_len, new_img, w + s, we, best));
+
+				if (c < bc) {
+					bc = c;
+					bs = s;
+				}
+			}
+			label(src, w, w + bs, dcur);
+			label(src, w + bs, we, best);
+		} else {
+			label(src, w, we, best);
+		}
+		if (best != dcur && best != DIAG_INSERT) {
+			memmove(recent + 1, recent, 3 * sizeof(recent[0]));
+			recent[0] = best;
+		}
+		/* After an insertion the old diagonal stays the candidate to return to. */
+		if (best != DIAG_INSERT)
+			dcur = best;
+	}
+	*dcur_io = dcur;
+}
+
+/* ---- tensor-aware alignment ---------------------------------------------------------- */
+
+static int
+check_map(const struct tfp_delta_tensor_map *m, size_t img_len)
+{
+	if (m == NULL || (m->count > 0 && m->t == NULL))
+		return TFP_ERR_DELTA_TENSOR;
+	for (size_t i = 0; i < m->count; i++) {
+		const struct tfp_delta_tensor *t = &m->t[i];
+		uint64_t n = t->elem_size;
+
+		if (t->ndim == 0 || t->ndim > TFP_DELTA_TENSOR_DIMS || t->elem_size == 0)
+			return TFP_ERR_DELTA_TENSOR;
+		for (unsigned k = 0; k < t->ndim; k++)
+			n *= t->dims[k];
+		if (n != t->nbytes || (uint64_t)t->offset + t->nbytes > img_len)
+			return TFP_ERR_DELTA_TENSOR;
+	}
+	return 0;
+}
+
+static const struct tfp_delta_tensor *
+find_tensor(const struct tfp_delta_tensor_map *m, const char *name)
+{
+	for (size_t i = 0; i < m->count; i++)
+		if (strncmp(m->t[i].name, name, TFP_DELTA_TENSOR_NAME_MAX) == 0)
+			return &m->t[i];
+	return NULL;
+}
+
+/* Element-wise alignment of a new tensor to the old tensor of the same name. */
+static void
+align_tensor(int64_t *src, const struct tfp_delta_tensor *nt, const struct tfp_delta_tensor *ot)
+{
+	uint32_t idx[TFP_DELTA_TENSOR_DIMS] = { 0, 0, 0, 0 };
+	unsigned nd = nt->ndim, es = nt->elem_size;
+	uint64_t row_new = nt->dims[nd - 1], row_old, rows = 1;
+
+	if (ot == NULL || ot->elem_size != es || ot->ndim != nd) {
+		if (ot != NULL && ot->elem_size == es && ot->nbytes == nt->nbytes)
+			label(src, nt->offset, (size_t)nt->offset + nt->nbytes,
+			      (int64_t)ot->offset - (int64_t)nt->offset);
+		return;  /* otherwise keep the agnostic alignment */
+	}
+	row_old = ot->dims[nd - 1];
+	for (unsigned k = 0; k + 1 < nd; k++)
+		rows *= nt->dims[k];
+	for (uint64_t r = 0; r < rows; r++) {
+		size_t nbase = nt->offset + (size_t)(r * row_new * es);
+		int inside = 1;
+		uint64_t orow = 0;
+
+		for (unsigned k = 0; k + 1 < nd; k++) {
+			if (idx[k] >= ot->dims[k])
+				inside = 0;
+			orow = orow * ot->dims[k] + idx[k];
+		}
+		if (inside) {
+			uint64_t n = (row_new < row_old ? row_new : row_old) * es;
+			size_t obase = ot->offset + (size_t)(orow * row_old * es);
+
+			label(src, nbase, nbase + n, (int64_t)obase - (int64_t)nbase);
+			label(src, nbase + n, nbase + row_new * es, DIAG_INSERT);
+		} else {
+			label(src, nbase, nbase + row_new * es, DIAG_INSERT);
+		}
+		/* Next leading index, innermost leading dimension fastest. */
+		for (int k = (int)nd - 2; k >= 0; k--) {
+			if (++idx[k] < nt->dims[k])
+				break;
+			idx[k] = 0;
+		}
+	}
+}
+
+/* ---- patch assembly ------------------------------------------------------------------ */
+
+static int
+build_patch(const uint8_t *old_img, size_t old_len, const uint8_t *new_img, size_t new_len,
+            const int64_t *src, int mode, uint32_t block_out, uint8_t **patch, size_t *plen)
+{
+	struct buf out = { 0 }, b1 = { 0 }, b4 = { 0 };
+	uint8_t hdr[TFP_DELTA_HDR_LEN];
+	uint32_t n_blocks = (uint32_t)(new_len / block_out + (new_len % block_out != 0));
+	int rc = TFP_ERR_INTERNAL;
+
+	memcpy(hdr, "TFDP", 4);
+	hdr[4] = TFP_DELTA_VERSION;
+	hdr[5] = (uint8_t)mode;
+	hdr[6] = hdr[7] = 0;
+	put32(hdr + 8, mode == TFP_DELTA_MODE_FULL ? 0 : (uint32_t)old_len);
+	put32(hdr + 12, (uint32_t)new_len);
+	put32(hdr + 16, block_out);
+	put32(hdr + 20, n_blocks);
+	put32(hdr + 24, mode == TFP_DELTA_MODE_FULL ? 0 : tfp_delta_crc32(0, old_img, old_len));
+	put32(hdr + 28, tfp_delta_crc32(0, hdr, 28));
+	buf_append(&out, hdr, sizeof(hdr));
+	for (uint32_t b = 0; b < n_blocks; b++) {
+		size_t s = (size_t)b * block_out, e = s + block_out < new_len ? s + block_out : new_len;
+		struct buf *pick;
+
+		b1.len = b4.len = 0;
+		if ((rc = encode_block(old_img, new_img, src, s, e, 0, &b1)) != 0)
+			goto out;
+		if ((rc = encode_block(old_img, new_img, src, s, e, 2, &b4)) != 0)
+			goto out;
+		pick = b4.len < b1.len ? &b4 : &b1;
+		buf_append(&out, pick->p, pick->len);
+	}
+	rc = TFP_ERR_INTERNAL;
+	if (out.oom)
+		goto out;
+	*patch = out.p;
+	*plen = out.len;
+	out.p = NULL;
+	rc = 0;
+out:
+	free(out.p);
+	free(b1.p);
+	free(b4.p);
+	return rc;
+}
+
+int
+tfp_delta_encode(const uint8_t *old_img, size_t old_len, const uint8_t *new_img,
+                 size_t new_len, const struct tfp_delta_enc_opts *opts, uint8_t **patch,
+                 size_t *patch_len, int *mode_used)
+{
+	struct tfp_delta_enc_opts o = { TFP_DELTA_ENC_AUTO, 0, NULL, NULL };
+	saidx_t *sa = NULL;
+	int64_t *src = NULL;
+	uint8_t *best = NULL, *p = NULL;
+	size_t best_len = 0, plen = 0;
+	int best_mode = -1, rc = TFP_ERR_ARG;
+	int try_full, try_agn, try_tensor;
+
+	if (patch == NULL || patch_len == NULL || (old_img == NULL && old_len > 0) ||
+	    (new_img == NULL && new_len > 0) || old_len >= 0x7FFFFFFF || new_len >= 0x7FFFFFFF)
+		return TFP_ERR_ARG;
+	if (opts != NULL)
+		o = *opts;
+	if (o.block_out == 0)
+		o.block_out = TFP_DELTA_DEFAULT_BLOCK;
+	if (o.mode < TFP_DELTA_ENC_AUTO || o.mode > TFP_DELTA_MODE_TENSOR)
+		return TFP_ERR_ARG;
+	try_full = o.mode == TFP_DELTA_ENC_AUTO || o.mode == TFP_DELTA_MODE_FULL;
+	try_agn = o.mode == TFP_DELTA_ENC_AUTO || o.mode == TFP_DELTA_MODE_AGNOSTIC;
+	try_tensor = o.mode == TFP_DELTA_MODE_TENSOR ||
+	             (o.mode == TFP_DELTA_ENC_AUTO && o.old_map != NULL && o.new_map != NULL);
+	if (try_tensor && (check_map(o.old_map, old_len) != 0 ||
+	                   check_map(o.new_map, new_len) != 0)) {
+		if (o.mode == TFP_DELTA_MODE_TENSOR)
+			return TFP_ERR_DELTA_TENSOR;
+		try_tensor = 0;
+	}
+	if (old_len == 0)
+		try_agn = try_tensor = 0, try_full = 1;
+
+	rc = TFP_ERR_INTERNAL;
+	src = malloc((new_len ? new_len : 1) * sizeof(*src));
+	if (src == NULL)
+		goto out;
+	if (try_full) {
+		label(src, 0, new_len, DIAG_INSERT);
+		if ((rc = build_patch(old_img, old_len, new_img, new_len, src, TFP_DELTA_MODE_FULL,
+		                      o.block_out, &p, &plen)) != 0)
+			goto out;
+		best = p, best_len = plen, best_mode = TFP_DELTA_MODE_FULL, p = NULL;
+	}
+	if (try_agn || try_tensor) {
+		int64_t d = 0;
+
+		sa = malloc(old_len * sizeof(*sa));
+		if (sa == NULL || divsufsort(old_img, sa, (saidx_t)old_len) != 0) {
+			rc = TFP_ERR_INTERNAL;
+			goto out;
+		}
+		align_region(old_img, old_len, new_img, new_len, sa, src, 0, new_len, &d);
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		int mode = pass == 0 ? TFP_DELTA_MODE_AGNOSTIC : TFP_DELTA_MODE_TENSOR;
+
+		if ((pass == 0 && !try_agn) || (pass == 1 && !try_tensor))
+			continue;
+		if (pass == 1) {
+			for (size_t i = 0; i < o.new_map->count; i++)
+				align_tensor(src, &o.new_map->t[i],
+				             find_tensor(o.old_map, o.new_map->t[i].name));
+		}
+		if ((rc = build_patch(old_img, old_len, new_img, new_len, src, mode, o.block_out,
+		                      &p, &plen)) != 0)
+			goto out;
+		/* The tensor mode wins ties: it is the one the operator asked for. */
+		if (best == NULL || plen < best_len || (pass == 1 && plen == best_len)) {
+			free(best);
+			best = p, best_len = plen, best_mode = mode;
+		} else {
+			free(p);
+		}
+		p = NULL;
+	}
+	*patch = best;
+	*patch_len = best_len;
+	if (mode_used != NULL)
+		*mode_used = best_mode;
+	best = NULL;
+	rc = 0;
+out:
+	free(best);
+	free(p);
+	free(sa);
+	free(src);
+	return rc;
+}
+
+int
+tfp_delta_info(const uint8_t *patch, size_t len, struct tfp_delta_info *info)
+{
+	size_t off = TFP_DELTA_HDR_LEN;
+
+	if (patch == NULL || info == NULL)
+		return TFP_ERR_ARG;
+	if (len < 4 || memcmp(patch, "TFDP", 4) != 0)
+		return len < 4 ? TFP_ERR_DELTA_TRUNCATED : TFP_ERR_DELTA_MAGIC;
+	if (len < TFP_DELTA_HDR_LEN)
+		return TFP_ERR_DELTA_TRUNCATED;
+	if (patch[4] != TFP_DELTA_VERSION)
+		return TFP_ERR_DELTA_VERSION;
+	if (get32(patch + 28) != tfp_delta_crc32(0, patch, 28))
+		return TFP_ERR_DELTA;
+	memset(info, 0, sizeof(*info));
+	info->version = patch[4];
+	info->mode = patch[5];
+	info->old_size = get32(patch + 8);
+	info->new_size = get32(patch + 12);
+	info->block_out = get32(patch + 16);
+	info->n_blocks = get32(patch + 20);
+	info->old_crc = get32(patch + 24);
+	if (info->block_out == 0 || info->n_blocks != info->new_size / info->block_out +
+	                                              (info->new_size % info->block_out != 0))
+		return TFP_ERR_DELTA;
+	for (uint32_t b = 0; b < info->n_blocks; b++) {
+		uint32_t cl;
+
+		if (len - off < TFP_DELTA_BLK_HDR_LEN)
+			return TFP_ERR_DELTA_TRUNCATED;
+		cl = get32(patch + off);
+		off += TFP_DELTA_BLK_HDR_LEN;
+		if (len - off < cl)
+			return TFP_ERR_DELTA_TRUNCATED;
+		off += cl;
+		info->coded_bytes += cl;
+	}
+	return off == len ? 0 : TFP_ERR_DELTA_TRAILING;
+}
+
+/*
+ * Fallback raw layout "TFTT" (FORMAT.md): "TFTT", u32 count, then count entries of
+ * name[32] (NUL padded), u8 dtype (1 int8, 2 float32, 3 int32), u8 ndim, u16 zero,
+ * u32 dims[4], u32 offset, u32 nbytes.
+ */
+int
+tfp_delta_tensors_from_raw(const uint8_t *img, size_t len, struct tfp_delta_tensor **out,
+                           size_t *count)
+{
+	struct tfp_delta_tensor *t = NULL;
+	uint32_t n;
+	int rc = TFP_ERR_DELTA_TENSOR;
+
+	if (img == NULL || out == NULL || count == NULL || len < 8 || memcmp(img, "TFTT", 4) != 0)
+		return TFP_ERR_DELTA_TENSOR;
+	n = get32(img + 4);
+	if (n == 0 || n > (len - 8) / 60)
+		return TFP_ERR_DELTA_TENSOR;
+	t = calloc(n, sizeof(*t));
+	if (t == NULL)
+		return TFP_ERR_INTERNAL;
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *e = img + 8 + (size_t)i * 60;
+		static const uint8_t es[4] = { 0, 1, 4, 4 };
+
+		if (e[32] == 0 || e[32] > 3 || e[33] == 0 || e[33] > 4)
+			goto out;
+		memcpy(t[i].name, e, TFP_DELTA_TENSOR_NAME_MAX);
+		t[i].name[TFP_DELTA_TENSOR_NAME_MAX] = '\0';
+		t[i].elem_size = es[e[32]];
+		t[i].ndim = e[33];
+		for (int k = 0; k < 4; k++)
+			t[i].dims[k] = get32(e + 36 + 4 * k);
+		t[i].offset = get32(e + 52);
+		t[i].nbytes = get32(e + 56);
+	}
+	{
+		struct tfp_delta_tensor_map m = { t, n };
+
+		if (check_map(&m, len) != 0)
+			goto out;
+	}
+	*out = t;
+	*count = n;
+	t = NULL;
+	rc = 0;
+out:
+	free(t);
+	return rc;
+}
