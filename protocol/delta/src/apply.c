@@ -25,7 +25,7 @@ _Static_assert(TFP_DELTA_IN_BUF >= 2 * STEP_MAX, "input stage too small");
 _Static_assert(TFP_DELTA_CKPT_LEN == 40, "checkpoint layout");
 
 enum { ST_HDR, ST_BHDR, ST_BLOCK, ST_SKIP, ST_DONE, ST_FAILED };
-enum { PH_INIT, PH_ALEN, PH_ADD, PH_ILEN, PH_INS, PH_SEEK, PH_END };
+enum { PH_INIT, PH_KIND, PH_LEN, PH_COPY, PH_ADD, PH_INS, PH_END };
 
 static uint32_t
 get32(const uint8_t *p)
@@ -190,6 +190,10 @@ models_reset(struct tfp_delta_apply *a)
 	n = sizeof(a->p_int) / 2;
 	for (i = 0; i < n; i++)
 		p[i] = TFP_DELTA_PROB_ONE / 2;
+	p = &a->p_kind[0][0];
+	n = sizeof(a->p_kind) / 2;
+	for (i = 0; i < n; i++)
+		p[i] = TFP_DELTA_PROB_ONE / 2;
 	memset(a->hist, 0, sizeof(a->hist));
 }
 
@@ -242,10 +246,17 @@ old_byte(struct tfp_delta_apply *a, uint32_t pos, uint8_t *b)
 
 /* ---- one decoding step -------------------------------------------------------------- */
 
+/*
+ * Grammar of a block (FORMAT.md): a sequence of operations, each a kind (2-bit tree in the
+ * context of the previous kind) and a length or seek distance, until the block's output is
+ * complete. Lengths are >= 1 and two seeks never follow each other, so every decoded
+ * operation pair produces output and a corrupt stream cannot spin.
+ */
 static int
 step(struct tfp_delta_apply *a)
 {
 	uint32_t v, lane;
+	unsigned m;
 	uint8_t ob, d;
 	int rc;
 
@@ -257,23 +268,60 @@ step(struct tfp_delta_apply *a)
 		a->code = 0;
 		for (int i = 0; i < 4; i++)
 			a->code = (a->code << 8) | rc_byte(a);
-		a->phase = PH_ALEN;
+		a->kind = TFP_DELTA_OP_SEEK;   /* context of the first kind; a seek may not lead */
+		a->phase = PH_KIND;
 		return 0;
-	case PH_ALEN:
-		v = rc_int(a, TFP_DELTA_INT_ADD);
-		if (v > a->blk_out_left)
-			return TFP_ERR_DELTA_BOUNDS;
-		if (v > a->old_size || a->old_pos > a->old_size - v)
-			return TFP_ERR_DELTA_BOUNDS;
-		a->op_left = v;
-		a->op_had_add = v != 0;
-		a->phase = PH_ADD;
+	case PH_KIND:
+		m = 1;
+		m = (m << 1) | rc_bit(a, &a->p_kind[a->kind][m]);
+		m = (m << 1) | rc_bit(a, &a->p_kind[a->kind][m]);
+		if (m - 4 == TFP_DELTA_OP_SEEK && a->kind == TFP_DELTA_OP_SEEK)
+			return TFP_ERR_DELTA;
+		a->kind = (uint8_t)(m - 4);
+		a->phase = PH_LEN;
 		return 0;
-	case PH_ADD:
-		if (a->op_left == 0) {
-			a->phase = a->blk_out_left == 0 ? PH_END : PH_ILEN;
+	case PH_LEN:
+		v = rc_int(a, a->kind);
+		if (a->kind == TFP_DELTA_OP_SEEK) {
+			/* zigzag: 0, -1, 1, -2, ...; a zero seek is never produced */
+			if (v == 0)
+				return TFP_ERR_DELTA;
+			if (v & 1) {
+				v = (v >> 1) + 1;
+				if (v > a->old_pos)
+					return TFP_ERR_DELTA_BOUNDS;
+				a->old_pos -= v;
+			} else {
+				v >>= 1;
+				if (v > a->old_size - a->old_pos)
+					return TFP_ERR_DELTA_BOUNDS;
+				a->old_pos += v;
+			}
+			a->phase = PH_KIND;
 			return 0;
 		}
+		if (v == 0)
+			return TFP_ERR_DELTA;
+		if (v > a->blk_out_left)
+			return TFP_ERR_DELTA_BOUNDS;
+		if (a->kind != TFP_DELTA_OP_INSERT && v > a->old_size - a->old_pos)
+			return TFP_ERR_DELTA_BOUNDS;
+		a->op_left = v;
+		a->phase = a->kind == TFP_DELTA_OP_COPY ? PH_COPY :
+		           a->kind == TFP_DELTA_OP_ADD ? PH_ADD : PH_INS;
+		return 0;
+	case PH_COPY:
+		/* No coded input: copy up to a buffer's worth per step. */
+		for (unsigned k = 0; k < TFP_DELTA_OUT_BUF && a->op_left > 0; k++) {
+			if ((rc = old_byte(a, a->old_pos, &ob)) != 0)
+				return rc;
+			a->old_pos++;
+			a->op_left--;
+			if ((rc = put_byte(a, ob)) != 0)
+				return rc;
+		}
+		break;
+	case PH_ADD:
 		lane = a->out_off & a->stride_mask;
 		d = (uint8_t)rc_tree8(a, a->p_diff[lane][a->hist[lane] != 0]);
 		a->hist[lane] = d;
@@ -281,44 +329,21 @@ step(struct tfp_delta_apply *a)
 			return rc;
 		a->old_pos++;
 		a->op_left--;
-		return put_byte(a, (uint8_t)(ob + d));
-	case PH_ILEN:
-		v = rc_int(a, TFP_DELTA_INT_INS);
-		if (v > a->blk_out_left)
-			return TFP_ERR_DELTA_BOUNDS;
-		/* An empty operation would make no progress: never produced, refused. */
-		if (v == 0 && !a->op_had_add)
-			return TFP_ERR_DELTA;
-		a->op_left = v;
-		a->phase = PH_INS;
-		return 0;
+		if ((rc = put_byte(a, (uint8_t)(ob + d))) != 0)
+			return rc;
+		break;
 	case PH_INS:
-		if (a->op_left == 0) {
-			a->phase = a->blk_out_left == 0 ? PH_END : PH_SEEK;
-			return 0;
-		}
 		lane = a->out_off & a->stride_mask;
 		a->op_left--;
-		return put_byte(a, (uint8_t)rc_tree8(a, a->p_lit[lane]));
-	case PH_SEEK:
-		v = rc_int(a, TFP_DELTA_INT_SEEK);
-		/* zigzag: 0, -1, 1, -2, ... */
-		if (v & 1) {
-			v = (v >> 1) + 1;  /* magnitude of a negative seek */
-			if (v > a->old_pos)
-				return TFP_ERR_DELTA_BOUNDS;
-			a->old_pos -= v;
-		} else {
-			v >>= 1;
-			if (v > a->old_size - a->old_pos)
-				return TFP_ERR_DELTA_BOUNDS;
-			a->old_pos += v;
-		}
-		a->phase = PH_ALEN;
-		return 0;
+		if ((rc = put_byte(a, (uint8_t)rc_tree8(a, a->p_lit[lane]))) != 0)
+			return rc;
+		break;
 	default:
 		return TFP_ERR_INTERNAL;
 	}
+	if (a->op_left == 0)
+		a->phase = a->blk_out_left == 0 ? PH_END : PH_KIND;
+	return 0;
 }
 
 /* ---- header parsing ----------------------------------------------------------------- */

@@ -75,8 +75,10 @@ struct enc {
 	uint64_t cache_size;
 	uint16_t p_diff[TFP_DELTA_LANES][TFP_DELTA_DIFF_CTX][256];
 	uint16_t p_lit[TFP_DELTA_LANES][256];
-	uint16_t p_int[TFP_DELTA_INT_KINDS][TFP_DELTA_INT_TREE];
+	uint16_t p_int[TFP_DELTA_OP_KINDS][TFP_DELTA_INT_TREE];
+	uint16_t p_kind[TFP_DELTA_OP_KINDS][4];
 	uint8_t hist[TFP_DELTA_LANES];
+	unsigned kind;
 };
 
 static void
@@ -97,6 +99,10 @@ enc_init(struct enc *e)
 	p = &e->p_int[0][0];
 	for (i = 0; i < sizeof(e->p_int) / 2; i++)
 		p[i] = TFP_DELTA_PROB_ONE / 2;
+	p = &e->p_kind[0][0];
+	for (i = 0; i < sizeof(e->p_kind) / 2; i++)
+		p[i] = TFP_DELTA_PROB_ONE / 2;
+	e->kind = TFP_DELTA_OP_SEEK;
 }
 
 static void
@@ -188,6 +194,37 @@ enc_int(struct enc *e, unsigned kind, uint32_t v)
 
 /* ---- block coding ------------------------------------------------------------------- */
 
+/* Exact stretches at least this long become copies; shorter ones stay in an add. */
+#define COPY_MIN 32
+
+/* One operation header: kind in the context of the previous kind, then its integer. */
+static void
+enc_op(struct enc *e, unsigned kind, uint32_t v)
+{
+	unsigned m = 1, b1 = kind >> 1, b0 = kind & 1;
+
+	enc_bit(e, &e->p_kind[e->kind][m], b1);
+	m = (m << 1) | b1;
+	enc_bit(e, &e->p_kind[e->kind][m], b0);
+	e->kind = kind;
+	enc_int(e, kind, v);
+}
+
+static void
+enc_add(struct enc *e, const uint8_t *old_img, const uint8_t *new_img, const int64_t *src,
+        size_t i, size_t n, unsigned mask)
+{
+	enc_op(e, TFP_DELTA_OP_ADD, (uint32_t)n);
+	for (size_t k = 0; k < n; k++) {
+		size_t pos = i + k;
+		unsigned lane = (unsigned)pos & mask;
+		uint8_t d = (uint8_t)(new_img[pos] - old_img[src[pos]]);
+
+		enc_tree8(e, e->p_diff[lane][e->hist[lane] != 0], d);
+		e->hist[lane] = d;
+	}
+}
+
 /*
  * Code new[b0, b1) with lane stride 1 << stride_code into out (block header + payload).
  */
@@ -198,66 +235,63 @@ encode_block(const uint8_t *old_img, const uint8_t *new_img, const int64_t *src,
 	struct enc *e = malloc(sizeof(*e));
 	uint8_t hdr[TFP_DELTA_BLK_HDR_LEN];
 	unsigned mask = (1u << stride_code) - 1;
-	int64_t cur = 0;
+	int64_t cur = src[b0] >= 0 ? src[b0] : 0;
+	uint32_t old_pos = (uint32_t)cur;
 	size_t i = b0;
 	int rc = TFP_ERR_INTERNAL;
 
 	if (e == NULL)
 		return TFP_ERR_INTERNAL;
 	enc_init(e);
-	if (src[b0] >= 0)
-		cur = src[b0];
 	while (i < b1) {
-		size_t alen = 0, ilen = 0;
+		size_t r = 0, k, add_from;
 
-		if (src[i] >= 0) {
-			while (i + alen < b1 && src[i + alen] == src[i] + (int64_t)alen)
-				alen++;
+		if (src[i] < 0) {
+			while (i + r < b1 && src[i + r] < 0)
+				r++;
+			enc_op(e, TFP_DELTA_OP_INSERT, (uint32_t)r);
+			for (k = 0; k < r; k++)
+				enc_tree8(e, e->p_lit[(unsigned)(i + k) & mask], new_img[i + k]);
+			i += r;
+			continue;
 		}
-		enc_int(e, TFP_DELTA_INT_ADD, (uint32_t)alen);
-		for (size_t k = 0; k < alen; k++) {
-			size_t pos = i + k;
-			unsigned lane = (unsigned)pos & mask;
-			uint8_t d = (uint8_t)(new_img[pos] - old_img[src[pos]]);
-
-			enc_tree8(e, e->p_diff[lane][e->hist[lane] != 0], d);
-			e->hist[lane] = d;
-		}
-		i += alen;
-		cur += (int64_t)alen;
-		if (i == b1)
-			break;
-		while (i + ilen < b1 && src[i + ilen] < 0)
-			ilen++;
-		enc_int(e, TFP_DELTA_INT_INS, (uint32_t)ilen);
-		for (size_t k = 0; k < ilen; k++) {
-			size_t pos = i + k;
-
-			enc_tree8(e, e->p_lit[(unsigned)pos & mask], new_img[pos]);
-		}
-		i += ilen;
-		if (i == b1)
-			break;
-		{
+		if (src[i] != cur) {
 			int64_t s = src[i] - cur;
-			uint32_t z = s >= 0 ? (uint32_t)(2 * s) : (uint32_t)(2 * (-s) - 1);
 
-			enc_int(e, TFP_DELTA_INT_SEEK, z);
+			enc_op(e, TFP_DELTA_OP_SEEK,
+			       s >= 0 ? (uint32_t)(2 * s) : (uint32_t)(2 * (-s) - 1));
 			cur = src[i];
 		}
+		while (i + r < b1 && src[i + r] == src[i] + (int64_t)r)
+			r++;
+		/* Split the aligned run into copies (long exact stretches) and adds. */
+		add_from = i;
+		for (k = i; k < i + r;) {
+			size_t z = 0;
+
+			while (k + z < i + r && new_img[k + z] == old_img[src[k + z]])
+				z++;
+			if (z >= COPY_MIN) {
+				if (k > add_from)
+					enc_add(e, old_img, new_img, src, add_from, k - add_from, mask);
+				enc_op(e, TFP_DELTA_OP_COPY, (uint32_t)z);
+				add_from = k + z;
+			}
+			k += z > 0 ? z : 1;
+		}
+		if (i + r > add_from)
+			enc_add(e, old_img, new_img, src, add_from, i + r - add_from, mask);
+		i += r;
+		cur += (int64_t)r;
 	}
 	enc_flush(e);
 	if (e->out.oom)
 		goto out;
-	{
-		uint32_t old_pos = src[b0] >= 0 ? (uint32_t)src[b0] : 0;
-
-		put32(hdr, (uint32_t)e->out.len);
-		put32(hdr + 4, tfp_delta_crc32(0, new_img + b0, b1 - b0));
-		put32(hdr + 8, old_pos);
-		hdr[12] = (uint8_t)stride_code;
-		hdr[13] = hdr[14] = hdr[15] = 0;
-	}
+	put32(hdr, (uint32_t)e->out.len);
+	put32(hdr + 4, tfp_delta_crc32(0, new_img + b0, b1 - b0));
+	put32(hdr + 8, old_pos);
+	hdr[12] = (uint8_t)stride_code;
+	hdr[13] = hdr[14] = hdr[15] = 0;
 	buf_append(out, hdr, sizeof(hdr));
 	buf_append(out, e->out.p, e->out.len);
 	rc = out->oom ? TFP_ERR_INTERNAL : 0;
@@ -355,11 +389,16 @@ diag_cost(const uint8_t *old_img, size_t old_len, const uint8_t *new_img, size_t
 
 #define DIAG_INSERT INT64_MIN
 
+/* Label new[i0, i1) with diagonal d; bytes whose old counterpart is outside old are
+ * literals. */
 static void
-label(int64_t *src, size_t i0, size_t i1, int64_t d)
+label(int64_t *src, size_t i0, size_t i1, int64_t d, size_t old_len)
 {
-	for (size_t j = i0; j < i1; j++)
-		src[j] = d == DIAG_INSERT ? -1 : (int64_t)j + d;
+	for (size_t j = i0; j < i1; j++) {
+		int64_t o = (int64_t)j + d;
+
+		src[j] = d == DIAG_INSERT || o < 0 || o >= (int64_t)old_len ? -1 : o;
+	}
 }
 
 /*
@@ -384,7 +423,7 @@ align_region(const uint8_t *old_img, size_t old_len, const uint8_t *new_img, siz
 		unsigned cur_cost = UINT32_MAX;
 
 		if (old_len == 0) {
-			label(src, w, we, DIAG_INSERT);
+			label(src, w, we, DIAG_INSERT, old_len);
 			dcur = DIAG_INSERT;
 			continue;
 		}
@@ -433,10 +472,10 @@ align_region(const uint8_t *old_img, size_t old_len, const uint8_t *new_img, siz
 					bs = s;
 				}
 			}
-			label(src, w, w + bs, dcur);
-			label(src, w + bs, we, best);
+			label(src, w, w + bs, dcur, old_len);
+			label(src, w + bs, we, best, old_len);
 		} else {
-			label(src, w, we, best);
+			label(src, w, we, best, old_len);
 		}
 		if (best != dcur && best != DIAG_INSERT) {
 			memmove(recent + 1, recent, 3 * sizeof(recent[0]));
@@ -481,7 +520,8 @@ find_tensor(const struct tfp_delta_tensor_map *m, const char *name)
 
 /* Element-wise alignment of a new tensor to the old tensor of the same name. */
 static void
-align_tensor(int64_t *src, const struct tfp_delta_tensor *nt, const struct tfp_delta_tensor *ot)
+align_tensor(int64_t *src, const struct tfp_delta_tensor *nt, const struct tfp_delta_tensor *ot,
+             size_t old_len)
 {
 	uint32_t idx[TFP_DELTA_TENSOR_DIMS] = { 0, 0, 0, 0 };
 	unsigned nd = nt->ndim, es = nt->elem_size;
@@ -490,7 +530,7 @@ align_tensor(int64_t *src, const struct tfp_delta_tensor *nt, const struct tfp_d
 	if (ot == NULL || ot->elem_size != es || ot->ndim != nd) {
 		if (ot != NULL && ot->elem_size == es && ot->nbytes == nt->nbytes)
 			label(src, nt->offset, (size_t)nt->offset + nt->nbytes,
-			      (int64_t)ot->offset - (int64_t)nt->offset);
+			      (int64_t)ot->offset - (int64_t)nt->offset, old_len);
 		return;  /* otherwise keep the agnostic alignment */
 	}
 	row_old = ot->dims[nd - 1];
@@ -510,10 +550,10 @@ align_tensor(int64_t *src, const struct tfp_delta_tensor *nt, const struct tfp_d
 			uint64_t n = (row_new < row_old ? row_new : row_old) * es;
 			size_t obase = ot->offset + (size_t)(orow * row_old * es);
 
-			label(src, nbase, nbase + n, (int64_t)obase - (int64_t)nbase);
-			label(src, nbase + n, nbase + row_new * es, DIAG_INSERT);
+			label(src, nbase, nbase + n, (int64_t)obase - (int64_t)nbase, old_len);
+			label(src, nbase + n, nbase + row_new * es, DIAG_INSERT, old_len);
 		} else {
-			label(src, nbase, nbase + row_new * es, DIAG_INSERT);
+			label(src, nbase, nbase + row_new * es, DIAG_INSERT, old_len);
 		}
 		/* Next leading index, innermost leading dimension fastest. */
 		for (int k = (int)nd - 2; k >= 0; k--) {
@@ -612,7 +652,7 @@ tfp_delta_encode(const uint8_t *old_img, size_t old_len, const uint8_t *new_img,
 	if (src == NULL)
 		goto out;
 	if (try_full) {
-		label(src, 0, new_len, DIAG_INSERT);
+		label(src, 0, new_len, DIAG_INSERT, old_len);
 		if ((rc = build_patch(old_img, old_len, new_img, new_len, src, TFP_DELTA_MODE_FULL,
 		                      o.block_out, &p, &plen)) != 0)
 			goto out;
@@ -636,7 +676,7 @@ tfp_delta_encode(const uint8_t *old_img, size_t old_len, const uint8_t *new_img,
 		if (pass == 1) {
 			for (size_t i = 0; i < o.new_map->count; i++)
 				align_tensor(src, &o.new_map->t[i],
-				             find_tensor(o.old_map, o.new_map->t[i].name));
+				             find_tensor(o.old_map, o.new_map->t[i].name), old_len);
 		}
 		if ((rc = build_patch(old_img, old_len, new_img, new_len, src, mode, o.block_out,
 		                      &p, &plen)) != 0)

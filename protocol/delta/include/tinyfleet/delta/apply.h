@@ -70,7 +70,7 @@ struct tfp_delta_apply {
 	uint32_t blk_comp_len, blk_comp_in, blk_out_left, blk_crc_want, blk_crc;
 	uint32_t old_pos, op_left;
 	uint32_t range, code;
-	uint8_t stride_mask, phase, rc_overrun, op_had_add;
+	uint8_t stride_mask, phase, rc_overrun, kind;
 	uint8_t hist[TFP_DELTA_LANES];
 	uint16_t in_pos, in_len, out_len, old_len;
 	uint32_t old_off;
@@ -79,7 +79,8 @@ struct tfp_delta_apply {
 	uint8_t out[TFP_DELTA_OUT_BUF];
 	uint16_t p_diff[TFP_DELTA_LANES][TFP_DELTA_DIFF_CTX][256];
 	uint16_t p_lit[TFP_DELTA_LANES][256];
-	uint16_t p_int[TFP_DELTA_INT_KINDS][TFP_DELTA_INT_TREE];
+	uint16_t p_int[TFP_DELTA_OP_KINDS][TFP_DELTA_INT_TREE];
+	uint16_t p_kind[TFP_DELTA_OP_KINDS][4];
 };
 
 #define TFP_DELTA_APPLY_RAM sizeof(struct tfp_delta_apply)

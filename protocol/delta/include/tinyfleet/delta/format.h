@@ -24,18 +24,21 @@
 /*
  * Entropy coder geometry (an LZMA-style binary adaptive range coder). Probabilities are
  * 11-bit, adapted by 1/32 per coded bit. These sizes fix the applier's model RAM:
- * diff bytes 4 lanes x 2 contexts x 256, literal bytes 4 lanes x 256, integers 3 x 64.
+ * diff bytes 4 lanes x 2 contexts x 256, literal bytes 4 lanes x 256, integers 4 x 64,
+ * operation kinds 4 previous kinds x 4.
  */
 #define TFP_DELTA_PROB_BITS 11
 #define TFP_DELTA_PROB_ONE (1u << TFP_DELTA_PROB_BITS)
 #define TFP_DELTA_MOVE_BITS 5
 #define TFP_DELTA_LANES 4
 #define TFP_DELTA_DIFF_CTX 2
-#define TFP_DELTA_INT_KINDS 3     /* add length, insert length, seek */
 #define TFP_DELTA_INT_TREE 64     /* 6-bit tree coding the bit length 0..32 */
 
-#define TFP_DELTA_INT_ADD 0
-#define TFP_DELTA_INT_INS 1
-#define TFP_DELTA_INT_SEEK 2
+/* Operation kinds; each kind's length (or seek distance) has its own integer model. */
+#define TFP_DELTA_OP_COPY 0       /* old bytes unchanged */
+#define TFP_DELTA_OP_ADD 1        /* old bytes plus coded differences */
+#define TFP_DELTA_OP_INSERT 2     /* coded literal bytes */
+#define TFP_DELTA_OP_SEEK 3       /* move the old position (zigzag-coded signed distance) */
+#define TFP_DELTA_OP_KINDS 4
 
 #endif
