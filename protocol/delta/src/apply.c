@@ -156,7 +156,7 @@ rc_tree8(struct tfp_delta_apply *a, uint16_t *probs)
 static uint32_t
 rc_int(struct tfp_delta_apply *a, unsigned kind)
 {
-	uint16_t *probs = a->p_int[kind];
+	uint16_t *probs = a->m.num[kind];
 	unsigned m = 1, nbits;
 
 	while (m < TFP_DELTA_INT_TREE)
@@ -169,32 +169,6 @@ rc_int(struct tfp_delta_apply *a, unsigned kind)
 		return 0;
 	}
 	return (1u << (nbits - 1)) | rc_direct(a, nbits - 1);
-}
-
-static void
-models_reset(struct tfp_delta_apply *a)
-{
-	uint16_t *p;
-	size_t i, n;
-
-	/* The three tables are adjacent uint16_t arrays; set each to one half. */
-	p = &a->p_diff[0][0][0];
-	n = sizeof(a->p_diff) / 2;
-	for (i = 0; i < n; i++)
-		p[i] = TFP_DELTA_PROB_ONE / 2;
-	p = &a->p_lit[0][0];
-	n = sizeof(a->p_lit) / 2;
-	for (i = 0; i < n; i++)
-		p[i] = TFP_DELTA_PROB_ONE / 2;
-	p = &a->p_int[0][0];
-	n = sizeof(a->p_int) / 2;
-	for (i = 0; i < n; i++)
-		p[i] = TFP_DELTA_PROB_ONE / 2;
-	p = &a->p_kind[0][0];
-	n = sizeof(a->p_kind) / 2;
-	for (i = 0; i < n; i++)
-		p[i] = TFP_DELTA_PROB_ONE / 2;
-	memset(a->hist, 0, sizeof(a->hist));
 }
 
 /* ---- output and old image ----------------------------------------------------------- */
@@ -268,16 +242,16 @@ step(struct tfp_delta_apply *a)
 		a->code = 0;
 		for (int i = 0; i < 4; i++)
 			a->code = (a->code << 8) | rc_byte(a);
-		a->kind = TFP_DELTA_OP_SEEK;   /* context of the first kind; a seek may not lead */
 		a->phase = PH_KIND;
 		return 0;
 	case PH_KIND:
+		/* The first operation of a block sees SEEK as previous kind: no seek may lead. */
 		m = 1;
-		m = (m << 1) | rc_bit(a, &a->p_kind[a->kind][m]);
-		m = (m << 1) | rc_bit(a, &a->p_kind[a->kind][m]);
-		if (m - 4 == TFP_DELTA_OP_SEEK && a->kind == TFP_DELTA_OP_SEEK)
+		m = (m << 1) | rc_bit(a, &a->m.kind[a->m.prev_kind][m]);
+		m = (m << 1) | rc_bit(a, &a->m.kind[a->m.prev_kind][m]);
+		if (m - 4 == TFP_DELTA_OP_SEEK && a->m.prev_kind == TFP_DELTA_OP_SEEK)
 			return TFP_ERR_DELTA;
-		a->kind = (uint8_t)(m - 4);
+		a->kind = a->m.prev_kind = (uint8_t)(m - 4);
 		a->phase = PH_LEN;
 		return 0;
 	case PH_LEN:
@@ -323,10 +297,24 @@ step(struct tfp_delta_apply *a)
 		break;
 	case PH_ADD:
 		lane = a->out_off & a->stride_mask;
-		d = (uint8_t)rc_tree8(a, a->p_diff[lane][a->hist[lane] != 0]);
-		a->hist[lane] = d;
 		if ((rc = old_byte(a, a->old_pos, &ob)) != 0)
 			return rc;
+		if (!rc_bit(a, &a->m.same[lane][tfp_delta_run_ctx(a->m.run[lane])]
+		                         [tfp_delta_mag_ctx(ob)])) {
+			a->m.run[lane] = tfp_delta_run_next(a->m.run[lane]);
+			a->m.last[lane] = TFP_DELTA_SYM_SAME;
+			d = 0;
+		} else {
+			a->m.run[lane] = 0;
+			if (rc_bit(a, &a->m.zero[lane][a->m.last[lane]])) {
+				a->m.last[lane] = TFP_DELTA_SYM_ZERO;
+				d = (uint8_t)(0u - ob);
+			} else {
+				d = (uint8_t)rc_tree8(a, a->m.diff[lane][a->m.last[lane] ==
+				                                         TFP_DELTA_SYM_OTHER]);
+				a->m.last[lane] = TFP_DELTA_SYM_OTHER;
+			}
+		}
 		a->old_pos++;
 		a->op_left--;
 		if ((rc = put_byte(a, (uint8_t)(ob + d))) != 0)
@@ -335,7 +323,14 @@ step(struct tfp_delta_apply *a)
 	case PH_INS:
 		lane = a->out_off & a->stride_mask;
 		a->op_left--;
-		if ((rc = put_byte(a, (uint8_t)rc_tree8(a, a->p_lit[lane]))) != 0)
+		if (!rc_bit(a, &a->m.lzero[lane][tfp_delta_run_ctx(a->m.lrun[lane])])) {
+			a->m.lrun[lane] = tfp_delta_run_next(a->m.lrun[lane]);
+			ob = 0;
+		} else {
+			a->m.lrun[lane] = 0;
+			ob = (uint8_t)rc_tree8(a, a->m.lit[lane]);
+		}
+		if ((rc = put_byte(a, ob)) != 0)
 			return rc;
 		break;
 	default:
@@ -404,7 +399,7 @@ parse_block_header(struct tfp_delta_apply *a)
 	a->old_len = 0;
 	a->rc_overrun = 0;
 	a->phase = PH_INIT;
-	models_reset(a);
+	tfp_delta_models_reset(&a->m);
 	return 0;
 }
 

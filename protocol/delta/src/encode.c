@@ -73,36 +73,16 @@ struct enc {
 	uint32_t range;
 	uint8_t cache;
 	uint64_t cache_size;
-	uint16_t p_diff[TFP_DELTA_LANES][TFP_DELTA_DIFF_CTX][256];
-	uint16_t p_lit[TFP_DELTA_LANES][256];
-	uint16_t p_int[TFP_DELTA_OP_KINDS][TFP_DELTA_INT_TREE];
-	uint16_t p_kind[TFP_DELTA_OP_KINDS][4];
-	uint8_t hist[TFP_DELTA_LANES];
-	unsigned kind;
+	struct tfp_delta_models m;
 };
 
 static void
 enc_init(struct enc *e)
 {
-	uint16_t *p;
-	size_t i;
-
 	memset(e, 0, sizeof(*e));
 	e->range = 0xFFFFFFFFu;
 	e->cache_size = 1;
-	p = &e->p_diff[0][0][0];
-	for (i = 0; i < sizeof(e->p_diff) / 2; i++)
-		p[i] = TFP_DELTA_PROB_ONE / 2;
-	p = &e->p_lit[0][0];
-	for (i = 0; i < sizeof(e->p_lit) / 2; i++)
-		p[i] = TFP_DELTA_PROB_ONE / 2;
-	p = &e->p_int[0][0];
-	for (i = 0; i < sizeof(e->p_int) / 2; i++)
-		p[i] = TFP_DELTA_PROB_ONE / 2;
-	p = &e->p_kind[0][0];
-	for (i = 0; i < sizeof(e->p_kind) / 2; i++)
-		p[i] = TFP_DELTA_PROB_ONE / 2;
-	e->kind = TFP_DELTA_OP_SEEK;
+	tfp_delta_models_reset(&e->m);
 }
 
 static void
@@ -185,7 +165,7 @@ enc_int(struct enc *e, unsigned kind, uint32_t v)
 	for (int i = 5; i >= 0; i--) {
 		unsigned bit = (nbits >> i) & 1;
 
-		enc_bit(e, &e->p_int[kind][m], bit);
+		enc_bit(e, &e->m.num[kind][m], bit);
 		m = (m << 1) | bit;
 	}
 	if (nbits > 1)
@@ -203,10 +183,10 @@ enc_op(struct enc *e, unsigned kind, uint32_t v)
 {
 	unsigned m = 1, b1 = kind >> 1, b0 = kind & 1;
 
-	enc_bit(e, &e->p_kind[e->kind][m], b1);
+	enc_bit(e, &e->m.kind[e->m.prev_kind][m], b1);
 	m = (m << 1) | b1;
-	enc_bit(e, &e->p_kind[e->kind][m], b0);
-	e->kind = kind;
+	enc_bit(e, &e->m.kind[e->m.prev_kind][m], b0);
+	e->m.prev_kind = (uint8_t)kind;
 	enc_int(e, kind, v);
 }
 
@@ -219,9 +199,26 @@ enc_add(struct enc *e, const uint8_t *old_img, const uint8_t *new_img, const int
 		size_t pos = i + k;
 		unsigned lane = (unsigned)pos & mask;
 		uint8_t d = (uint8_t)(new_img[pos] - old_img[src[pos]]);
+		struct tfp_delta_models *m = &e->m;
+		uint16_t *ps = &m->same[lane][tfp_delta_run_ctx(m->run[lane])]
+		                       [tfp_delta_mag_ctx(old_img[src[pos]])];
 
-		enc_tree8(e, e->p_diff[lane][e->hist[lane] != 0], d);
-		e->hist[lane] = d;
+		if (d == 0) {
+			enc_bit(e, ps, 0);
+			m->run[lane] = tfp_delta_run_next(m->run[lane]);
+			m->last[lane] = TFP_DELTA_SYM_SAME;
+			continue;
+		}
+		enc_bit(e, ps, 1);
+		m->run[lane] = 0;
+		if (new_img[pos] == 0) {
+			enc_bit(e, &m->zero[lane][m->last[lane]], 1);
+			m->last[lane] = TFP_DELTA_SYM_ZERO;
+			continue;
+		}
+		enc_bit(e, &m->zero[lane][m->last[lane]], 0);
+		enc_tree8(e, m->diff[lane][m->last[lane] == TFP_DELTA_SYM_OTHER], d);
+		m->last[lane] = TFP_DELTA_SYM_OTHER;
 	}
 }
 
@@ -250,8 +247,20 @@ encode_block(const uint8_t *old_img, const uint8_t *new_img, const int64_t *src,
 			while (i + r < b1 && src[i + r] < 0)
 				r++;
 			enc_op(e, TFP_DELTA_OP_INSERT, (uint32_t)r);
-			for (k = 0; k < r; k++)
-				enc_tree8(e, e->p_lit[(unsigned)(i + k) & mask], new_img[i + k]);
+			for (k = 0; k < r; k++) {
+				unsigned lane = (unsigned)(i + k) & mask;
+				struct tfp_delta_models *m = &e->m;
+				unsigned ctx = tfp_delta_run_ctx(m->lrun[lane]);
+
+				if (new_img[i + k] == 0) {
+					enc_bit(e, &m->lzero[lane][ctx], 0);
+					m->lrun[lane] = tfp_delta_run_next(m->lrun[lane]);
+				} else {
+					enc_bit(e, &m->lzero[lane][ctx], 1);
+					m->lrun[lane] = 0;
+					enc_tree8(e, m->lit[lane], new_img[i + k]);
+				}
+			}
 			i += r;
 			continue;
 		}

@@ -71,16 +71,12 @@ struct tfp_delta_apply {
 	uint32_t old_pos, op_left;
 	uint32_t range, code;
 	uint8_t stride_mask, phase, rc_overrun, kind;
-	uint8_t hist[TFP_DELTA_LANES];
 	uint16_t in_pos, in_len, out_len, old_len;
 	uint32_t old_off;
 	uint8_t in[TFP_DELTA_IN_BUF];
 	uint8_t old[TFP_DELTA_OLD_BUF];
 	uint8_t out[TFP_DELTA_OUT_BUF];
-	uint16_t p_diff[TFP_DELTA_LANES][TFP_DELTA_DIFF_CTX][256];
-	uint16_t p_lit[TFP_DELTA_LANES][256];
-	uint16_t p_int[TFP_DELTA_OP_KINDS][TFP_DELTA_INT_TREE];
-	uint16_t p_kind[TFP_DELTA_OP_KINDS][4];
+	struct tfp_delta_models m;
 };
 
 #define TFP_DELTA_APPLY_RAM sizeof(struct tfp_delta_apply)

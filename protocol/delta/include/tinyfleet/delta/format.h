@@ -7,6 +7,9 @@
 #ifndef TINYFLEET_DELTA_FORMAT_H
 #define TINYFLEET_DELTA_FORMAT_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #define TFP_DELTA_VERSION 1
 
 #define TFP_DELTA_HDR_LEN 32      /* patch header */
@@ -40,5 +43,85 @@
 #define TFP_DELTA_OP_INSERT 2     /* coded literal bytes */
 #define TFP_DELTA_OP_SEEK 3       /* move the old position (zigzag-coded signed distance) */
 #define TFP_DELTA_OP_KINDS 4
+
+/* Counters saturate here; the zero-run contexts bucket them as 0,1,2,3-4,5-8,9-16,17-32,33+. */
+#define TFP_DELTA_RUN_MAX 255
+#define TFP_DELTA_RUN_CTX 8
+/* Magnitude of the old byte read as int8 (|v| < 16, < 48, < 96, else): large weights change
+ * more often when a tensor's quantization scale moves. */
+#define TFP_DELTA_MAG_CTX 4
+
+/* Previous symbol of a lane inside add operations: the context of the next one. */
+#define TFP_DELTA_SYM_SAME 0      /* difference zero (byte unchanged) */
+#define TFP_DELTA_SYM_ZERO 1      /* new byte zero (e.g. a pruned weight) */
+#define TFP_DELTA_SYM_OTHER 2     /* any other difference */
+
+/*
+ * The adaptive models of one block (reset at every block start). An add byte is coded as
+ * a flag "difference is zero" (context: run of such bytes in its lane and magnitude of
+ * the old byte), else a flag "new
+ * byte is zero" (context: previous symbol type of the lane), else the difference with an
+ * 8-bit tree (context: lane, previous symbol was OTHER). A literal is a flag "byte is
+ * zero" (context: run of zero literals in its lane), else the byte with an 8-bit tree.
+ * All probabilities come first so a reset is one fill.
+ */
+struct tfp_delta_models {
+	uint16_t diff[TFP_DELTA_LANES][TFP_DELTA_DIFF_CTX][256];
+	uint16_t lit[TFP_DELTA_LANES][256];
+	uint16_t same[TFP_DELTA_LANES][TFP_DELTA_RUN_CTX][TFP_DELTA_MAG_CTX];
+	uint16_t zero[TFP_DELTA_LANES][3];
+	uint16_t lzero[TFP_DELTA_LANES][TFP_DELTA_RUN_CTX];
+	uint16_t num[TFP_DELTA_OP_KINDS][TFP_DELTA_INT_TREE];
+	uint16_t kind[TFP_DELTA_OP_KINDS][4];
+	uint8_t run[TFP_DELTA_LANES];     /* add bytes with zero difference in a row */
+	uint8_t last[TFP_DELTA_LANES];    /* TFP_DELTA_SYM_* of the previous add byte */
+	uint8_t lrun[TFP_DELTA_LANES];    /* zero literals in a row */
+	uint8_t prev_kind;                /* previous operation kind (SEEK at block start) */
+};
+
+static inline void
+tfp_delta_models_reset(struct tfp_delta_models *m)
+{
+	uint16_t *p = &m->diff[0][0][0];
+	size_t n = offsetof(struct tfp_delta_models, run) / sizeof(uint16_t);
+
+	for (size_t i = 0; i < n; i++)
+		p[i] = TFP_DELTA_PROB_ONE / 2;
+	for (size_t i = 0; i < TFP_DELTA_LANES; i++)
+		m->run[i] = m->last[i] = m->lrun[i] = 0;
+	m->prev_kind = TFP_DELTA_OP_SEEK;
+}
+
+static inline unsigned
+tfp_delta_run_ctx(unsigned r)
+{
+	if (r <= 2)
+		return r;
+	if (r <= 4)
+		return 3;
+	if (r <= 8)
+		return 4;
+	if (r <= 16)
+		return 5;
+	return r <= 32 ? 6 : 7;
+}
+
+static inline unsigned
+tfp_delta_mag_ctx(uint8_t old)
+{
+	unsigned v = old < 128 ? old : 256u - old;
+
+	if (v < 16)
+		return 0;
+	if (v < 48)
+		return 1;
+	return v < 96 ? 2 : 3;
+}
+
+static inline uint8_t
+tfp_delta_run_next(uint8_t r)
+{
+	return r < TFP_DELTA_RUN_MAX ? (uint8_t)(r + 1) : r;
+}
 
 #endif
