@@ -15,7 +15,7 @@
 /*
  * Bytes one step may pull: an integer is 6 modelled bits plus up to 31 direct bits (at most
  * 1 + 31/8 normalisations), a byte symbol 8 modelled bits, the coder start 5 bytes. With
- * 11-bit probabilities clamped at >= 31/2048 a bit leaves range >= 2^18, so one
+ * 12-bit probabilities clamped to [64, 4032] a bit leaves range >= 2^18, so one
  * normalisation byte per bit suffices.
  */
 #define STEP_MAX 16
@@ -108,17 +108,16 @@ rc_bit(struct tfp_delta_apply *a, uint16_t *p)
 		a->range <<= 8;
 		a->code = (a->code << 8) | rc_byte(a);
 	}
-	bound = (a->range >> TFP_DELTA_PROB_BITS) * *p;
+	bound = (a->range >> TFP_DELTA_PROB_BITS) * tfp_delta_prob(*p);
 	if (a->code < bound) {
 		a->range = bound;
-		*p = (uint16_t)(*p + ((TFP_DELTA_PROB_ONE - *p) >> TFP_DELTA_MOVE_BITS));
 		bit = 0;
 	} else {
 		a->range -= bound;
 		a->code -= bound;
-		*p = (uint16_t)(*p - (*p >> TFP_DELTA_MOVE_BITS));
 		bit = 1;
 	}
+	tfp_delta_prob_update(p, bit);
 	return bit;
 }
 

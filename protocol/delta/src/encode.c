@@ -105,16 +105,15 @@ shift_low(struct enc *e)
 static void
 enc_bit(struct enc *e, uint16_t *p, unsigned bit)
 {
-	uint32_t bound = (e->range >> TFP_DELTA_PROB_BITS) * *p;
+	uint32_t bound = (e->range >> TFP_DELTA_PROB_BITS) * tfp_delta_prob(*p);
 
 	if (bit == 0) {
 		e->range = bound;
-		*p = (uint16_t)(*p + ((TFP_DELTA_PROB_ONE - *p) >> TFP_DELTA_MOVE_BITS));
 	} else {
 		e->low += bound;
 		e->range -= bound;
-		*p = (uint16_t)(*p - (*p >> TFP_DELTA_MOVE_BITS));
 	}
+	tfp_delta_prob_update(p, bit);
 	if (e->range < TOP) {
 		e->range <<= 8;
 		shift_low(e);

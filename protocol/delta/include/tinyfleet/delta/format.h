@@ -25,14 +25,18 @@
 #define TFP_DELTA_BLK_STRIDE_MASK 0x03u
 
 /*
- * Entropy coder geometry (an LZMA-style binary adaptive range coder). Probabilities are
- * 11-bit, adapted by 1/32 per coded bit. These sizes fix the applier's model RAM:
+ * Entropy coder geometry (an LZMA-style binary adaptive range coder). Each model is a
+ * uint16_t: a 12-bit probability of a 0 bit (clamped to [64, 4032]) and, in the top four
+ * bits, how often it was used; the adaptation rate starts fast (1/4) and slows to 1/32 with
+ * use, so a block's fresh models learn quickly (blocks reset them, see apply.h). These sizes fix the applier's model RAM:
  * diff bytes 4 lanes x 2 contexts x 256, literal bytes 4 lanes x 256, integers 4 x 64,
  * operation kinds 4 previous kinds x 4.
  */
-#define TFP_DELTA_PROB_BITS 11
+#define TFP_DELTA_PROB_BITS 12
 #define TFP_DELTA_PROB_ONE (1u << TFP_DELTA_PROB_BITS)
-#define TFP_DELTA_MOVE_BITS 5
+#define TFP_DELTA_PROB_MASK (TFP_DELTA_PROB_ONE - 1)
+#define TFP_DELTA_PROB_MIN 64u    /* keeps range >= 2^18 after a bit: one byte renormalises */
+#define TFP_DELTA_PROB_MAX (TFP_DELTA_PROB_ONE - TFP_DELTA_PROB_MIN)
 #define TFP_DELTA_LANES 4
 #define TFP_DELTA_DIFF_CTX 2
 #define TFP_DELTA_INT_TREE 64     /* 6-bit tree coding the bit length 0..32 */
@@ -104,6 +108,33 @@ tfp_delta_run_ctx(unsigned r)
 	if (r <= 16)
 		return 5;
 	return r <= 32 ? 6 : 7;
+}
+
+/* Probability of a 0 bit, out of TFP_DELTA_PROB_ONE. */
+static inline uint32_t
+tfp_delta_prob(uint16_t m)
+{
+	return m & TFP_DELTA_PROB_MASK;
+}
+
+static inline void
+tfp_delta_prob_update(uint16_t *m, unsigned bit)
+{
+	static const uint8_t shift[16] = { 2, 2, 3, 3, 3, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5 };
+	unsigned n = *m >> TFP_DELTA_PROB_BITS;
+	uint32_t p = *m & TFP_DELTA_PROB_MASK;
+
+	if (bit == 0)
+		p += (TFP_DELTA_PROB_ONE - p) >> shift[n];
+	else
+		p -= p >> shift[n];
+	if (p < TFP_DELTA_PROB_MIN)
+		p = TFP_DELTA_PROB_MIN;
+	if (p > TFP_DELTA_PROB_MAX)
+		p = TFP_DELTA_PROB_MAX;
+	if (n < 15)
+		n++;
+	*m = (uint16_t)(n << TFP_DELTA_PROB_BITS | p);
 }
 
 static inline unsigned
