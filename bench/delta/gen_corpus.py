@@ -22,15 +22,22 @@ and for each model the update scenarios:
   prune    50 % magnitude pruning + fine-tune with the mask
   reseed   retrained from scratch with another seed
 
-Images use the fallback tensor layout "TFTT" (protocol/delta/FORMAT.md): int8 models store
-weights as int8 with a per-tensor float32 scale tensor and float32 biases (symmetric
-post-training quantization, scale = max|w| / 127, recomputed for every version).
+int8 models that the model container can express (MLPs, 1-D CNN) are real containers
+(protocol/CONTAINER.md) written by the project's packer tools/model/tfpack.py: int8 weights
+with per-tensor or per-channel scales, the last (TinyOL update) layer float32, training
+statistics, PSI bins and self-test vectors of the data each version was trained on. The
+container has no 2-D convolution and quantizes every non-update layer, so the 2-D CNN and
+every float32 model use the fallback tensor layout "TFTT" (protocol/delta/FORMAT.md), with
+per-tensor symmetric int8 quantization for the int8 2-D CNN.
 
 usage: gen_corpus.py OUTDIR [--quick]
 """
+import json
 import os
 import struct
+import subprocess
 import sys
+import tempfile
 
 import numpy as np
 from sklearn.datasets import load_digits
@@ -213,6 +220,42 @@ def write_image(path, net, quant):
         f.write(hdr + data)
 
 
+TFPACK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "model",
+                      "tfpack.py")
+
+
+def write_container(path, net, data_x, version):
+    """int8 model container through the project's packer (MLP and 1-D CNN only)."""
+    arrays, layers = {}, []
+    if net.arch["conv"] == "1d":
+        cout, cin, k = net.arch["cout"], net.arch["cin"], net.arch["k"]
+        w = net.p["conv.w"].reshape(cout, cin, k).transpose(0, 2, 1)
+        arrays["conv_w"], arrays["conv_b"] = w, net.p["conv.b"]
+        layers.append({"op": "conv1d", "kernel": k, "stride": net.arch["stride"],
+                       "act": "relu", "w": "conv_w", "b": "conv_b"})
+        layers.append({"op": "flatten"})
+        x = data_x.transpose(0, 2, 1).reshape(len(data_x), -1)   # [len, ch] time-major
+        inp = [data_x.shape[2], data_x.shape[1]]
+    else:
+        x = data_x.reshape(len(data_x), -1)
+        inp = [1, x.shape[1]]
+    names = net.dense_names()
+    for i, nm in enumerate(names):
+        last = i + 1 == len(names)
+        arrays[nm + "_w"], arrays[nm + "_b"] = net.p[nm + ".w"], net.p[nm + ".b"]
+        layers.append({"op": "dense", "act": "softmax" if last else "relu", "w": nm + "_w",
+                       "b": nm + "_b", "update": last})
+    meta = {"name": "bench-" + net.arch["name"], "version": version, "task": "classify",
+            "input": inp, "layers": layers, "test_tolerance": 0.05}
+    arrays["__meta__"] = np.array(json.dumps(meta))
+    arrays["stats_x"] = x[:400]
+    arrays["test_x"] = x[:4]
+    with tempfile.TemporaryDirectory() as tmp:
+        npz = os.path.join(tmp, "m.npz")
+        np.savez(npz, **arrays)
+        subprocess.run([sys.executable, TFPACK, npz, path, "-q"], check=True)
+
+
 # ---- scenarios ----------------------------------------------------------------------------
 
 def drift(x):
@@ -318,12 +361,21 @@ def main():
         base.train(x, y, 4 if quick else 8, 0.05, rng)
         acc0 = base.accuracy(x, y)
         ups = scenarios(base, arch, x, y, rng, quick)
+        base.arch["name"] = mname
         for quant, tag in ((True, "i8"), (False, "f32")):
             old = os.path.join(outdir, "%s_%s_base.bin" % (mname, tag))
-            write_image(old, base, quant)
+            as_container = quant and arch["conv"] != "2d"
+            if as_container:
+                write_container(old, base, x, "1.0.0")
+            else:
+                write_image(old, base, quant)
             for sname, net in ups.items():
-                write_image(os.path.join(outdir, "%s_%s_%s.bin" % (mname, tag, sname)),
-                            net, quant)
+                out = os.path.join(outdir, "%s_%s_%s.bin" % (mname, tag, sname))
+                if as_container:
+                    net.arch["name"] = mname
+                    write_container(out, net, x if sname == "reseed" else drift(x), "1.1.0")
+                else:
+                    write_image(out, net, quant)
         print("%s: base acc %.3f; %s" % (mname, acc0, " ".join(
             "%s=%.3f" % (k, v.accuracy(drift(x), y)) for k, v in ups.items())), flush=True)
     return 0

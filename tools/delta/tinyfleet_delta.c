@@ -110,6 +110,15 @@ mode_name(int m)
 	return "?";
 }
 
+/* Tensor table of a model container (TFMC), else of the fallback raw layout (TFTT). */
+static int
+load_tensors(const uint8_t *img, size_t len, struct tfp_delta_tensor **t, size_t *n)
+{
+	if (tfp_delta_tensors_from_container(img, len, t, n) == 0)
+		return 0;
+	return tfp_delta_tensors_from_raw(img, len, t, n);
+}
+
 static int
 cmd_diff(int argc, char **argv)
 {
@@ -154,16 +163,15 @@ cmd_diff(int argc, char **argv)
 	ret = EXIT_IO;
 	if (read_file(argv[i], &old_img, &olen) != 0 || read_file(argv[i + 1], &new_img, &nlen) != 0)
 		goto out;
-	/* Tensor tables: the fallback raw layout until the model container reader lands. */
-	if (tfp_delta_tensors_from_raw(old_img, olen, &ot, &otn) == 0 &&
-	    tfp_delta_tensors_from_raw(new_img, nlen, &nt, &ntn) == 0) {
+	if (load_tensors(old_img, olen, &ot, &otn) == 0 &&
+	    load_tensors(new_img, nlen, &nt, &ntn) == 0) {
 		om.t = ot, om.count = otn, nm.t = nt, nm.count = ntn;
 		o.old_map = &om;
 		o.new_map = &nm;
 	}
 	if (o.mode == TFP_DELTA_MODE_TENSOR && o.old_map == NULL) {
-		fprintf(stderr, "tinyfleet-delta: --mode tensor needs two images with a tensor "
-		                "table (TFTT layout)\n");
+		fprintf(stderr, "tinyfleet-delta: --mode tensor needs two valid model containers "
+		                "(or two images in the TFTT fallback layout)\n");
 		ret = EXIT_PATCH;
 		goto out;
 	}

@@ -14,6 +14,7 @@
 
 #include "tinyfleet/delta/apply.h"
 #include "tinyfleet/delta/encode.h"
+#include "tinyfleet/protocol/container.h"
 
 #define TOP (1u << 24)
 
@@ -315,7 +316,6 @@ out:
 #define SEEDS 4
 #define MIN_SEED 8
 #define CMP_MAX 64
-#define INSERT_COST 8
 #define SWITCH_COST 32
 
 /* Estimated bits to code a difference byte, by magnitude of its signed value. */
@@ -397,6 +397,18 @@ diag_cost(const uint8_t *old_img, size_t old_len, const uint8_t *new_img, size_t
 
 #define DIAG_INSERT INT64_MIN
 
+/* Cost of new[i0, i1) as literals: small signed values (int8 weights, zero padding) are
+ * cheap for the literal model too, so they are estimated like differences. */
+static unsigned
+lit_cost(const uint8_t *new_img, size_t i0, size_t i1)
+{
+	unsigned c = 0;
+
+	for (size_t j = i0; j < i1; j++)
+		c += dcost(new_img[j]);
+	return c;
+}
+
 /* Label new[i0, i1) with diagonal d; bytes whose old counterpart is outside old are
  * literals. */
 static void
@@ -427,7 +439,7 @@ align_region(const uint8_t *old_img, size_t old_len, const uint8_t *new_img, siz
 		int64_t cand[1 + 4 + SEEDS];
 		size_t nc = 0;
 		int64_t best = DIAG_INSERT;
-		unsigned best_cost = INSERT_COST * (unsigned)n + (dcur == DIAG_INSERT ? 0 : 16);
+		unsigned best_cost = lit_cost(new_img, w, we) + (dcur == DIAG_INSERT ? 0 : 16);
 		unsigned cur_cost = UINT32_MAX;
 
 		if (old_len == 0) {
@@ -472,7 +484,7 @@ align_region(const uint8_t *old_img, size_t old_len, const uint8_t *new_img, siz
 
 			for (size_t s = 0; s <= n; s++) {
 				unsigned c = diag_cost(old_img, old_len, new_img, w, w + s, dcur) +
-				             (best == DIAG_INSERT ? INSERT_COST * (unsigned)(n - s) :
+				             (best == DIAG_INSERT ? lit_cost(new_img, w + s, we) :
 				              diag_cost(old_img, old_len, new_img, w + s, we, best));
 
 				if (c < bc) {
@@ -517,19 +529,70 @@ check_map(const struct tfp_delta_tensor_map *m, size_t img_len)
 	return 0;
 }
 
-static const struct tfp_delta_tensor *
-find_tensor(const struct tfp_delta_tensor_map *m, const char *name)
+static int
+same_shape(const struct tfp_delta_tensor *a, const struct tfp_delta_tensor *b)
 {
-	for (size_t i = 0; i < m->count; i++)
-		if (strncmp(m->t[i].name, name, TFP_DELTA_TENSOR_NAME_MAX) == 0)
-			return &m->t[i];
-	return NULL;
+	if (a->elem_size != b->elem_size || a->ndim != b->ndim)
+		return 0;
+	for (unsigned k = 0; k < a->ndim; k++)
+		if (a->dims[k] != b->dims[k])
+			return 0;
+	return 1;
+}
+
+/*
+ * Pair every new tensor with an old one: (1) same name and shape; (2) otherwise an unpaired
+ * old tensor of the same shape, in table order (a container that numbers its layers renames
+ * every layer after an inserted one); (3) otherwise the old tensor of the same name with the
+ * same element size and rank (a widened layer, aligned row by row). pair[i] is the old
+ * index or -1.
+ */
+static int
+pair_tensors(const struct tfp_delta_tensor_map *om, const struct tfp_delta_tensor_map *nm,
+             long *pair)
+{
+	unsigned char *used = calloc(om->count ? om->count : 1, 1);
+
+	if (used == NULL)
+		return TFP_ERR_INTERNAL;
+	for (size_t i = 0; i < nm->count; i++) {
+		pair[i] = -1;
+		for (size_t j = 0; j < om->count; j++) {
+			if (!used[j] && strncmp(om->t[j].name, nm->t[i].name,
+			                        TFP_DELTA_TENSOR_NAME_MAX) == 0 &&
+			    same_shape(&om->t[j], &nm->t[i])) {
+				pair[i] = (long)j;
+				used[j] = 1;
+				break;
+			}
+		}
+	}
+	for (size_t i = 0; i < nm->count; i++) {
+		for (size_t j = 0; pair[i] < 0 && j < om->count; j++) {
+			if (!used[j] && same_shape(&om->t[j], &nm->t[i])) {
+				pair[i] = (long)j;
+				used[j] = 1;
+			}
+		}
+	}
+	for (size_t i = 0; i < nm->count; i++) {
+		for (size_t j = 0; pair[i] < 0 && j < om->count; j++) {
+			if (!used[j] && om->t[j].elem_size == nm->t[i].elem_size &&
+			    om->t[j].ndim == nm->t[i].ndim &&
+			    strncmp(om->t[j].name, nm->t[i].name, TFP_DELTA_TENSOR_NAME_MAX) == 0) {
+				pair[i] = (long)j;
+				used[j] = 1;
+			}
+		}
+	}
+	free(used);
+	return 0;
 }
 
 /* Element-wise alignment of a new tensor to the old tensor of the same name. */
 static void
 align_tensor(int64_t *src, const struct tfp_delta_tensor *nt, const struct tfp_delta_tensor *ot,
-             size_t old_len)
+             const uint8_t *old_img, size_t old_len, const uint8_t *new_img)
 {
 	uint32_t idx[TFP_DELTA_TENSOR_DIMS] = { 0, 0, 0, 0 };
 	unsigned nd = nt->ndim, es = nt->elem_size;
@@ -557,8 +620,14 @@ align_tensor(int64_t *src, const struct tfp_delta_tensor *nt, const struct tfp_d
 		if (inside) {
 			uint64_t n = (row_new < row_old ? row_new : row_old) * es;
 			size_t obase = ot->offset + (size_t)(orow * row_old * es);
+			int64_t d = (int64_t)obase - (int64_t)nbase;
 
-			label(src, nbase, nbase + n, (int64_t)obase - (int64_t)nbase, old_len);
+			/* A row that does not resemble its old counterpart is cheaper as literals
+			 * (e.g. a layer inserted under the name of an old one). */
+			if (diag_cost(old_img, old_len, new_img, nbase, nbase + n, d) >
+			    lit_cost(new_img, nbase, nbase + n))
+				d = DIAG_INSERT;
+			label(src, nbase, nbase + n, d, old_len);
 			label(src, nbase + n, nbase + row_new * es, DIAG_INSERT, old_len);
 		} else {
 			label(src, nbase, nbase + row_new * es, DIAG_INSERT, old_len);
@@ -682,9 +751,18 @@ tfp_delta_encode(const uint8_t *old_img, size_t old_len, const uint8_t *new_img,
 		if ((pass == 0 && !try_agn) || (pass == 1 && !try_tensor))
 			continue;
 		if (pass == 1) {
+			long *pair = malloc((o.new_map->count ? o.new_map->count : 1) * sizeof(*pair));
+
+			if (pair == NULL || pair_tensors(o.old_map, o.new_map, pair) != 0) {
+				free(pair);
+				rc = TFP_ERR_INTERNAL;
+				goto out;
+			}
 			for (size_t i = 0; i < o.new_map->count; i++)
 				align_tensor(src, &o.new_map->t[i],
-				             find_tensor(o.old_map, o.new_map->t[i].name), old_len);
+				             pair[i] < 0 ? NULL : &o.old_map->t[pair[i]], old_img,
+				             old_len, new_img);
+			free(pair);
 		}
 		if ((rc = build_patch(old_img, old_len, new_img, new_len, src, mode, o.block_out,
 		                      &p, &plen)) != 0)
@@ -802,4 +880,44 @@ tfp_delta_tensors_from_raw(const uint8_t *img, size_t len, struct tfp_delta_tens
 out:
 	free(t);
 	return rc;
+}
+
+int
+tfp_delta_tensors_from_container(const uint8_t *img, size_t len, struct tfp_delta_tensor **out,
+                                 size_t *count)
+{
+	struct tfp_container c;
+	struct tfp_tensor t;
+	struct tfp_delta_tensor *v = NULL;
+	unsigned pos = 0;
+	size_t n = 0;
+	int rc;
+
+	if (img == NULL || out == NULL || count == NULL)
+		return TFP_ERR_ARG;
+	if ((rc = tfp_container_open(&c, img, len)) != 0)
+		return rc;
+	v = calloc(c.info.tensor_count ? c.info.tensor_count : 1, sizeof(*v));
+	if (v == NULL)
+		return TFP_ERR_INTERNAL;
+	while ((rc = tfp_container_next_tensor(&c, &pos, &t)) == 0 && n < c.info.tensor_count) {
+		struct tfp_delta_tensor *d = &v[n++];
+
+		memcpy(d->name, t.name, sizeof(t.name) < sizeof(d->name) ? sizeof(t.name) :
+		                                                             sizeof(d->name));
+		d->name[TFP_DELTA_TENSOR_NAME_MAX] = '\0';
+		d->offset = t.offset;
+		d->nbytes = t.length;
+		d->elem_size = t.dtype == TFP_DTYPE_INT8 ? 1 : 4;
+		d->ndim = (uint8_t)t.rank;
+		for (unsigned k = 0; k < TFP_DELTA_TENSOR_DIMS; k++)
+			d->dims[k] = k < t.rank ? t.shape[k] : 0;
+	}
+	if (rc < 0) {
+		free(v);
+		return rc;
+	}
+	*out = v;
+	*count = n;
+	return 0;
 }

@@ -81,8 +81,16 @@ struct tfp_delta_info {
 int tfp_delta_info(const uint8_t *patch, size_t len, struct tfp_delta_info *info);
 
 /*
- * Tensor table of the fallback raw model layout "TFTT" (documented in FORMAT.md; used
- * until the model container lands). *out is malloc'd; free() it.
+ * Tensor table of a tinyfleet model container (protocol/CONTAINER.md), read with the
+ * protocol's container reader (the image is fully validated first). *out is malloc'd;
+ * free() it. Errors: the reader's TFP_ERR_CONTAINER_* codes, TFP_ERR_INTERNAL.
+ */
+int tfp_delta_tensors_from_container(const uint8_t *img, size_t len,
+                                     struct tfp_delta_tensor **out, size_t *count);
+
+/*
+ * Tensor table of the fallback raw layout "TFTT" (FORMAT.md), for models the container
+ * cannot express (e.g. 2-D convolutions, all-float32 weights) in the benchmark corpus. *out is malloc'd; free() it.
  * Errors: TFP_ERR_DELTA_TENSOR.
  */
 int tfp_delta_tensors_from_raw(const uint8_t *img, size_t len, struct tfp_delta_tensor **out,
