@@ -389,6 +389,8 @@ diag_cost(const uint8_t *old_img, size_t old_len, const uint8_t *new_img, size_t
 
 		if (o < 0 || o >= (int64_t)old_len)
 			c += 9;
+		else if (new_img[j] == 0 && old_img[o] != 0)
+			c += 3;   /* "new byte is zero" has its own flag (pruned weights) */
 		else
 			c += dcost((uint8_t)(new_img[j] - old_img[o]));
 	}
