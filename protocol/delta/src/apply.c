@@ -299,7 +299,7 @@ step(struct tfp_delta_apply *a)
 		if ((rc = old_byte(a, a->old_pos, &ob)) != 0)
 			return rc;
 		if (!rc_bit(a, &a->m.same[lane][tfp_delta_run_ctx(a->m.run[lane])]
-		                         [tfp_delta_mag_ctx(ob)])) {
+		                         [tfp_delta_mag_ctx(ob)][a->m.prev_cls])) {
 			a->m.run[lane] = tfp_delta_run_next(a->m.run[lane]);
 			a->m.last[lane] = TFP_DELTA_SYM_SAME;
 			d = 0;
@@ -309,11 +309,11 @@ step(struct tfp_delta_apply *a)
 				a->m.last[lane] = TFP_DELTA_SYM_ZERO;
 				d = (uint8_t)(0u - ob);
 			} else {
-				d = (uint8_t)rc_tree8(a, a->m.diff[lane][a->m.last[lane] ==
-				                                         TFP_DELTA_SYM_OTHER]);
+				d = (uint8_t)rc_tree8(a, a->m.diff[lane][a->m.prev_cls == 2]);
 				a->m.last[lane] = TFP_DELTA_SYM_OTHER;
 			}
 		}
+		a->m.prev_cls = tfp_delta_cls(d, (uint8_t)(ob + d));
 		a->old_pos++;
 		a->op_left--;
 		if ((rc = put_byte(a, (uint8_t)(ob + d))) != 0)

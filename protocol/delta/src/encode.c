@@ -201,12 +201,14 @@ enc_add(struct enc *e, const uint8_t *old_img, const uint8_t *new_img, const int
 		uint8_t d = (uint8_t)(new_img[pos] - old_img[src[pos]]);
 		struct tfp_delta_models *m = &e->m;
 		uint16_t *ps = &m->same[lane][tfp_delta_run_ctx(m->run[lane])]
-		                       [tfp_delta_mag_ctx(old_img[src[pos]])];
+		                       [tfp_delta_mag_ctx(old_img[src[pos]])][m->prev_cls];
+		uint8_t cls = tfp_delta_cls(d, new_img[pos]);
 
 		if (d == 0) {
 			enc_bit(e, ps, 0);
 			m->run[lane] = tfp_delta_run_next(m->run[lane]);
 			m->last[lane] = TFP_DELTA_SYM_SAME;
+			m->prev_cls = cls;
 			continue;
 		}
 		enc_bit(e, ps, 1);
@@ -214,11 +216,13 @@ enc_add(struct enc *e, const uint8_t *old_img, const uint8_t *new_img, const int
 		if (new_img[pos] == 0) {
 			enc_bit(e, &m->zero[lane][m->last[lane]], 1);
 			m->last[lane] = TFP_DELTA_SYM_ZERO;
+			m->prev_cls = cls;
 			continue;
 		}
 		enc_bit(e, &m->zero[lane][m->last[lane]], 0);
-		enc_tree8(e, m->diff[lane][m->last[lane] == TFP_DELTA_SYM_OTHER], d);
+		enc_tree8(e, m->diff[lane][m->prev_cls == 2], d);
 		m->last[lane] = TFP_DELTA_SYM_OTHER;
+		m->prev_cls = cls;
 	}
 }
 

@@ -62,8 +62,8 @@
 
 /*
  * The adaptive models of one block (reset at every block start). An add byte is coded as
- * a flag "difference is zero" (context: run of such bytes in its lane and magnitude of
- * the old byte), else a flag "new
+ * a flag "difference is zero" (context: run of such bytes in its lane, magnitude of the
+ * old byte, class of the previous add byte), else a flag "new
  * byte is zero" (context: previous symbol type of the lane), else the difference with an
  * 8-bit tree (context: lane, previous symbol was OTHER). A literal is a flag "byte is
  * zero" (context: run of zero literals in its lane), else the byte with an 8-bit tree.
@@ -72,7 +72,7 @@
 struct tfp_delta_models {
 	uint16_t diff[TFP_DELTA_LANES][TFP_DELTA_DIFF_CTX][256];
 	uint16_t lit[TFP_DELTA_LANES][256];
-	uint16_t same[TFP_DELTA_LANES][TFP_DELTA_RUN_CTX][TFP_DELTA_MAG_CTX];
+	uint16_t same[TFP_DELTA_LANES][TFP_DELTA_RUN_CTX][TFP_DELTA_MAG_CTX][3];
 	uint16_t zero[TFP_DELTA_LANES][3];
 	uint16_t lzero[TFP_DELTA_LANES][TFP_DELTA_RUN_CTX];
 	uint16_t num[TFP_DELTA_OP_KINDS][TFP_DELTA_INT_TREE];
@@ -81,6 +81,7 @@ struct tfp_delta_models {
 	uint8_t last[TFP_DELTA_LANES];    /* TFP_DELTA_SYM_* of the previous add byte */
 	uint8_t lrun[TFP_DELTA_LANES];    /* zero literals in a row */
 	uint8_t prev_kind;                /* previous operation kind (SEEK at block start) */
+	uint8_t prev_cls;                 /* class of the previous add byte, any lane */
 };
 
 static inline void
@@ -94,6 +95,7 @@ tfp_delta_models_reset(struct tfp_delta_models *m)
 	for (size_t i = 0; i < TFP_DELTA_LANES; i++)
 		m->run[i] = m->last[i] = m->lrun[i] = 0;
 	m->prev_kind = TFP_DELTA_OP_SEEK;
+	m->prev_cls = 0;
 }
 
 static inline unsigned
@@ -147,6 +149,19 @@ tfp_delta_mag_ctx(uint8_t old)
 	if (v < 48)
 		return 1;
 	return v < 96 ? 2 : 3;
+}
+
+/* Class of an add byte for the next byte's context: 0 unchanged, 1 small change or new
+ * byte zero, 2 large change. For float32 lanes this tells the exponent bytes how far the
+ * mantissa moved; for int8 whether the neighbour changed. */
+static inline uint8_t
+tfp_delta_cls(uint8_t d, uint8_t new_byte)
+{
+	unsigned v = d < 128 ? d : 256u - d;
+
+	if (d == 0)
+		return 0;
+	return new_byte == 0 || v < 16 ? 1 : 2;
 }
 
 static inline uint8_t
