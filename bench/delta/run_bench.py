@@ -74,9 +74,9 @@ def main():
             pb = os.path.join(tmp, "p.best")
             out, _ = run([cli, "diff", "--mode", "agnostic", old, new, pa])
             r["agn"] = size(pa)
-            out, r["diff_s"] = run([cli, "diff", "--mode", "tensor", old, new, pt])
+            out, _ = run([cli, "diff", "--mode", "tensor", old, new, pt])
             r["tensor"] = size(pt)
-            out, _ = run([cli, "diff", "--mode", "auto", old, new, pb])
+            out, r["diff_s"] = run([cli, "diff", "--mode", "auto", old, new, pb])
             r["ours"] = size(pb)
             r["ours_mode"] = re.search(r"mode=(\w+)", out).group(1)
             out, _ = run([cli, "apply", "--stats", old, pb, os.path.join(tmp, "o")])
@@ -142,6 +142,23 @@ def main():
         "applier peak working RAM (max over pairs): %d bytes" % peak_ram,
         "benchmark wall time: %.1f s" % wall,
     ]
+    # Breakdowns: by weight type and by update scenario.
+    summary.append("")
+    summary.append("| subset | pairs | new bytes | ours | bsdiff | ours/bsdiff | best other tool total "
+                   "(per pair min) | ours/best |")
+    summary.append("|---|---|---|---|---|---|---|---|")
+    groups = [("int8", lambda r: "_i8_" in r["pair"]), ("float32", lambda r: "_f32_" in r["pair"])]
+    for sc in ("full", "light", "last", "widen", "insert", "prune", "reseed"):
+        groups.append((sc, lambda r, sc=sc: r["pair"].endswith("_" + sc)))
+    for gname, pred in groups:
+        g = [r for r in rows if pred(r)]
+        if not g:
+            continue
+        o = sum(r["ours"] for r in g)
+        b = sum(r["bsdiff"] for r in g)
+        bo = sum(min(r["bsdiff"], r["xdelta3"], r["zstd_pf"], r["xz"], r["zstd"]) for r in g)
+        summary.append("| %s | %d | %d | %d | %d | %.3f | %d | %.3f |" % (
+            gname, len(g), sum(r["new"] for r in g), o, b, o / b, bo, o / bo))
     text = "\n".join(lines + summary) + "\n"
     print(text)
     if md:
