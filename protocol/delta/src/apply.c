@@ -225,11 +225,28 @@ old_byte(struct tfp_delta_apply *a, uint32_t pos, uint8_t *b)
  * complete. Lengths are >= 1 and two seeks never follow each other, so every decoded
  * operation pair produces output and a corrupt stream cannot spin.
  */
+/* Exponent context of the old float32 element under old_pos (4-lane blocks only). */
+static int
+mag_ctx(struct tfp_delta_apply *a, uint32_t lane, unsigned *mag)
+{
+	uint8_t b2, b3;
+	int rc;
+
+	*mag = 0;
+	if (a->stride_mask != 3 || a->old_pos < lane || a->old_size - (a->old_pos - lane) < 4)
+		return 0;
+	if ((rc = old_byte(a, a->old_pos - lane + 2, &b2)) != 0 ||
+	    (rc = old_byte(a, a->old_pos - lane + 3, &b3)) != 0)
+		return rc;
+	*mag = tfp_delta_fexp_ctx(b2, b3);
+	return 0;
+}
+
 static int
 step(struct tfp_delta_apply *a)
 {
 	uint32_t v, lane;
-	unsigned m;
+	unsigned m, mag;
 	uint8_t ob, d;
 	int rc;
 
@@ -296,10 +313,14 @@ step(struct tfp_delta_apply *a)
 		break;
 	case PH_ADD:
 		lane = a->out_off & a->stride_mask;
+		if ((rc = mag_ctx(a, lane, &mag)) != 0)
+			return rc;
 		if ((rc = old_byte(a, a->old_pos, &ob)) != 0)
 			return rc;
-		if (!rc_bit(a, &a->m.same[lane][tfp_delta_run_ctx(a->m.run[lane])]
-		                         [tfp_delta_mag_ctx(ob)][a->m.prev_cls])) {
+		if (a->stride_mask != 3)
+			mag = tfp_delta_mag_ctx(ob);
+		if (!rc_bit(a, &a->m.same[lane][tfp_delta_run_ctx(a->m.run[lane])][mag]
+		                         [a->m.prev_cls])) {
 			a->m.run[lane] = tfp_delta_run_next(a->m.run[lane]);
 			a->m.last[lane] = TFP_DELTA_SYM_SAME;
 			d = 0;
@@ -309,7 +330,9 @@ step(struct tfp_delta_apply *a)
 				a->m.last[lane] = TFP_DELTA_SYM_ZERO;
 				d = (uint8_t)(0u - ob);
 			} else {
-				d = (uint8_t)rc_tree8(a, a->m.diff[lane][a->m.prev_cls == 2]);
+				d = (uint8_t)rc_tree8(a, a->m.diff[lane][a->stride_mask == 3 ?
+				                                         mag >= 2 :
+				                                         a->m.prev_cls == 2]);
 				a->m.last[lane] = TFP_DELTA_SYM_OTHER;
 			}
 		}

@@ -191,8 +191,8 @@ enc_op(struct enc *e, unsigned kind, uint32_t v)
 }
 
 static void
-enc_add(struct enc *e, const uint8_t *old_img, const uint8_t *new_img, const int64_t *src,
-        size_t i, size_t n, unsigned mask)
+enc_add(struct enc *e, const uint8_t *old_img, size_t old_len, const uint8_t *new_img,
+        const int64_t *src, size_t i, size_t n, unsigned mask)
 {
 	enc_op(e, TFP_DELTA_OP_ADD, (uint32_t)n);
 	for (size_t k = 0; k < n; k++) {
@@ -200,8 +200,11 @@ enc_add(struct enc *e, const uint8_t *old_img, const uint8_t *new_img, const int
 		unsigned lane = (unsigned)pos & mask;
 		uint8_t d = (uint8_t)(new_img[pos] - old_img[src[pos]]);
 		struct tfp_delta_models *m = &e->m;
-		uint16_t *ps = &m->same[lane][tfp_delta_run_ctx(m->run[lane])]
-		                       [tfp_delta_mag_ctx(old_img[src[pos]])][m->prev_cls];
+		int64_t el = src[pos] - (int64_t)lane;
+		unsigned mag = mask != 3 ? tfp_delta_mag_ctx(old_img[src[pos]]) :
+		               el < 0 || (int64_t)old_len - el < 4 ? 0 :
+		               tfp_delta_fexp_ctx(old_img[el + 2], old_img[el + 3]);
+		uint16_t *ps = &m->same[lane][tfp_delta_run_ctx(m->run[lane])][mag][m->prev_cls];
 		uint8_t cls = tfp_delta_cls(d, new_img[pos]);
 
 		if (d == 0) {
@@ -220,7 +223,7 @@ enc_add(struct enc *e, const uint8_t *old_img, const uint8_t *new_img, const int
 			continue;
 		}
 		enc_bit(e, &m->zero[lane][m->last[lane]], 0);
-		enc_tree8(e, m->diff[lane][m->prev_cls == 2], d);
+		enc_tree8(e, m->diff[lane][mask == 3 ? mag >= 2 : m->prev_cls == 2], d);
 		m->last[lane] = TFP_DELTA_SYM_OTHER;
 		m->prev_cls = cls;
 	}
@@ -230,8 +233,8 @@ enc_add(struct enc *e, const uint8_t *old_img, const uint8_t *new_img, const int
  * Code new[b0, b1) with lane stride 1 << stride_code into out (block header + payload).
  */
 static int
-encode_block(const uint8_t *old_img, const uint8_t *new_img, const int64_t *src, size_t b0,
-             size_t b1, unsigned stride_code, struct buf *out)
+encode_block(const uint8_t *old_img, size_t old_len, const uint8_t *new_img, const int64_t *src,
+             size_t b0, size_t b1, unsigned stride_code, struct buf *out)
 {
 	struct enc *e = malloc(sizeof(*e));
 	uint8_t hdr[TFP_DELTA_BLK_HDR_LEN];
@@ -286,14 +289,14 @@ encode_block(const uint8_t *old_img, const uint8_t *new_img, const int64_t *src,
 				z++;
 			if (z >= COPY_MIN) {
 				if (k > add_from)
-					enc_add(e, old_img, new_img, src, add_from, k - add_from, mask);
+					enc_add(e, old_img, old_len, new_img, src, add_from, k - add_from, mask);
 				enc_op(e, TFP_DELTA_OP_COPY, (uint32_t)z);
 				add_from = k + z;
 			}
 			k += z > 0 ? z : 1;
 		}
 		if (i + r > add_from)
-			enc_add(e, old_img, new_img, src, add_from, i + r - add_from, mask);
+			enc_add(e, old_img, old_len, new_img, src, add_from, i + r - add_from, mask);
 		i += r;
 		cur += (int64_t)r;
 	}
@@ -674,9 +677,9 @@ build_patch(const uint8_t *old_img, size_t old_len, const uint8_t *new_img, size
 		struct buf *pick;
 
 		b1.len = b4.len = 0;
-		if ((rc = encode_block(old_img, new_img, src, s, e, 0, &b1)) != 0)
+		if ((rc = encode_block(old_img, old_len, new_img, src, s, e, 0, &b1)) != 0)
 			goto out;
-		if ((rc = encode_block(old_img, new_img, src, s, e, 2, &b4)) != 0)
+		if ((rc = encode_block(old_img, old_len, new_img, src, s, e, 2, &b4)) != 0)
 			goto out;
 		pick = b4.len < b1.len ? &b4 : &b1;
 		buf_append(&out, pick->p, pick->len);

@@ -164,6 +164,23 @@ tfp_delta_cls(uint8_t d, uint8_t new_byte)
 	return new_byte == 0 || v < 16 ? 1 : 2;
 }
 
+/*
+ * In 4-lane blocks the magnitude context is the binary exponent of the old float32 element
+ * the byte belongs to (its bytes 2 and 3): a gradient step moves a weight by an absolute
+ * amount, so the exponent tells how many low bytes the change spans.
+ */
+static inline unsigned
+tfp_delta_fexp_ctx(uint8_t b2, uint8_t b3)
+{
+	unsigned e = (unsigned)(b3 & 0x7F) << 1 | (unsigned)(b2 >> 7);
+
+	if (e < 120)
+		return 0;
+	if (e < 122)
+		return 1;
+	return e < 124 ? 2 : 3;
+}
+
 static inline uint8_t
 tfp_delta_run_next(uint8_t r)
 {
