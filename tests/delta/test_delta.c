@@ -569,6 +569,9 @@ test_io_errors_and_state(void **state)
 	assert_int_equal(tfp_delta_apply_feed(&a, f.patch, f.plen / 2), 0);
 	assert_true(tfp_delta_apply_blocks_done(&a) >= 1);
 	assert_int_equal(tfp_delta_apply_checkpoint(&a, blob), 0);
+	assert_int_equal(tfp_delta_checkpoint_header_crc(blob),
+	                 (uint32_t)f.patch[28] | (uint32_t)f.patch[29] << 8 |
+	                 (uint32_t)f.patch[30] << 16 | (uint32_t)f.patch[31] << 24);
 	assert_int_equal(tfp_delta_apply_resume(&a, blob, (uint32_t)f.ol - 1, sim_read,
 	                                        sim_write, &s), TFP_ERR_DELTA_OLD_SIZE);
 	for (size_t i = 0; i < sizeof(blob); i++) {
