@@ -21,7 +21,7 @@
 /* A refusal being built: the contract's code, a sentence, optional details. */
 struct api_error {
 	const char *code;
-	char message[200];
+	char message[GW_CATALOG_WHY_MAX + 64];
 	json_t *details;
 };
 
@@ -176,7 +176,7 @@ op_model_publish(struct gw_api *a, const char *cn, json_t *body, struct api_erro
 	size_t mlen = 0, clen = 0;
 	struct gw_model md;
 	const char *code;
-	char why[160];
+	char why[GW_CATALOG_WHY_MAX];
 	int created, rc;
 	json_t *result = NULL;
 

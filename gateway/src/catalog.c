@@ -275,7 +275,7 @@ code_of(int tfp_err)
 int
 gw_catalog_publish(struct gw_catalog *c, const uint8_t *manifest, size_t mlen,
                    const uint8_t *container, size_t clen, const char *by, uint64_t now_ms,
-                   struct gw_model *out, int *created, const char **code, char why[160])
+                   struct gw_model *out, int *created, const char **code, char why[GW_CATALOG_WHY_MAX])
 {
 	struct newest_ctx newest = { 0 };
 	uint8_t digest[32], *rec = NULL;
@@ -292,30 +292,30 @@ gw_catalog_publish(struct gw_catalog *c, const uint8_t *manifest, size_t mlen,
 	memset(out, 0, sizeof(*out));
 	if (mlen > GW_CATALOG_MANIFEST_MAX || clen > GW_CATALOG_CONTAINER_MAX) {
 		*code = "too_large";
-		snprintf(why, 160, "manifest over %d bytes or container over %u bytes",
+		snprintf(why, GW_CATALOG_WHY_MAX, "manifest over %d bytes or container over %u bytes",
 		         GW_CATALOG_MANIFEST_MAX, GW_CATALOG_CONTAINER_MAX);
 		return -EMSGSIZE;
 	}
 	rc = tfp_manifest_verify(manifest, mlen, c->keys, c->nkeys, now_ms / 1000, &out->m);
 	if (rc != 0) {
 		*code = code_of(rc);
-		snprintf(why, 160, "manifest refused: %s", tfp_strerror(rc));
+		snprintf(why, GW_CATALOG_WHY_MAX, "manifest refused: %s", tfp_strerror(rc));
 		return -EBADMSG;
 	}
 	if (out->m.image_size != clen) {
 		*code = "size_mismatch";
-		snprintf(why, 160, "container is %zu bytes, the manifest says %llu", clen,
+		snprintf(why, GW_CATALOG_WHY_MAX, "container is %zu bytes, the manifest says %llu", clen,
 		         (unsigned long long)out->m.image_size);
 		return -EBADMSG;
 	}
 	if (mbedtls_sha256_ret(container, clen, digest, 0) != 0) {
 		*code = "internal";
-		snprintf(why, 160, "SHA-256 failed");
+		snprintf(why, GW_CATALOG_WHY_MAX, "SHA-256 failed");
 		return -EIO;
 	}
 	if (memcmp(digest, out->m.digest, sizeof(digest)) != 0) {
 		*code = "digest_mismatch";
-		snprintf(why, 160, "the container's SHA-256 is not the manifest's digest");
+		snprintf(why, GW_CATALOG_WHY_MAX, "the container's SHA-256 is not the manifest's digest");
 		return -EBADMSG;
 	}
 
@@ -325,7 +325,7 @@ gw_catalog_publish(struct gw_catalog *c, const uint8_t *manifest, size_t mlen,
 		struct tfp_container ct;
 		if ((rc = tfp_container_open(&ct, container, clen)) != 0) {
 			*code = "invalid_request";
-			snprintf(why, 160, "the container is not a readable model: %s",
+			snprintf(why, GW_CATALOG_WHY_MAX, "the container is not a readable model: %s",
 			         tfp_strerror(rc));
 			return -EBADMSG;
 		}
@@ -333,7 +333,7 @@ gw_catalog_publish(struct gw_catalog *c, const uint8_t *manifest, size_t mlen,
 		    strcmp(ct.info.version, out->m.version) != 0 ||
 		    ct.info.format_version != out->m.container_version) {
 			*code = "invalid_request";
-			snprintf(why, 160, "the container is %s %s (format %u), the manifest names "
+			snprintf(why, GW_CATALOG_WHY_MAX, "the container is %s %s (format %u), the manifest names "
 			         "%s %s (format %u)", ct.info.name, ct.info.version,
 			         ct.info.format_version, out->m.name, out->m.version,
 			         (unsigned)out->m.container_version);
@@ -348,7 +348,7 @@ gw_catalog_publish(struct gw_catalog *c, const uint8_t *manifest, size_t mlen,
 			return 0;
 		}
 		*code = "conflict";
-		snprintf(why, 160, "%s sequence %llu is published with another digest", out->m.name,
+		snprintf(why, GW_CATALOG_WHY_MAX, "%s sequence %llu is published with another digest", out->m.name,
 		         (unsigned long long)out->m.sequence);
 		return -EEXIST;
 	}
@@ -361,7 +361,7 @@ gw_catalog_publish(struct gw_catalog *c, const uint8_t *manifest, size_t mlen,
 	if (newest.found && newest.max_seq >= out->m.sequence) {
 		gw_store_abort(&t);
 		*code = "sequence_conflict";
-		snprintf(why, 160, "sequence %llu is not above %s's newest, %llu",
+		snprintf(why, GW_CATALOG_WHY_MAX, "sequence %llu is not above %s's newest, %llu",
 		         (unsigned long long)out->m.sequence, out->m.name,
 		         (unsigned long long)newest.max_seq);
 		return -EEXIST;
@@ -402,6 +402,6 @@ store_error:
 	free(text);
 	free(rec);
 	*code = rc == -ENOSPC ? "storage_full" : "internal";
-	snprintf(why, 160, "store: %s", strerror(-rc));
+	snprintf(why, GW_CATALOG_WHY_MAX, "store: %s", strerror(-rc));
 	return rc;
 }

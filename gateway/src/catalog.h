@@ -26,6 +26,7 @@
 #define GW_CATALOG_MAX_KEYS 16
 #define GW_CATALOG_MANIFEST_MAX 4096
 #define GW_CATALOG_CONTAINER_MAX (1u << 20)
+#define GW_CATALOG_WHY_MAX 256      /* a refusal's sentence for people */
 
 struct gw_catalog {
 	struct gw_store *store;
@@ -47,7 +48,7 @@ int gw_catalog_open(struct gw_catalog *c, struct gw_store *s, const char *releas
 int gw_catalog_publish(struct gw_catalog *c, const uint8_t *manifest, size_t mlen,
                        const uint8_t *container, size_t clen, const char *by,
                        uint64_t now_ms, struct gw_model *out, int *created,
-                       const char **code, char why[160]);
+                       const char **code, char why[GW_CATALOG_WHY_MAX]);
 
 /* Looks a version up by name and version text: 0, -ENOENT. */
 int gw_catalog_find_version(struct gw_catalog *c, const char *name, const char *version,

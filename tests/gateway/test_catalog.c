@@ -138,7 +138,7 @@ test_publish_stores_and_is_idempotent(void **state)
 	size_t mlen = sign(f, man, sizeof(man), 2, 0);
 	struct gw_model out, got;
 	const char *code;
-	char why[160];
+	char why[GW_CATALOG_WHY_MAX];
 	int created;
 	struct gw_store_stats st;
 
@@ -170,7 +170,7 @@ expect_refusal(struct fixture *f, const uint8_t *man, size_t mlen, const uint8_t
 {
 	struct gw_model out;
 	const char *code = NULL;
-	char why[160];
+	char why[GW_CATALOG_WHY_MAX];
 	int created = 1;
 	assert_true(gw_catalog_publish(&f->cat, man, mlen, c, clen, "op-alice", 1764000000000ull,
 	                               &out, &created, &code, why) < 0);
@@ -233,7 +233,7 @@ test_refusals_have_the_contracts_codes(void **state)
 	{
 		struct gw_model out;
 		const char *code;
-		char why[160];
+		char why[GW_CATALOG_WHY_MAX];
 		int created;
 		assert_true(gw_catalog_publish(&other, man, mlen, f->container, f->clen,
 		                               "op-alice", 0, &out, &created, &code, why) < 0);
@@ -251,7 +251,7 @@ test_sequences_only_grow(void **state)
 	size_t mlen;
 	struct gw_model out;
 	const char *code;
-	char why[160];
+	char why[GW_CATALOG_WHY_MAX];
 	int created;
 
 	mlen = sign(f, man, sizeof(man), 7, 0);
