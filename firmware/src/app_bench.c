@@ -4,7 +4,8 @@
  * time and SysTick counts the 25 MHz processor clock, so one tick = 40 instructions).
  * Prints "bench NAME=VALUE" lines that firmware/size_report.py collects:
  *   instructions per inference, per SGD step, per drift update, per KB of delta, per
- *   manifest verify; peak stack of each by stack painting; the smallest mbedTLS arena a
+ *   manifest verify; peak stack of each by stack painting (net of the caller's depth,
+ *   so the figure is what the call itself needs, incl. the 64-byte paint margin); the smallest mbedTLS arena a
  *   verify succeeds with; static RAM of the agent state and of the delta applier.
  * Exits 0 when every measured operation succeeded (and the calibration holds).
  */
@@ -92,7 +93,7 @@ bench_learning(void)
 	float x[64];
 	const float *py = NULL;
 	uint64_t t_pred = 0, t_learn = 0, t_drift = 0, t_infer = 0, t0;
-	size_t s_pred, s_learn, s_drift;
+	size_t s_pred, s_learn, s_drift, depth;
 	size_t out_n;
 	int rc = 0;
 
@@ -101,10 +102,8 @@ bench_learning(void)
 		fw_check(0, "bench-learning-init");
 		return;
 	}
-	/* What the painting frame itself already occupies (main, this function, the margin):
-	 * every peak below includes it. */
-	tfa_board_stack_paint();
-	out("stack_peak_baseline", tfa_board_stack_peak());
+	/* Peaks are reported net of this function's own depth (what the call needs). */
+	depth = tfa_board_stack_depth();
 	tfa_board_stack_paint();
 	for (uint32_t t = 0; t < SAMPLES && rc == 0; t++) {
 		stream_x(t, x);
@@ -112,7 +111,7 @@ bench_learning(void)
 		rc |= tfa_tinyol_predict(&agent, x, (uint8_t *)arena, sizeof(arena), &py);
 		t_pred += tfa_board_ticks() - t0;
 	}
-	s_pred = tfa_board_stack_peak();
+	s_pred = tfa_board_stack_peak() - depth;
 	tfa_board_stack_paint();
 	for (uint32_t t = 0; t < SAMPLES && rc == 0; t++) {
 		stream_x(t, x);
@@ -121,7 +120,7 @@ bench_learning(void)
 		rc |= tfa_tinyol_learn_class(&agent, stream_y(t));
 		t_learn += tfa_board_ticks() - t0;
 	}
-	s_learn = tfa_board_stack_peak();
+	s_learn = tfa_board_stack_peak() - depth;
 	tfa_board_stack_paint();
 	for (uint32_t t = 0; t < SAMPLES && rc == 0; t++) {
 		stream_x(t, x);
@@ -131,7 +130,7 @@ bench_learning(void)
 		(void)tfa_drift_on_label(&drift, 0.5f, (t & 3) != 0);
 		t_drift += tfa_board_ticks() - t0;
 	}
-	s_drift = tfa_board_stack_peak();
+	s_drift = tfa_board_stack_peak() - depth;
 	for (uint32_t t = 0; t < SAMPLES && rc == 0; t++) {
 		stream_x(t, x);
 		t0 = tfa_board_ticks();
@@ -155,7 +154,7 @@ bench_update(void)
 	static struct tfp_manifest man;
 	struct tfp_cose_key key;
 	uint64_t t0, t_verify, t_apply;
-	size_t s_verify, s_apply, len = 0;
+	size_t s_verify, s_apply, len = 0, depth = tfa_board_stack_depth();
 	uint32_t heap_min = 0;
 	int ok;
 
@@ -166,7 +165,7 @@ bench_update(void)
 	t0 = tfa_board_ticks();
 	ok = tfp_manifest_verify(fw_manifest_b, fw_manifest_b_len, &key, 1, 0, &man) == 0;
 	t_verify = tfa_board_ticks() - t0;
-	s_verify = tfa_board_stack_peak();
+	s_verify = tfa_board_stack_peak() - depth;
 	mbedtls_memory_buffer_alloc_free();
 	if (!fw_check(ok, "bench-verify"))
 		return;
@@ -181,7 +180,7 @@ bench_update(void)
 	t0 = tfa_board_ticks();
 	ok = fw_apply_patch(fw_patch_ab, fw_patch_ab_len, 256, &len) == 0 && len == fw_model_b_len;
 	t_apply = tfa_board_ticks() - t0;
-	s_apply = tfa_board_stack_peak();
+	s_apply = tfa_board_stack_peak() - depth;
 	if (!fw_check(ok, "bench-delta"))
 		return;
 	out("insns_manifest_verify", insns(t_verify));

@@ -9,7 +9,7 @@
 
 /* Linker script symbols. */
 extern uint32_t __data_start[], __data_end[], __data_load[], __bss_start[], __bss_end[];
-extern uint32_t __stack_bottom[], __stack_top[];
+extern uint32_t __stack_bottom[];
 
 int main(void);
 void tfa_board_reset(void) __attribute__((noreturn));

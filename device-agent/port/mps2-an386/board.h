@@ -38,4 +38,16 @@ void tfa_board_stack_paint(void);
 size_t tfa_board_stack_peak(void);
 size_t tfa_board_stack_size(void);
 
+/* Bytes of stack in use at the caller (inline, so it is the caller's own depth). A
+ * function's own peak is tfa_board_stack_peak() minus the depth at its call site. */
+extern uint32_t __stack_top[];
+static inline size_t
+tfa_board_stack_depth(void)
+{
+	uintptr_t sp;
+
+	__asm__ volatile("mov %0, sp" : "=r"(sp));
+	return (size_t)((uintptr_t)__stack_top - sp);
+}
+
 #endif
