@@ -10,6 +10,7 @@
 #include <mbedtls/memory_buffer_alloc.h>
 #include <mbedtls/sha256.h>
 
+#include "flash.h"
 #include "fw_assets.h"
 #include "fw_core.h"
 #include "fw_out.h"
@@ -162,6 +163,48 @@ check_update(void)
 	mbedtls_memory_buffer_alloc_free();
 }
 
+/* The board's flash rules, then model B installed into a flash slot page by page and run
+ * in place from the mapped flash (weights are read where they lie). */
+static void
+check_flash(void)
+{
+	static struct tfa_model m;
+	static uint8_t page[TFA_BOARD_FLASH_PAGE];
+	const uint32_t slot = 32 * TFA_BOARD_FLASH_PAGE;      /* slot B: pages 32..63 */
+	uint8_t probe[8] = {1, 2, 3, 4, 5, 6, 7, 8}, back[8];
+	struct tfa_board_flash_stats st;
+	float err = -1.0f;
+	int ok = 1;
+
+	tfa_board_flash_init();
+	fw_check(tfa_board_flash_read(NULL, 0, back, 8) == 0 && back[0] == 0xFF && back[7] == 0xFF,
+	         "flash-erased-reads-ff");
+	fw_check(tfa_board_flash_write(NULL, 0, probe, 8) == 0 &&
+	                 tfa_board_flash_write(NULL, 0, probe, 8) == -1,
+	         "flash-no-write-over-programmed");
+	fw_check(tfa_board_flash_write(NULL, 12, probe, 8) == -1 &&
+	                 tfa_board_flash_write(NULL, 16, probe, 5) == -1,
+	         "flash-alignment-enforced");
+	fw_check(tfa_board_flash_erase(NULL, 0) == 0 && tfa_board_flash_read(NULL, 0, back, 8) == 0 &&
+	                 back[0] == 0xFF && tfa_board_flash_erase(NULL, TFA_BOARD_FLASH_PAGES) == -1,
+	         "flash-page-erase");
+	for (uint32_t off = 0; off < fw_model_b_len && ok; off += TFA_BOARD_FLASH_PAGE) {
+		uint32_t n = fw_model_b_len - off < TFA_BOARD_FLASH_PAGE ? fw_model_b_len - off
+		                                                          : TFA_BOARD_FLASH_PAGE;
+		uint32_t padded = (n + TFA_BOARD_FLASH_ALIGN - 1) & ~(TFA_BOARD_FLASH_ALIGN - 1);
+		memset(page, TFA_BOARD_FLASH_ERASED, sizeof(page));
+		memcpy(page, fw_slot + off, n);
+		ok = tfa_board_flash_erase(NULL, (slot + off) / TFA_BOARD_FLASH_PAGE) == 0 &&
+		     tfa_board_flash_write(NULL, slot + off, page, padded) == 0;
+	}
+	fw_check(ok && tfa_model_open(&m, tfa_board_flash_map(NULL, slot, fw_model_b_len),
+	                              fw_model_b_len) == 0 &&
+	                 tfa_selftest(&m, (uint8_t *)arena, sizeof(arena), &err) == 0,
+	         "flash-slot-install-and-run-in-place");
+	tfa_board_flash_stats(&st);
+	fw_check(st.erases == 4 && st.refused == 4, "flash-operation-counts");
+}
+
 int
 main(void)
 {
@@ -170,6 +213,7 @@ main(void)
 	check_drift();
 	check_model();
 	check_update();
+	check_flash();
 	fw_str(fw_failures == 0 ? "fw-unit: all checks passed\n" : "fw-unit: FAILED\n");
 	return fw_failures == 0 ? 0 : 1;
 }
