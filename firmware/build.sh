@@ -116,10 +116,13 @@ fi
 "$py" "$root/firmware/compare_runs.py" "$out/fw_tinyol_host.out" "$out/fw_tinyol.out" || fail=1
 
 echo "== 6. size and memory report"
-"$py" "$root/firmware/size_report.py" --budgets "$root/firmware/budgets.txt" \
-	--map "$out/arm/fw_agent.map" --elf "$out/arm/fw_agent.elf" \
-	--bench "$out/fw_bench.1.out" | tee "$out/size-report.txt"
-[ "${PIPESTATUS[0]}" -eq 0 ] || fail=1
+if ! "$py" "$root/firmware/size_report.py" --budgets "$root/firmware/budgets.txt" \
+	--map "$out/arm/fw_agent.map" --bench "$out/fw_bench.1.out" --objects \
+	> "$out/size-report.txt"; then
+	fail=1
+fi
+sed '/^per object/,/^$/d' "$out/size-report.txt"
+echo "   (per-object table: $out/size-report.txt)"
 
 if [ "$fail" -ne 0 ]; then
 	echo "firmware: FAILED"
