@@ -9,9 +9,11 @@
 # the versions used. Idempotent: an existing tree is reused.
 #
 # Versions: mbedtls 2.28.3-1 (bookworm, the same as the host's libmbedtls-dev). For libcbor
-# the bookworm source (0.8.0) is preferred; when the mirror does not serve its files, the
-# upstream tarball of the newest Debian source (0.10.2, trixie/sid) is used instead. The
-# device uses only libcbor's streaming decoder and encoders, whose API is the same in both.
+# the bookworm source (0.8.0, the host's version) is preferred; when the mirror does not
+# serve its files (the case here in Nov 2026: 404), the upstream tarball of the newest
+# Debian source (0.10.2, trixie) is used, checked against the signed Sources index. The
+# device uses only libcbor's streaming decoder and encoders; protocol/src/cbor_io.c follows
+# the one API change between them (callback length types, 0.9).
 set -euo pipefail
 cache=${1:?usage: fetch-sources.sh CACHE_DIR}
 mkdir -p "$cache"
@@ -54,8 +56,10 @@ if ! have libcbor; then
 		ver=$(apt-cache "${apt_opts[@]}" showsrc libcbor | sed -n 's/^Version: //p' |
 			sort -V | tail -1)
 		apt-get "${apt_opts[@]}" source --download-only "libcbor=$ver" >&2 || true
-		tar -xzf libcbor_0.10.2.orig.tar.gz
-		ln -sfn "src/libcbor-0.10.2" "$cache/libcbor"
+		tarball=libcbor_${ver%-*}.orig.tar.gz
+		top=$(tar -tzf "$tarball" | sed -n 1p)
+		tar -xzf "$tarball"
+		ln -sfn "src/${top%%/*}" "$cache/libcbor"
 	fi
 fi
 have mbedtls && have libcbor

@@ -6,10 +6,9 @@
 #ifndef LIBCBOR_CONFIGURATION_H
 #define LIBCBOR_CONFIGURATION_H
 
-#ifndef CBOR_MAJOR_VERSION
-#define CBOR_MAJOR_VERSION 0
-#define CBOR_MINOR_VERSION 10
-#define CBOR_PATCH_VERSION 2
+/* The version is the fetched tree's, passed by firmware/CMakeLists.txt. */
+#if !defined(CBOR_MAJOR_VERSION) || !defined(CBOR_MINOR_VERSION) || !defined(CBOR_PATCH_VERSION)
+#error "CBOR_{MAJOR,MINOR,PATCH}_VERSION must come from the build"
 #endif
 
 #define CBOR_BUFFER_GROWTH 2
