@@ -93,7 +93,8 @@ def main():
     ap.add_argument("--budgets", required=True)
     ap.add_argument("--map", required=True)
     ap.add_argument("--elf")
-    ap.add_argument("--bench")
+    ap.add_argument("--bench", action="append", default=[],
+                    help="fw_bench output (and fw_ota's, when built); repeatable")
     ap.add_argument("--objects", action="store_true", help="also list objects")
     a = ap.parse_args()
     budgets = read_budgets(a.budgets)
@@ -154,7 +155,9 @@ def main():
     check("agent flash (text+data)", agent_flash, "agent_flash_max")
     check("agent static RAM (data+bss)", tot[1] + tot[2], "agent_static_ram_max")
     if a.bench:
-        v = read_bench(a.bench)
+        v = {}
+        for path in a.bench:
+            v.update(read_bench(path))
         need = ["ram_struct_tfa_tinyol", "ram_struct_tfa_drift", "ram_struct_tfa_model",
                 "ram_inference_arena", "ram_struct_tfp_delta_apply"]
         missing = [k for k in need if k not in v]
@@ -169,6 +172,8 @@ def main():
                                        state))
         check("agent state RAM", state, "agent_state_ram_max")
         check("delta applier RAM", v["ram_struct_tfp_delta_apply"], "delta_applier_ram_max")
+        if "ram_struct_tfa_ota" in v:
+            check("OTA state machine RAM", v["ram_struct_tfa_ota"], "ota_ram_max")
         peaks = {k: n for k, n in v.items() if k.startswith("stack_peak_")}
         for k in sorted(peaks):
             check("stack " + k[len("stack_peak_"):], peaks[k], "stack_peak_max")
@@ -183,7 +188,8 @@ def main():
                          ("insns_per_drift_update", "drift detectors, one sample"),
                          ("insns_per_kb_patch", "delta, per KB of patch"),
                          ("insns_per_kb_output", "delta, per KB of new image"),
-                         ("insns_manifest_verify", "manifest verify (ES256)")):
+                         ("insns_manifest_verify", "manifest verify (ES256)"),
+                         ("insns_full_update", "full OTA update (delta)")):
             if k in v:
                 print("instructions %-30s %12d  (%.3f ms at 64 MHz, 1 instr/cycle)"
                       % (label, v[k], v[k] / hz * 1e3))

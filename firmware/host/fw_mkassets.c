@@ -84,7 +84,7 @@ main(int argc, char **argv)
 	memcpy(m.version, "1.1.0", sizeof("1.1.0"));
 	m.sequence = 2;
 	memcpy(m.device_class, "mps2-an386", sizeof("mps2-an386"));
-	m.req.min_ram = 8192;
+	m.req.min_ram = 1024;         /* model arena (scratch RAM) the device must offer */
 	m.req.min_flash = 65536;
 	m.req.agent_abi = 1;
 	m.image_size = img_len;

@@ -19,8 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TFA_BOARD_FLASH_PAGE 4096u
-#define TFA_BOARD_FLASH_PAGES 64u      /* 256 KB: two model slots and the agent's records */
+#define TFA_BOARD_FLASH_PAGE 2048u      /* as STM32L4 (the OTA core buffers <= 2 KB pages) */
+#define TFA_BOARD_FLASH_PAGES 128u     /* 256 KB: metadata and two 64 KB model slots */
 #define TFA_BOARD_FLASH_ALIGN 8u
 #define TFA_BOARD_FLASH_ERASED 0xFFu
 
