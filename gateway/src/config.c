@@ -36,6 +36,8 @@ static const struct key keys[] = {
 	N64("store.telemetry_keep", store_telemetry_keep, 1000, UINT64_C(1) << 40),
 	N32("telemetry.flush_ms", telemetry_flush_ms, 1, 10000),
 	N32("telemetry.batch_max", telemetry_batch_max, 1, 1u << 20),
+	N32("chunks.rate_kbps", chunks_rate_kbps, 0, 1u << 24),
+	N32("chunks.device_rate_kbps", chunks_device_rate_kbps, 0, 1u << 24),
 };
 
 void

@@ -23,6 +23,8 @@
  *   store.telemetry_keep  1000000                 telemetry records kept (oldest trimmed)
  *   telemetry.flush_ms    20                      longest a telemetry record waits for disk
  *   telemetry.batch_max   4096                    records per telemetry commit
+ *   chunks.rate_kbps      0                       update bytes/s to all devices, in KiB/s (0: no limit)
+ *   chunks.device_rate_kbps 0                     update bytes/s to one device, in KiB/s (0: no limit)
  *
  * Threads: loop thread only. Errors: -EINVAL (a message naming file:line was logged),
  * -ENOENT / -EACCES (file), -ENOMEM.
@@ -53,6 +55,8 @@ struct gw_config {
 	uint64_t store_telemetry_keep;
 	unsigned telemetry_flush_ms;
 	unsigned telemetry_batch_max;
+	unsigned chunks_rate_kbps;
+	unsigned chunks_device_rate_kbps;
 };
 
 void gw_config_defaults(struct gw_config *c);

@@ -104,6 +104,10 @@ on_device_message(struct gw_daemon *d, const struct gw_mqtt_msg *m)
 		return;
 	}
 	gw_registry_touch(&d->registry, id, gw_wall_ms());
+	if (strcmp(kind, "chunk/req") == 0) {
+		gw_chunks_on_request(&d->chunks, id, m->payload, m->len);
+		return;
+	}
 	log_debug("daemon: %s sent %s (%zu bytes)", id, kind, m->len);
 }
 
@@ -163,6 +167,10 @@ reload(struct gw_daemon *d)
 		gw_log_set_level(fresh.log_level);
 		d->cfg.telemetry_flush_ms = fresh.telemetry_flush_ms;
 		d->cfg.telemetry_batch_max = fresh.telemetry_batch_max;
+		d->cfg.chunks_rate_kbps = fresh.chunks_rate_kbps;
+		d->cfg.chunks_device_rate_kbps = fresh.chunks_device_rate_kbps;
+		gw_chunks_set_rates(&d->chunks, (uint64_t)fresh.chunks_rate_kbps * 1024,
+		                    (uint64_t)fresh.chunks_device_rate_kbps * 1024);
 		uv_timer_start(&d->flush_timer, on_flush, d->cfg.telemetry_flush_ms,
 		               d->cfg.telemetry_flush_ms);
 		log_notice("daemon: configuration reloaded from %s", d->config_path);
@@ -205,6 +213,7 @@ gw_daemon_stop(struct gw_daemon *d)
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
 	uv_close((uv_handle_t *)&d->sig_int, NULL);
 	uv_close((uv_handle_t *)&d->sig_hup, NULL);
+	gw_chunks_close(&d->chunks);
 	gw_mqtt_close(&d->mqtt, on_mqtt_closed);
 }
 
@@ -274,6 +283,9 @@ gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
 		gw_mqtt_subscribe(&d->mqtt, filter, 1);
 	}
 	gw_api_init(&d->api, d->cfg.site, &d->catalog, &d->registry, &d->mqtt);
+	gw_chunks_init(loop, &d->chunks, &d->store, &d->mqtt, d->cfg.site,
+	               (uint64_t)d->cfg.chunks_rate_kbps * 1024,
+	               (uint64_t)d->cfg.chunks_device_rate_kbps * 1024);
 
 	uv_timer_init(loop, &d->flush_timer);
 	d->flush_timer.data = d;

@@ -5,7 +5,8 @@
  * Lifecycle: gw_daemon_start() opens the store, starts the MQTT link and the timers and
  * reports READY to systemd; SIGTERM/SIGINT drain (flush telemetry, close the link, close
  * LMDB cleanly) and make gw_daemon_run() return; SIGHUP re-reads the configuration file
- * and applies what can change at run time (log level, telemetry flush settings) only when
+ * and applies what can change at run time (log level, telemetry flush settings, chunk
+ * rate limits) only when
  * the whole file is valid; a bad file keeps the old configuration.
  */
 #ifndef GW_DAEMON_H
@@ -15,6 +16,7 @@
 
 #include "api.h"
 #include "catalog.h"
+#include "chunks.h"
 #include "config.h"
 #include "mqtt.h"
 #include "registry.h"
@@ -28,6 +30,7 @@ struct gw_daemon {
 	struct gw_registry registry;
 	struct gw_catalog catalog;
 	struct gw_api api;
+	struct gw_chunks chunks;
 	struct gw_mqtt mqtt;
 	uv_timer_t flush_timer;
 	uv_timer_t watchdog_timer;

@@ -29,12 +29,13 @@ print_config(const struct gw_config *c)
 	printf("site = %s\nstate_dir = %s\nmqtt.uri = %s\nmqtt.client_id = %s\n"
 	       "mqtt.ca = %s\nmqtt.cert = %s\nmqtt.key = %s\nmqtt.keepalive = %u\n"
 	       "release_keys = %s\nstore.map_size_mb = %llu\nstore.reserve_mb = %llu\n"
-	       "store.telemetry_keep = %llu\ntelemetry.flush_ms = %u\ntelemetry.batch_max = %u\n",
+	       "store.telemetry_keep = %llu\ntelemetry.flush_ms = %u\ntelemetry.batch_max = %u\n"
+	       "chunks.rate_kbps = %u\nchunks.device_rate_kbps = %u\n",
 	       c->site, c->state_dir, c->mqtt_uri, c->mqtt_client_id, c->mqtt_ca, c->mqtt_cert,
 	       c->mqtt_key, c->mqtt_keepalive, c->release_keys,
 	       (unsigned long long)c->store_map_size_mb, (unsigned long long)c->store_reserve_mb,
 	       (unsigned long long)c->store_telemetry_keep, c->telemetry_flush_ms,
-	       c->telemetry_batch_max);
+	       c->telemetry_batch_max, c->chunks_rate_kbps, c->chunks_device_rate_kbps);
 }
 
 int

@@ -331,9 +331,11 @@ gw_mqtt_init(uv_loop_t *loop, struct gw_mqtt *m, const struct gw_mqtt_config *cf
 	m->arg = arg;
 
 	copts.MQTTVersion = MQTTVERSION_5;
-	/* Publishes while disconnected fail fast: state lives in the store and is re-sent. */
+	/* Publishes while disconnected fail fast: state lives in the store and is re-sent.
+	 * The buffer bound applies while connected too (Paho's queue of outgoing messages), so
+	 * it must hold a burst: a wave of chunk responses, say. */
 	copts.sendWhileDisconnected = 0;
-	copts.maxBufferedMessages = 1;
+	copts.maxBufferedMessages = 100000;
 	rc = MQTTAsync_createWithOptions(&m->client, cfg->uri, cfg->client_id,
 	                                 MQTTCLIENT_PERSISTENCE_NONE, NULL, &copts);
 	if (rc != MQTTASYNC_SUCCESS) {
