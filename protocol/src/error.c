@@ -36,6 +36,18 @@ tfp_strerror(int err)
 	case TFP_ERR_COSE_STRUCTURE: return "not a COSE_Sign1 structure";
 	case TFP_ERR_CONTAINER: return "malformed model container";
 	case TFP_ERR_CONTAINER_VERSION: return "unsupported container version";
+	case TFP_ERR_CONTAINER_MAGIC: return "not a model container";
+	case TFP_ERR_CONTAINER_SIZE: return "container size does not match its header";
+	case TFP_ERR_CONTAINER_BOUNDS: return "container table or tensor out of bounds";
+	case TFP_ERR_CONTAINER_OVERLAP: return "container tensors overlap";
+	case TFP_ERR_CONTAINER_DTYPE: return "bad tensor dtype or kind";
+	case TFP_ERR_CONTAINER_SHAPE: return "bad tensor or layer shape";
+	case TFP_ERR_CONTAINER_LAYER: return "bad layer";
+	case TFP_ERR_CONTAINER_QUANT: return "bad quantisation parameters";
+	case TFP_ERR_CONTAINER_LIMIT: return "container limit exceeded";
+	case TFP_ERR_CONTAINER_TEXT: return "bad container text field";
+	case TFP_ERR_CONTAINER_RESERVED: return "reserved container field not zero";
+	case TFP_ERR_CONTAINER_ARENA: return "declared arena or flash too small";
 	case TFP_ERR_DELTA: return "malformed delta patch";
 	case TFP_ERR_DELTA_VERSION: return "unsupported delta patch version";
 	}

@@ -58,6 +58,18 @@ enum tfp_err {
 	/* -60 .. -79: model container */
 	TFP_ERR_CONTAINER = -60,        /* container malformed (see module docs for detail) */
 	TFP_ERR_CONTAINER_VERSION = -61,/* container format version not supported */
+	TFP_ERR_CONTAINER_MAGIC = -62,  /* not a container (magic bytes) */
+	TFP_ERR_CONTAINER_SIZE = -63,   /* image shorter than its header, or size field != length */
+	TFP_ERR_CONTAINER_BOUNDS = -64, /* a table or tensor lies outside the image or misaligned */
+	TFP_ERR_CONTAINER_OVERLAP = -65,/* two tensors, or a tensor and the tables, overlap */
+	TFP_ERR_CONTAINER_DTYPE = -66,  /* unknown dtype or kind, or a dtype a use does not allow */
+	TFP_ERR_CONTAINER_SHAPE = -67,  /* shape/length mismatch or a broken layer chain */
+	TFP_ERR_CONTAINER_LAYER = -68,  /* unknown op/activation, bad tensor reference */
+	TFP_ERR_CONTAINER_QUANT = -69,  /* missing or invalid scale/zero point */
+	TFP_ERR_CONTAINER_LIMIT = -70,  /* more tensors, layers or elements than allowed */
+	TFP_ERR_CONTAINER_TEXT = -71,   /* bad model name/version/tensor name text */
+	TFP_ERR_CONTAINER_RESERVED = -72,/* a reserved field is not zero */
+	TFP_ERR_CONTAINER_ARENA = -73,  /* declared arena or flash smaller than the model needs */
 
 	/* -80 .. -99: delta patches */
 	TFP_ERR_DELTA = -80,            /* patch malformed */

@@ -1,0 +1,18 @@
+#include "tinyfleet/agent/error.h"
+
+const char *
+tfa_strerror(int err)
+{
+	switch (err) {
+	case TFA_ERR_BUDGET: return "model exceeds the agent's compile-time budget";
+	case TFA_ERR_MODEL: return "model not usable for this request";
+	case TFA_ERR_ARENA: return "scratch arena too small or misaligned";
+	case TFA_ERR_BLOB: return "saved state truncated or corrupt";
+	case TFA_ERR_BLOB_VERSION: return "saved state has an unknown version";
+	case TFA_ERR_BLOB_MODEL: return "saved state belongs to another model";
+	case TFA_ERR_LABEL: return "label out of range";
+	case TFA_ERR_STATE: return "call out of order";
+	case TFA_ERR_SELFTEST: return "model self-test failed";
+	}
+	return tfp_strerror(err);
+}
