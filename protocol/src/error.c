@@ -50,6 +50,16 @@ tfp_strerror(int err)
 	case TFP_ERR_CONTAINER_ARENA: return "declared arena or flash too small";
 	case TFP_ERR_DELTA: return "malformed delta patch";
 	case TFP_ERR_DELTA_VERSION: return "unsupported delta patch version";
+	case TFP_ERR_DELTA_MAGIC: return "not a delta patch";
+	case TFP_ERR_DELTA_CORRUPT: return "delta block checksum mismatch";
+	case TFP_ERR_DELTA_TRUNCATED: return "delta patch truncated";
+	case TFP_ERR_DELTA_OLD_SIZE: return "old image size does not match the patch";
+	case TFP_ERR_DELTA_BOUNDS: return "delta operation out of bounds";
+	case TFP_ERR_DELTA_TRAILING: return "trailing bytes after delta patch";
+	case TFP_ERR_DELTA_IO: return "delta read/write callback failed";
+	case TFP_ERR_DELTA_CHECKPOINT: return "invalid delta checkpoint";
+	case TFP_ERR_DELTA_STATE: return "delta applier in wrong state";
+	case TFP_ERR_DELTA_TENSOR: return "unusable tensor table";
 	}
 	return "unknown error";
 }

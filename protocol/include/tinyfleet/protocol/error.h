@@ -74,6 +74,16 @@ enum tfp_err {
 	/* -80 .. -99: delta patches */
 	TFP_ERR_DELTA = -80,            /* patch malformed */
 	TFP_ERR_DELTA_VERSION = -81,    /* patch format version not supported */
+	TFP_ERR_DELTA_MAGIC = -82,      /* input is not a tinyfleet delta patch */
+	TFP_ERR_DELTA_CORRUPT = -83,    /* a block's output fails its CRC-32 (corrupt patch) */
+	TFP_ERR_DELTA_TRUNCATED = -84,  /* patch ended before the new image was complete */
+	TFP_ERR_DELTA_OLD_SIZE = -85,   /* old image size differs from the patch's */
+	TFP_ERR_DELTA_BOUNDS = -86,     /* an operation reaches outside the old or new image */
+	TFP_ERR_DELTA_TRAILING = -87,   /* bytes after the last block */
+	TFP_ERR_DELTA_IO = -88,         /* the caller's read/write callback failed */
+	TFP_ERR_DELTA_CHECKPOINT = -89, /* checkpoint blob invalid or for another patch */
+	TFP_ERR_DELTA_STATE = -90,      /* call not valid in the applier's current state */
+	TFP_ERR_DELTA_TENSOR = -91,     /* tensor table malformed or unusable (encoder) */
 };
 
 /* A short, static, human-readable description of a code; never NULL. */
