@@ -7,3 +7,13 @@ foreach(t agent_ota_basic agent_ota_power agent_ota_attack)
     set_tests_properties(${t} PROPERTIES TIMEOUT 120)
   endif()
 endforeach()
+
+# agent_ota_mqtt (label it): a simulated device against a real Mosquitto with the PKI and
+# ACL (the gateway tests' broker harness), mutual TLS, state, a delta update over MQTT.
+if(TARGET tfa_simdev)
+  tf_add_test(NAME agent_ota_mqtt SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/it_ota_mqtt.c
+              ${PROJECT_SOURCE_DIR}/tests/gateway/broker.c
+              LIBS tfa_simdev tfp_delta_enc LABELS it TIMEOUT 120)
+  target_compile_definitions(agent_ota_mqtt PRIVATE TF_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+                             _DEFAULT_SOURCE)
+endif()

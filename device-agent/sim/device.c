@@ -1,0 +1,141 @@
+/* One simulated device (see device.h). */
+#include <stdio.h>
+#include <string.h>
+
+#include "device.h"
+#include "tinyfleet/protocol/msg_state.h"
+
+#define SIM_AGENT_VERSION "0.1.0"
+#define SIM_AGENT_ABI 0x00010002u
+
+static const char *const sim_sensors[] = { "accel3", "temp" };
+
+static int
+dev_send(void *user, enum tfa_chan ch, const uint8_t *buf, size_t len)
+{
+	struct sim_device *d = user;
+
+	return tfa_mqtt_send(&d->mq, ch, buf, len);
+}
+
+/* After anything the OTA core did: publish the state when its metadata changed. */
+static void
+after_core(struct sim_device *d, int rc)
+{
+	if (rc == TFA_ERR_FLASH || rc == TFA_ERR_COUNTER)
+		fprintf(stderr, "%s: flash failed (%s); the device should restart\n", d->id,
+		        tfa_ota_strerror(rc));
+	if (d->ota.meta.seq != d->meta_seq && d->mq.up)
+		(void)sim_device_publish_state(d);
+}
+
+static void
+dev_msg(void *user, enum tfa_chan ch, const uint8_t *buf, size_t len)
+{
+	struct sim_device *d = user;
+
+	after_core(d, tfa_ota_handle(&d->ota, ch, buf, len));
+}
+
+static void
+dev_conn(void *user, int up)
+{
+	struct sim_device *d = user;
+
+	if (up) {
+		(void)sim_device_publish_state(d);
+		(void)tfa_ota_poll(&d->ota);     /* flushes reports queued while offline */
+	}
+}
+
+int
+sim_device_publish_state(struct sim_device *d)
+{
+	struct tfp_state s;
+	uint8_t buf[TFP_STATE_WIRE_MAX];
+	size_t len;
+	int rc;
+
+	memset(&s, 0, sizeof(s));
+	s.wire_version = TFP_WIRE_VERSION;
+	snprintf(s.device_id, sizeof(s.device_id), "%s", d->id);
+	snprintf(s.device_class, sizeof(s.device_class), "%s", d->profile.device_class);
+	snprintf(s.agent_version, sizeof(s.agent_version), SIM_AGENT_VERSION);
+	s.ram_bytes = d->profile.ram_bytes;
+	s.flash_bytes = SIM_SLOT_PAGES * SIM_PAGE;
+	s.agent_abi = d->profile.agent_abi;
+	s.sensor_count = (uint8_t)d->profile.n_sensors;
+	for (size_t i = 0; i < d->profile.n_sensors; i++)
+		snprintf(s.sensors[i], sizeof(s.sensors[i]), "%s", d->profile.sensors[i]);
+	tfa_ota_fill_state(&d->ota, &s);
+	if ((rc = tfp_state_encode(&s, buf, sizeof(buf), &len)) != 0)
+		return rc;
+	if ((rc = tfa_mqtt_send(&d->mq, TFA_CHAN_STATE, buf, len)) != 0)
+		return rc;
+	d->meta_seq = d->ota.meta.seq;
+	d->states_sent++;
+	return 0;
+}
+
+int
+sim_device_start(struct sim_device *d, const struct sim_device_opts *o)
+{
+	struct tfa_flash_geom g = { SIM_PAGE, SIM_PAGES, 8, 0xFF };
+	struct tfa_mqtt_opts mo;
+	uint64_t seed = 0;
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	snprintf(d->id, sizeof(d->id), "%s", o->device_id);
+	for (const char *p = d->id; *p != '\0'; p++)
+		seed = seed * 131u + (uint8_t)*p;
+	if ((rc = tfa_posix_open(&d->px, o->flash_path, &g, seed)) != 0)
+		return rc;
+	d->px.send = dev_send;
+	d->px.user = d;
+	tfa_posix_port(&d->px, &d->port);
+	d->profile.device_class = o->device_class;
+	d->profile.ram_bytes = sizeof(d->arena);
+	d->profile.agent_abi = SIM_AGENT_ABI;
+	d->profile.n_sensors = sizeof(sim_sensors) / sizeof(sim_sensors[0]);
+	d->profile.sensors = sim_sensors;
+	d->cfg.device = &d->profile;
+	d->cfg.keys = o->keys;
+	d->cfg.n_keys = o->n_keys;
+	d->cfg.meta_page = 0;
+	d->cfg.slot_page[0] = 2;
+	d->cfg.slot_page[1] = 2 + SIM_SLOT_PAGES;
+	d->cfg.slot_pages = SIM_SLOT_PAGES;
+	rc = tfa_ota_init(&d->ota, &d->port, &d->cfg, d->arena, sizeof(d->arena));
+	if (rc == TFA_ERR_NO_MODEL && o->factory_model != NULL) {
+		rc = tfa_ota_provision(&d->ota, &d->port, &d->cfg, o->factory_model,
+		                       o->factory_len, 1, "factory", "0.0.0");
+		if (rc == 0)
+			rc = tfa_ota_init(&d->ota, &d->port, &d->cfg, d->arena, sizeof(d->arena));
+	}
+	if (rc != 0)
+		return rc;
+	memset(&mo, 0, sizeof(mo));
+	mo.host = o->host;
+	mo.port = o->port;
+	mo.cafile = o->cafile;
+	mo.certfile = o->certfile;
+	mo.keyfile = o->keyfile;
+	mo.site = o->site;
+	mo.device_id = o->device_id;
+	return tfa_mqtt_init(&d->mq, &mo, dev_msg, dev_conn, d);
+}
+
+void
+sim_device_tick(struct sim_device *d, uint64_t now_ms)
+{
+	tfa_mqtt_io(&d->mq, 0, now_ms);
+	after_core(d, tfa_ota_poll(&d->ota));
+}
+
+void
+sim_device_stop(struct sim_device *d)
+{
+	tfa_mqtt_close(&d->mq);
+	tfa_posix_close(&d->px);
+}

@@ -1,0 +1,262 @@
+/*
+ * tinyfleet-sim: N simulated devices in one process and one thread, event-driven (one
+ * poll() over every device's MQTT socket, no thread per device), each with its own flash
+ * image (memory), identity (certificate from deploy/pki.sh) and OTA core.
+ *
+ *   tinyfleet-sim --pki DIR --devices N [--host H] [--port P] [--site S] [--prefix dev-]
+ *                 [--first 1] [--id-width W] [--model FILE] [--release-pub PEM]
+ *                 [--ramp PER_SECOND] [--duration SECONDS] [--class C]
+ *
+ * Prints when every device is connected (connect time) and the process's resident memory
+ * per device. With --duration 0 it exits as soon as all are connected (benchmarks); else it
+ * runs that long (0 < d), answering commands, then says goodbye on every link.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "device.h"
+#include "tinyfleet/protocol/cose_sign1.h"
+
+static volatile sig_atomic_t stop;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static long
+rss_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[128];
+	long kb = -1;
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "VmRSS:", 6) == 0)
+			kb = strtol(line + 6, NULL, 10);
+	fclose(f);
+	return kb;
+}
+
+static uint8_t *
+slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *buf = NULL;
+	long n;
+
+	if (f == NULL)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0 &&
+	    (buf = malloc((size_t)n + 1)) != NULL) {
+		if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+			free(buf);
+			buf = NULL;
+		} else {
+			buf[n] = 0;
+			*len = (size_t)n;
+		}
+	}
+	fclose(f);
+	return buf;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: tinyfleet-sim --pki DIR --devices N [--host H] [--port P] "
+	                "[--site S] [--prefix P] [--first K] [--id-width W] [--model FILE] "
+	                "[--release-pub PEM] [--ramp PER_S] [--duration S] [--class C]\n");
+	exit(2);
+}
+
+static long
+num(const char *s)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (*s == '\0' || *end != '\0' || v < 0)
+		usage();
+	return v;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *pki = NULL, *host = "127.0.0.1", *site = "site1", *prefix = "dev-";
+	const char *model_path = NULL, *pub_path = NULL, *cls = "sim-m4";
+	long n = 0, port = 8883, first = 1, width = 4, ramp = 1000, duration = 0;
+	struct sim_device **devs;
+	struct pollfd *pfd;
+	int *map;
+	char (*paths)[3][256];
+	char (*ids)[TFP_DEVICE_ID_MAX + 1];
+	struct tfp_cose_key key;
+	size_t n_keys = 0, model_len = 0;
+	uint8_t *model = NULL;
+	char ca[256];
+	long started = 0, up = 0, rss0, rss1;
+	uint64_t t0, t_all = 0, last_tick = 0, end_at = 0;
+	int rc = 1;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (v == NULL)
+			usage();
+		if (strcmp(a, "--pki") == 0) pki = v;
+		else if (strcmp(a, "--devices") == 0) n = num(v);
+		else if (strcmp(a, "--host") == 0) host = v;
+		else if (strcmp(a, "--port") == 0) port = num(v);
+		else if (strcmp(a, "--site") == 0) site = v;
+		else if (strcmp(a, "--prefix") == 0) prefix = v;
+		else if (strcmp(a, "--first") == 0) first = num(v);
+		else if (strcmp(a, "--id-width") == 0) width = num(v);
+		else if (strcmp(a, "--model") == 0) model_path = v;
+		else if (strcmp(a, "--release-pub") == 0) pub_path = v;
+		else if (strcmp(a, "--ramp") == 0) ramp = num(v);
+		else if (strcmp(a, "--duration") == 0) duration = num(v);
+		else if (strcmp(a, "--class") == 0) cls = v;
+		else usage();
+		i++;
+	}
+	if (pki == NULL || n <= 0 || model_path == NULL || ramp <= 0)
+		usage();
+	if ((model = slurp(model_path, &model_len)) == NULL) {
+		fprintf(stderr, "tinyfleet-sim: cannot read model %s\n", model_path);
+		return 1;
+	}
+	if (pub_path != NULL) {
+		size_t plen;
+		char *pem = (char *)slurp(pub_path, &plen);
+		if (pem == NULL || tfp_cose_key_from_pem(pem, &key) != 0) {
+			fprintf(stderr, "tinyfleet-sim: bad release key %s\n", pub_path);
+			free(pem);
+			return 1;
+		}
+		free(pem);
+		n_keys = 1;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", pki);
+	devs = calloc((size_t)n, sizeof(*devs));
+	pfd = calloc((size_t)n, sizeof(*pfd));
+	map = calloc((size_t)n, sizeof(*map));
+	paths = calloc((size_t)n, sizeof(*paths));
+	ids = calloc((size_t)n, sizeof(*ids));
+	if (devs == NULL || pfd == NULL || map == NULL || paths == NULL || ids == NULL)
+		goto out;
+	tfa_mqtt_global_init();
+	rss0 = rss_kb();
+	t0 = now_ms();
+	while (!stop) {
+		uint64_t t = now_ms();
+		long want = (long)((t - t0) * (uint64_t)ramp / 1000u) + 1;
+		nfds_t k = 0;
+
+		/* Start devices at the ramp rate (a 10,000-client thundering herd overflows the
+		 * broker's listen backlog). */
+		while (started < n && started < want) {
+			struct sim_device_opts o;
+			long i = started++;
+			snprintf(ids[i], sizeof(ids[i]), "%s%0*ld", prefix, (int)width, first + i);
+			snprintf(paths[i][0], sizeof(paths[i][0]), "%s/devices/%s.crt", pki, ids[i]);
+			snprintf(paths[i][1], sizeof(paths[i][1]), "%s/devices/%s.key", pki, ids[i]);
+			memset(&o, 0, sizeof(o));
+			o.device_id = ids[i];
+			o.device_class = cls;
+			o.site = site;
+			o.host = host;
+			o.port = (int)port;
+			o.cafile = ca;
+			o.certfile = paths[i][0];
+			o.keyfile = paths[i][1];
+			o.factory_model = model;
+			o.factory_len = (uint32_t)model_len;
+			o.keys = n_keys > 0 ? &key : NULL;
+			o.n_keys = n_keys;
+			if ((devs[i] = malloc(sizeof(struct sim_device))) == NULL ||
+			    sim_device_start(devs[i], &o) != 0) {
+				fprintf(stderr, "tinyfleet-sim: %s did not start\n", ids[i]);
+				goto out;
+			}
+		}
+		for (long i = 0; i < started; i++) {
+			int fd = tfa_mqtt_fd(&devs[i]->mq);
+			if (fd < 0)
+				continue;
+			pfd[k].fd = fd;
+			pfd[k].events = tfa_mqtt_events(&devs[i]->mq);
+			pfd[k].revents = 0;
+			map[k++] = (int)i;
+		}
+		(void)poll(pfd, k, 20);
+		t = now_ms();
+		for (nfds_t j = 0; j < k; j++)
+			if (pfd[j].revents != 0)
+				tfa_mqtt_io(&devs[map[j]]->mq, pfd[j].revents, t);
+		if (t - last_tick >= 100) {
+			last_tick = t;
+			up = 0;
+			for (long i = 0; i < started; i++) {
+				sim_device_tick(devs[i], t);
+				up += devs[i]->mq.up;
+			}
+			if (up == n && t_all == 0) {
+				t_all = t;
+				rss1 = rss_kb();
+				printf("tinyfleet-sim: %ld devices connected (mutual TLS) in %.2f s; "
+				       "RSS %ld KB -> %ld KB, %.1f KB per device (struct sim_device "
+				       "%zu B, of which struct tfa_ota %zu B)\n",
+				       n, (double)(t_all - t0) / 1000.0, rss0, rss1,
+				       (double)(rss1 - rss0) / (double)n, sizeof(struct sim_device),
+				       sizeof(struct tfa_ota));
+				fflush(stdout);
+				if (duration == 0)
+					break;
+				end_at = t + (uint64_t)duration * 1000u;
+			}
+			if (end_at != 0 && t >= end_at)
+				break;
+		}
+	}
+	rc = t_all != 0 ? 0 : 1;
+	if (t_all == 0)
+		fprintf(stderr, "tinyfleet-sim: stopped with %ld of %ld devices connected\n", up, n);
+out:
+	for (long i = 0; i < n && devs != NULL; i++) {
+		if (devs[i] != NULL) {
+			sim_device_stop(devs[i]);
+			free(devs[i]);
+		}
+	}
+	free(devs);
+	free(pfd);
+	free(map);
+	free(paths);
+	free(ids);
+	free(model);
+	tfa_mqtt_global_cleanup();
+	return rc;
+}
