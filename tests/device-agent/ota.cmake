@@ -17,3 +17,8 @@ if(TARGET tfa_simdev)
   target_compile_definitions(agent_ota_mqtt PRIVATE TF_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
                              _DEFAULT_SOURCE)
 endif()
+
+# ota-model-tool: writes the tests' model container for tinyfleet-sim and its benchmark.
+add_executable(ota-model-tool ${CMAKE_CURRENT_SOURCE_DIR}/ota_model_tool.c)
+target_link_libraries(ota-model-tool PRIVATE tfa_posix tfp_delta_enc tf::cmocka)
+target_compile_definitions(ota-model-tool PRIVATE TF_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
