@@ -22,3 +22,12 @@ endif()
 add_executable(ota-model-tool ${CMAKE_CURRENT_SOURCE_DIR}/ota_model_tool.c)
 target_link_libraries(ota-model-tool PRIVATE tfa_posix tfp_delta_enc tf::cmocka)
 target_compile_definitions(ota-model-tool PRIVATE TF_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+
+# agent_sim_smoke (label it): tinyfleet-sim with 20 devices against a local Mosquitto with a
+# fresh PKI (the benchmark script at a small scale).
+if(TARGET tinyfleet-sim)
+  add_test(NAME agent_sim_smoke
+           COMMAND bash ${PROJECT_SOURCE_DIR}/bench/agent/run.sh ${PROJECT_BINARY_DIR} 20)
+  set_tests_properties(agent_sim_smoke PROPERTIES LABELS it TIMEOUT 120
+                       PASS_REGULAR_EXPRESSION "20 devices connected")
+endif()
