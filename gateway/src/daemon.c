@@ -4,10 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <systemd/sd-daemon.h>
 
+#include "clock.h"
 #include "log.h"
 #include "tinyfleet/protocol/telemetry.h"
 
@@ -36,14 +36,6 @@ parse_device_topic(const struct gw_daemon *d, const char *topic, char *id, size_
 	return 0;
 }
 
-static uint64_t
-wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Publishes an operator event (schemas/operator/event-*.schema.json). Its sequence number
  * was committed with the change it reports; a publish that fails while the broker is away
  * leaves a gap that subscribers see and resynchronise from status (schemas/README.md). */
@@ -55,7 +47,7 @@ emit_event(void *arg, uint64_t seq, const char *kind, json_t *data)
 	json_t *ev;
 	char *text;
 
-	gw_format_time(wall_ms(), at);
+	gw_format_time(gw_wall_ms(), at);
 	ev = json_pack("{s:s, s:s, s:I, s:s, s:o}", "event", kind, "site", d->cfg.site, "seq",
 	               (json_int_t)seq, "at", at, "data", data);
 	if (ev == NULL)
@@ -104,14 +96,14 @@ on_device_message(struct gw_daemon *d, const struct gw_mqtt_msg *m)
 		return;
 	}
 	if (strcmp(kind, "state") == 0) {
-		gw_registry_on_state(&d->registry, id, m->payload, m->len, wall_ms());
+		gw_registry_on_state(&d->registry, id, m->payload, m->len, gw_wall_ms());
 		return;
 	}
 	if (strcmp(kind, "conn") == 0) {
-		gw_registry_on_conn(&d->registry, id, m->payload, m->len, wall_ms());
+		gw_registry_on_conn(&d->registry, id, m->payload, m->len, gw_wall_ms());
 		return;
 	}
-	gw_registry_touch(&d->registry, id, wall_ms());
+	gw_registry_touch(&d->registry, id, gw_wall_ms());
 	log_debug("daemon: %s sent %s (%zu bytes)", id, kind, m->len);
 }
 
@@ -121,7 +113,10 @@ on_message(void *arg, const struct gw_mqtt_msg *m)
 	struct gw_daemon *d = arg;
 	if (d->stopping)
 		return;
-	on_device_message(d, m);
+	if (strncmp(m->topic, d->api_prefix, strlen(d->api_prefix)) == 0)
+		gw_api_on_request(&d->api, m);
+	else
+		on_device_message(d, m);
 }
 
 static void
@@ -228,6 +223,7 @@ gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
 	d->cfg = *cfg;
 	snprintf(d->topic_prefix, sizeof(d->topic_prefix), "tf/%s/", cfg->site);
 	snprintf(d->status_topic, sizeof(d->status_topic), "tf/%s/status/gateway", cfg->site);
+	snprintf(d->api_prefix, sizeof(d->api_prefix), "tf/%s/api/req/", cfg->site);
 
 	scfg.path = d->cfg.state_dir;
 	scfg.map_size = (size_t)d->cfg.store_map_size_mb << 20;
@@ -242,6 +238,13 @@ gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
 
 	if ((rc = gw_registry_open(&d->registry, &d->store, emit_event, d)) != 0) {
 		log_warnx("daemon: cannot load the registry: %s", strerror(-rc));
+		gw_store_close(&d->store);
+		return rc;
+	}
+	if ((rc = gw_catalog_open(&d->catalog, &d->store, d->cfg.release_keys)) != 0) {
+		log_warnx("daemon: release_keys %s unusable; the gateway cannot check manifests",
+		          d->cfg.release_keys);
+		gw_registry_close(&d->registry);
 		gw_store_close(&d->store);
 		return rc;
 	}
@@ -265,6 +268,12 @@ gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
 		snprintf(filter, sizeof(filter), "tf/%s/dev/+/%s", d->cfg.site, device_kinds[i]);
 		gw_mqtt_subscribe(&d->mqtt, filter, 1);
 	}
+	{
+		char filter[128];
+		snprintf(filter, sizeof(filter), "%s+/+", d->api_prefix);
+		gw_mqtt_subscribe(&d->mqtt, filter, 1);
+	}
+	gw_api_init(&d->api, d->cfg.site, &d->catalog, &d->registry, &d->mqtt);
 
 	uv_timer_init(loop, &d->flush_timer);
 	d->flush_timer.data = d;

@@ -13,6 +13,8 @@
 
 #include <uv.h>
 
+#include "api.h"
+#include "catalog.h"
 #include "config.h"
 #include "mqtt.h"
 #include "registry.h"
@@ -24,11 +26,14 @@ struct gw_daemon {
 	struct gw_config cfg;
 	struct gw_store store;
 	struct gw_registry registry;
+	struct gw_catalog catalog;
+	struct gw_api api;
 	struct gw_mqtt mqtt;
 	uv_timer_t flush_timer;
 	uv_timer_t watchdog_timer;
 	uv_signal_t sig_term, sig_int, sig_hup;
 	char topic_prefix[64];     /* "tf/<site>/" */
+	char api_prefix[64];       /* "tf/<site>/api/req/" */
 	char status_topic[96];
 	int stopping;
 	int exit_code;

@@ -7,23 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "tinyfleet/protocol/cbor_io.h"
 #include "tinyfleet/protocol/msg_state.h"
 
 /* Store record keys (the registry's own CBOR map). */
 enum { REC_STATE = 1, REC_LAST_SEEN = 2, REC_ONLINE = 3, REC_FIRST_SEEN = 4 };
-
-void
-gw_format_time(uint64_t ms, char out[21])
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 static uint32_t
 fnv32(const uint8_t *p, size_t n)
@@ -403,6 +394,24 @@ gw_registry_touch(struct gw_registry *r, const char *id, uint64_t now_ms)
 	struct gw_device *d = gw_devtab_get(&r->tab, id);
 	if (d != NULL)
 		d->last_seen_ms = now_ms;
+}
+
+bool
+gw_registry_fits(const struct gw_registry *r, const struct gw_device *d,
+                 const struct tfp_manifest *m)
+{
+	if (strcmp(gw_registry_class(r, d), m->device_class) != 0 || d->ram_bytes < m->req.min_ram ||
+	    d->flash_bytes < m->req.min_flash || d->agent_abi != m->req.agent_abi)
+		return false;
+	for (size_t i = 0; i < m->req.n_sensors; i++) {
+		unsigned j;
+		for (j = 0; j < r->nsensors; j++)
+			if (strcmp(r->sensors[j], m->req.sensors[i]) == 0)
+				break;
+		if (j == r->nsensors || !(d->sensors & (UINT64_C(1) << j)))
+			return false;
+	}
+	return true;
 }
 
 const struct gw_device *

@@ -17,6 +17,7 @@
 #ifndef GW_REGISTRY_H
 #define GW_REGISTRY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -24,6 +25,7 @@
 #include "devtab.h"
 #include "store.h"
 #include "tinyfleet/protocol/common.h"
+#include "tinyfleet/protocol/manifest.h"
 
 /* The device's `conn` topic carries one CBOR unsigned integer (schemas/device-plane.cddl). */
 enum gw_conn {
@@ -78,11 +80,14 @@ int gw_registry_on_conn(struct gw_registry *r, const char *id, const uint8_t *ms
 /* Any message from a known device proves it alive (memory only). */
 void gw_registry_touch(struct gw_registry *r, const char *id, uint64_t now_ms);
 
+/* Matching (DESIGN.md): whether the device can run the model the manifest describes:
+ * same class, enough RAM and flash, the agent ABI the model was built for, and every
+ * sensor the model needs. */
+bool gw_registry_fits(const struct gw_registry *r, const struct gw_device *d,
+                      const struct tfp_manifest *m);
+
 const struct gw_device *gw_registry_get(const struct gw_registry *r, const char *id);
 const char *gw_registry_class(const struct gw_registry *r, const struct gw_device *d);
 size_t gw_registry_count(const struct gw_registry *r);
-
-/* RFC 3339 UTC with whole seconds ("2026-11-24T10:01:30Z") of a wall-clock time in ms. */
-void gw_format_time(uint64_t ms, char out[21]);
 
 #endif

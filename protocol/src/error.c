@@ -58,7 +58,6 @@ tfp_strerror(int err)
 	case TFP_ERR_DELTA_TRAILING: return "trailing bytes after delta patch";
 	case TFP_ERR_DELTA_IO: return "delta read/write callback failed";
 	case TFP_ERR_DELTA_CHECKPOINT: return "invalid delta checkpoint";
-	case TFP_ERR_DELTA_STATE: return "delta applier in wrong state";
 	case TFP_ERR_DELTA_TENSOR: return "unusable tensor table";
 	}
 	return "unknown error";

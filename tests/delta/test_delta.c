@@ -15,6 +15,7 @@
 
 #include "tinyfleet/delta/apply.h"
 #include "tinyfleet/delta/encode.h"
+#include "tinyfleet/protocol/container.h"
 
 /* xorshift64*: deterministic, seeded per test so failures reproduce. */
 static uint64_t rng_state;
@@ -569,6 +570,9 @@ test_io_errors_and_state(void **state)
 	assert_int_equal(tfp_delta_apply_feed(&a, f.patch, f.plen / 2), 0);
 	assert_true(tfp_delta_apply_blocks_done(&a) >= 1);
 	assert_int_equal(tfp_delta_apply_checkpoint(&a, blob), 0);
+	assert_int_equal(tfp_delta_checkpoint_header_crc(blob),
+	                 (uint32_t)f.patch[28] | (uint32_t)f.patch[29] << 8 |
+	                 (uint32_t)f.patch[30] << 16 | (uint32_t)f.patch[31] << 24);
 	assert_int_equal(tfp_delta_apply_resume(&a, blob, (uint32_t)f.ol - 1, sim_read,
 	                                        sim_write, &s), TFP_ERR_DELTA_OLD_SIZE);
 	for (size_t i = 0; i < sizeof(blob); i++) {
@@ -694,6 +698,87 @@ test_tensor_mode_widened_layer(void **state)
 	free(n);
 }
 
+static uint8_t *
+slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *p;
+	long n;
+
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	assert_true(n > 0);
+	assert_int_equal(fseek(f, 0, SEEK_SET), 0);
+	p = malloc((size_t)n);
+	assert_non_null(p);
+	assert_int_equal(fread(p, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	*len = (size_t)n;
+	return p;
+}
+
+/*
+ * Tensor mode over a real model container (the packer's output that the container tests
+ * ship): a "fine-tune" nudges int8 weights, the container stays valid, and the tensor-aware
+ * patch rebuilds it byte for byte, also across a power loss.
+ */
+static void
+test_tensor_mode_container(void **state)
+{
+	struct tfp_delta_tensor *ot = NULL, *nt = NULL;
+	struct tfp_delta_tensor_map om, nm;
+	struct tfp_delta_enc_opts opts = { TFP_DELTA_ENC_AUTO, 64, &om, &nm };
+	struct tfp_container c;
+	size_t len, otn, ntn, plen;
+	uint8_t *o = slurp(TF_SOURCE_DIR "/tests/fuzz/corpus/container/mlp.tfm", &len);
+	uint8_t *n = malloc(len), *p = NULL, *out = malloc(len);
+	int used = -1;
+
+	(void)state;
+	rng_seed(8);
+	assert_non_null(n);
+	assert_non_null(out);
+	assert_int_equal(tfp_delta_tensors_from_container(o, len, &ot, &otn), 0);
+	assert_true(otn > 0);
+	memcpy(n, o, len);
+	for (size_t i = 0; i < otn; i++) {
+		assert_true(ot[i].elem_size == 1 || ot[i].elem_size == 4);
+		assert_true((uint64_t)ot[i].offset + ot[i].nbytes <= len);
+		if (ot[i].elem_size == 1)
+			finetune(n + ot[i].offset, ot[i].nbytes, 70);
+	}
+	assert_int_equal(tfp_container_open(&c, n, len), 0);   /* still a valid model */
+	assert_int_equal(tfp_delta_tensors_from_container(n, len, &nt, &ntn), 0);
+	assert_int_equal(ntn, otn);
+	om = (struct tfp_delta_tensor_map){ ot, otn };
+	nm = (struct tfp_delta_tensor_map){ nt, ntn };
+	assert_int_equal(tfp_delta_encode(o, len, n, len, &opts, &p, &plen, &used), 0);
+	assert_true(used == TFP_DELTA_MODE_TENSOR || used == TFP_DELTA_MODE_AGNOSTIC);
+	assert_true(plen < len);
+	assert_int_equal(apply_chunks(o, len, p, plen, out, len, 17), 0);
+	assert_memory_equal(out, n, len);
+	apply_with_power_loss(o, len, p, plen, n, len, 3);
+	free(p);
+	opts.mode = TFP_DELTA_MODE_TENSOR;
+	assert_int_equal(tfp_delta_encode(o, len, n, len, &opts, &p, &plen, &used), 0);
+	assert_int_equal(used, TFP_DELTA_MODE_TENSOR);
+	assert_int_equal(apply_chunks(o, len, p, plen, out, len, 5), 0);
+	assert_memory_equal(out, n, len);
+	/* Not a container: the reader's own code comes back. */
+	free(nt);
+	nt = NULL;
+	n[0] ^= 0xFF;
+	assert_int_equal(tfp_delta_tensors_from_container(n, len, &nt, &ntn),
+	                 TFP_ERR_CONTAINER_MAGIC);
+	assert_null(nt);
+	free(p);
+	free(ot);
+	free(o);
+	free(n);
+	free(out);
+}
+
 static void
 test_ram_budget(void **state)
 {
@@ -716,6 +801,7 @@ main(void)
 		cmocka_unit_test(test_corrupt_payload_every_byte),
 		cmocka_unit_test(test_io_errors_and_state),
 		cmocka_unit_test(test_tensor_mode_widened_layer),
+		cmocka_unit_test(test_tensor_mode_container),
 		cmocka_unit_test(test_ram_budget),
 	};
 

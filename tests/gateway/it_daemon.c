@@ -20,7 +20,12 @@
 
 #include "broker.h"
 #include "log.h"
+#include <mbedtls/base64.h>
+#include <mbedtls/sha256.h>
+
 #include "store.h"
+#include "../device-agent/learn_test_util.h"
+#include "tinyfleet/protocol/manifest.h"
 #include "tinyfleet/protocol/msg_state.h"
 #include "tinyfleet/protocol/telemetry.h"
 
@@ -55,6 +60,7 @@ write_config(struct ctx *c, const char *extra)
 	fprintf(f, "mqtt.cert = %s\nmqtt.key = %s\nstore.map_size_mb = 64\nstore.reserve_mb = 8\n",
 	        test_broker_path(&c->broker, "gateway.crt"),
 	        test_broker_path(&c->broker, "gateway.key"));
+	fprintf(f, "release_keys = %s/tests/interop/keys/release-test.pub.pem\n", TF_SOURCE_DIR);
 	fprintf(f, "%s", extra);
 	fclose(f);
 }
@@ -295,6 +301,151 @@ test_hello_raises_a_valid_online_event(void **state)
 }
 
 static void
+write_file(const char *path, const void *p, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(p, 1, n, f), n);
+	fclose(f);
+}
+
+/* A model container (dense 4 -> 2) and its manifest signed with the test release key,
+ * written to <scratch>/model.tfm and <scratch>/model.cose; bad_sig flips a signature bit. */
+static void
+write_model(struct ctx *c, int bad_sig)
+{
+	static struct tb b;
+	static const uint32_t wshape[2] = { 2, 4 };
+	static const float w[8] = { 0.5f, -0.25f, 0.125f, 1, -1, 0.75f, 0, 0.5f };
+	struct tfp_cose_signer signer;
+	struct tfp_manifest m;
+	uint8_t cose[1024];
+	size_t len;
+	char path[160], pem[4096];
+	FILE *f;
+	unsigned wi;
+
+	tb_init(&b, TFP_TASK_CLASSIFY, 1, 4);
+	wi = tb_tensor(&b, "w", TFP_DTYPE_FLOAT32, TFP_KIND_WEIGHT, 2, wshape, w,
+	               TFP_CONTAINER_NONE, TFP_CONTAINER_NONE);
+	tb_layer(&b, TFP_OP_DENSE, TFP_ACT_SOFTMAX, wi, TFP_CONTAINER_NONE, 1, 4, 1, 2, 0, 0, 0.0f,
+	         0);
+	tb_trainable(&b);
+	tb_finish(&b, 1e-3f);
+	memset(b.img + 16, 0, 56);
+	memcpy(b.img + 16, "pump-anomaly", 12);
+	memcpy(b.img + 48, "1.0.0", 5);
+
+	f = fopen(TF_SOURCE_DIR "/tests/interop/keys/release-test.key.pem", "r");
+	assert_non_null(f);
+	pem[fread(pem, 1, sizeof(pem) - 1, f)] = '\0';
+	fclose(f);
+	memset(&signer, 0, sizeof(signer));
+	assert_int_equal(tfp_cose_signer_init_pem(&signer, pem), 0);
+	memset(&m, 0, sizeof(m));
+	snprintf(m.name, sizeof(m.name), "pump-anomaly");
+	snprintf(m.version, sizeof(m.version), "1.0.0");
+	m.sequence = 1;
+	snprintf(m.device_class, sizeof(m.device_class), "stm32l4-vib");
+	m.req.min_ram = 65536;
+	m.req.min_flash = 262144;
+	m.req.agent_abi = 1;
+	mbedtls_sha256_ret(b.img, b.len, m.digest, 0);
+	m.image_size = b.len;
+	m.container_version = 1;
+	memcpy(m.key_id, signer.pub.kid, signer.pub.kid_len);
+	assert_int_equal(tfp_manifest_sign(&signer, &m, cose, sizeof(cose), &len), 0);
+	tfp_cose_signer_free(&signer);
+	if (bad_sig)
+		cose[len - 1] ^= 0x01;
+	snprintf(path, sizeof(path), "%s/model.tfm", c->broker.dir);
+	write_file(path, b.img, b.len);
+	snprintf(path, sizeof(path), "%s/model.cose", c->broker.dir);
+	write_file(path, cose, len);
+}
+
+/* Runs one request as op-alice with mosquitto_rr (MQTT v5 request/response) and checks the
+ * answer against `schema` of the operator contract; `expect` is grepped in the answer. */
+static void
+request(struct ctx *c, const char *op, const char *body, const char *schema, const char *expect)
+{
+	char cmd[2048], out[160], in[160];
+	snprintf(in, sizeof(in), "%s/request.json", c->broker.dir);
+	snprintf(out, sizeof(out), "%s/answer.json", c->broker.dir);
+	write_file(in, body, strlen(body));
+	snprintf(cmd, sizeof(cmd),
+	         "mosquitto_rr -V mqttv5 -h 127.0.0.1 -p %d --cafile %s --cert %s --key %s -q 1 "
+	         "-t tf/site1/api/req/%s/op-alice -e tf/site1/api/resp/op-alice/r1 "
+	         "-D publish correlation-data c1 -W 10 -m \"$(cat %s)\" > %s && "
+	         "%s %s/tests/schemas/check_operator_schemas.py validate --schemas "
+	         "%s/schemas/operator --schema %s --file %s && grep -q '%s' %s",
+	         c->broker.port, test_broker_path(&c->broker, "ca.crt"),
+	         test_broker_path(&c->broker, "op-alice.crt"),
+	         test_broker_path(&c->broker, "op-alice.key"), op, in, out, TF_PYTHON,
+	         TF_SOURCE_DIR, TF_SOURCE_DIR, schema, out, expect, out);
+	if (sh(cmd) != 0) {
+		snprintf(cmd, sizeof(cmd), "cat %s >&2", out);
+		sh(cmd);
+		fail_msg("request %s: answer not as expected (%s)", op, expect);
+	}
+}
+
+/* The model.publish body for the files write_model() left: base64 of both. */
+static char *
+publish_body(struct ctx *c)
+{
+	static char body[8192];
+	uint8_t raw[2048];
+	char path[160];
+	size_t n, olen;
+	int len = snprintf(body, sizeof(body), "{\"manifest\":\"");
+	const char *names[] = { "model.cose", "model.tfm" };
+
+	for (int i = 0; i < 2; i++) {
+		FILE *f;
+		snprintf(path, sizeof(path), "%s/%s", c->broker.dir, names[i]);
+		f = fopen(path, "rb");
+		assert_non_null(f);
+		n = fread(raw, 1, sizeof(raw), f);
+		fclose(f);
+		assert_int_equal(mbedtls_base64_encode((unsigned char *)body + len,
+		                                       sizeof(body) - (size_t)len, &olen, raw, n),
+		                 0);
+		len += (int)olen;
+		len += snprintf(body + len, sizeof(body) - (size_t)len, "%s",
+		                i == 0 ? "\",\"container\":\"" : "\"}");
+	}
+	return body;
+}
+
+static void
+test_operator_publishes_a_model(void **state)
+{
+	struct ctx *c = *state;
+
+	write_config(c, "");
+	start_daemon(c);
+	assert_int_equal(wait_status(c, "online"), 0);
+	write_model(c, 1);
+	request(c, "model.publish", publish_body(c), "error-response",
+	        "\"code\":\"bad_signature\"");
+	write_model(c, 0);
+	request(c, "model.publish", publish_body(c), "model-publish-response",
+	        "\"created\":true");
+	request(c, "model.publish", publish_body(c), "model-publish-response",
+	        "\"created\":false");
+	request(c, "model.get", "{\"name\":\"pump-anomaly\",\"version\":\"1.0.0\"}",
+	        "model-get-response", "\"published_by\":\"op-alice\"");
+	request(c, "model.get", "{\"name\":\"pump-anomaly\",\"version\":\"2.0.0\"}",
+	        "error-response", "\"code\":\"not_found\"");
+	request(c, "model.get", "{\"name\":\"pump-anomaly\"}", "error-response",
+	        "\"code\":\"invalid_request\"");
+	request(c, "model.get", "not json", "error-response", "\"code\":\"bad_json\"");
+	request(c, "no.such", "{}", "error-response", "\"code\":\"unknown_operation\"");
+	assert_int_equal(stop_daemon(c), 0);
+}
+
+static void
 test_bad_reload_keeps_running(void **state)
 {
 	struct ctx *c = *state;
@@ -321,7 +472,7 @@ test_check_mode_names_the_bad_line(void **state)
 	struct ctx *c = *state;
 	char cmd[512];
 	write_config(c, "mqtt.keepalive = forever\n");
-	snprintf(cmd, sizeof(cmd), "%s -n -f %s 2>&1 | grep -q 'tinyfleetd.conf:9: mqtt.keepalive'",
+	snprintf(cmd, sizeof(cmd), "%s -n -f %s 2>&1 | grep -q 'tinyfleetd.conf:10: mqtt.keepalive'",
 	         TF_TINYFLEETD, c->conf);
 	assert_int_equal(sh(cmd), 0);
 	snprintf(cmd, sizeof(cmd), "%s -n -f %s >/dev/null 2>&1", TF_TINYFLEETD, c->conf);
@@ -334,6 +485,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ingests_telemetry_and_drains_on_sigterm),
 		cmocka_unit_test(test_hello_raises_a_valid_online_event),
+		cmocka_unit_test(test_operator_publishes_a_model),
 		cmocka_unit_test(test_bad_reload_keeps_running),
 		cmocka_unit_test(test_check_mode_names_the_bad_line),
 	};

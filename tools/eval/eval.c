@@ -5,8 +5,10 @@
  * drift-detector alarm with its sample index, and the RAM the agent used.
  *
  * Each row: numeric feature columns (in_len*in_ch of them, time-major) and one label column
- * (class index for classification, target value(s) for regression: the last out_ch
- * columns). Every row is predicted by both; then with probability --label-rate its label
+ * (class index for classification; target value(s) for regression: the last out_ch
+ * columns; for an autoencoder (anomaly task) 0 = normal, else anomalous: TinyOL learns only
+ * from revealed normal rows, and the report gives the mean reconstruction error of normal
+ * and anomalous rows). Every row is predicted by both; then with probability --label-rate its label
  * is revealed to TinyOL (and the detectors), which takes one SGD step. Accuracy counts every
  * row (the evaluator always knows the label). Rows before --skip are learned from (they
  * pretrained the frozen model, or warm the agent up) but not scored.
@@ -45,7 +47,10 @@ struct opts {
 
 struct seg_stats {
 	unsigned long rows, frozen_ok, agent_ok, labels;
-	double frozen_se, agent_se, agent_score;
+	double frozen_se, agent_se;
+	/* anomaly task: mean reconstruction error of normal (label 0) and anomalous rows */
+	double f_norm, a_norm, f_anom, a_anom;
+	unsigned long n_norm, n_anom;
 };
 
 static const char *detector_names[7] = {"page-hinkley", "adwin", "ddm", "hddm_a",
@@ -446,6 +451,8 @@ main(int argc, char **argv)
 		} else if (task == TFP_TASK_REGRESS) {
 			for (unsigned j = 0; j < n_out; j++)
 				tgt[j] = (float)vals[n - (int)n_out + (int)j];
+		} else {
+			label = vals[label_col] != 0.0;   /* anomaly: 0 normal, else anomalous */
 		}
 		/* Test ... */
 		if ((e = tfa_tinyol_predict(&frozen, x, arena, model.c.info.arena_bytes, &py)) != 0 ||
@@ -485,8 +492,10 @@ main(int argc, char **argv)
 				e = tfa_tinyol_learn_class(&agent, label);
 			else if (task == TFP_TASK_REGRESS)
 				e = tfa_tinyol_learn_target(&agent, tgt);
+			else if (label == 0)
+				e = tfa_tinyol_learn_unsupervised(&agent);   /* learn normal only */
 			else
-				e = tfa_tinyol_learn_unsupervised(&agent);
+				e = 0;
 			if (e != 0) {
 				fprintf(stderr, "tinyfleet-eval: learn: %s\n", tfa_strerror(e));
 				goto out;
@@ -515,7 +524,15 @@ main(int argc, char **argv)
 				ss[i]->labels += (unsigned long)have_label;
 				ss[i]->frozen_se += err_f;
 				ss[i]->agent_se += err_a;
-				ss[i]->agent_score += tfa_tinyol_score(&agent);
+				if (task == TFP_TASK_ANOMALY && label == 0) {
+					ss[i]->f_norm += tfa_tinyol_score(&frozen);
+					ss[i]->a_norm += tfa_tinyol_score(&agent);
+					ss[i]->n_norm++;
+				} else if (task == TFP_TASK_ANOMALY) {
+					ss[i]->f_anom += tfa_tinyol_score(&frozen);
+					ss[i]->a_anom += tfa_tinyol_score(&agent);
+					ss[i]->n_anom++;
+				}
 			}
 			scored++;
 		}
@@ -529,11 +546,14 @@ main(int argc, char **argv)
 	}
 	printf("rows %lu (scored %lu, skipped %lu), labels revealed %lu (rate %.3f)\n", row,
 	       scored, row < o.skip ? row : o.skip, all.labels, o.label_rate);
-	printf("%-8s %8s %8s %12s %12s\n", "segment", "from", "rows",
-	       task == TFP_TASK_CLASSIFY ? "frozen_acc" : task == TFP_TASK_REGRESS ? "frozen_mse"
-	                                                                         : "-",
-	       task == TFP_TASK_CLASSIFY ? "tinyol_acc" : task == TFP_TASK_REGRESS ? "tinyol_mse"
-	                                                                         : "ae_score");
+	if (task == TFP_TASK_ANOMALY)
+		printf("%-8s %8s %8s %12s %12s %12s %12s   (mean reconstruction error of normal / "
+		       "anomalous rows)\n", "segment", "from", "rows", "frozen_norm", "frozen_anom",
+		       "tinyol_norm", "tinyol_anom");
+	else
+		printf("%-8s %8s %8s %12s %12s\n", "segment", "from", "rows",
+		       task == TFP_TASK_CLASSIFY ? "frozen_acc" : "frozen_mse",
+		       task == TFP_TASK_CLASSIFY ? "tinyol_acc" : "tinyol_mse");
 	for (unsigned s = 0; s <= nseg_used && s < MAX_SEGMENTS; s++) {
 		struct seg_stats *p = s < nseg_used ? &seg[s] : &all;
 		unsigned long from = o.seg_len ? s * o.seg_len
@@ -549,8 +569,12 @@ main(int argc, char **argv)
 			printf(" %12.4f %12.4f\n", (double)p->frozen_ok / r, (double)p->agent_ok / r);
 		else if (task == TFP_TASK_REGRESS)
 			printf(" %12.5g %12.5g\n", p->frozen_se / r / n_out, p->agent_se / r / n_out);
-		else
-			printf(" %12s %12.5g\n", "-", p->agent_score / r);
+		else {
+			double nn = p->n_norm ? (double)p->n_norm : 1.0;
+			double na = p->n_anom ? (double)p->n_anom : 1.0;
+			printf(" %12.5g %12.5g %12.5g %12.5g\n", p->f_norm / nn, p->f_anom / na,
+			       p->a_norm / nn, p->a_anom / na);
+		}
 	}
 	printf("alarms %lu:", alarms);
 	for (int b = 0; b < 7; b++)

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Builds the demo models into a build directory (they are build products, not committed):
-the digits MLP and the vibration 1-D CNN, each trained reproducibly and packed; then checks
+the digits MLP, the vibration 1-D CNN and the vibration autoencoder, each trained
+reproducibly and packed; then checks
 them with the C tools: tinyfleet-eval must load each container, pass its self-test vectors
 through the C runtime (learn_packcheck), and on the vibration stream TinyOL must end at least
 as accurate as the frozen model after the sensor's gain drop.
@@ -21,7 +22,7 @@ def main():
     ap.add_argument("--packcheck")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
-    for script in ("train_digits.py", "train_vibration.py"):
+    for script in ("train_digits.py", "train_vibration.py", "train_vibration_ae.py"):
         subprocess.run([sys.executable, os.path.join(HERE, script), "--out", a.out],
                        check=True)
     failed = 0
@@ -33,11 +34,25 @@ def main():
     m = re.search(r"^1\s+2000\s+\d+\s+([\d.]+)\s+([\d.]+)$", out.stdout, re.M)
     if out.returncode != 0 or m is None or float(m.group(2)) < float(m.group(1)):
         failed += 1
+    # The autoencoder: after the gain change TinyOL's healthy reconstruction error must be
+    # back below the frozen one's, and faults must still score above healthy windows.
+    out = subprocess.run([a.eval, "--model", os.path.join(a.out, "vib-ae.tfm"), "--csv",
+                          os.path.join(a.out, "vibration_ae_stream.csv"), "--segments",
+                          "2000,2500", "--label-rate", "0.1", "--lr", "0.01", "--quiet-alarms"],
+                         capture_output=True, text=True)
+    print(out.stdout, out.stderr)
+    m = re.search(r"^2\s+2500\s+\d+\s+([\d.e+-]+)\s+([\d.e+-]+)\s+([\d.e+-]+)\s+([\d.e+-]+)$",
+                  out.stdout, re.M)
+    if out.returncode != 0 or m is None:
+        failed += 1
+    else:
+        fn, fa, tn, ta = (float(m.group(i)) for i in range(1, 5))
+        failed += not (tn < 0.5 * fn and ta > 3 * tn)
     if a.packcheck:
         # Self-test vectors only: an empty input set is refused, so give one test row.
         import numpy as np
         import tfpack  # noqa: E402
-        for name in ("digits-mlp", "vib-cnn"):
+        for name in ("digits-mlp", "vib-cnn", "vib-ae"):
             meta, arr = tfpack.load_npz(os.path.join(a.out, name + ".npz"))
             x = arr["test_x"][:1].astype("<f4")
             y = tfpack.float_forward(meta, arr, x[0]).astype("<f4")
@@ -47,7 +62,7 @@ def main():
                                 os.path.join(a.out, name + ".in.f32"),
                                 os.path.join(a.out, name + ".out.f32"), "0.05"])
             failed += r.returncode != 0
-    print("%d passed, %d failed" % (3 - failed, failed))
+    print("%d passed, %d failed" % (5 - failed, failed))
     return 1 if failed else 0
 
 

@@ -30,12 +30,13 @@ POOL = OUT1 // 2                   # 14
 FLAT = POOL * F                    # 112
 
 
-def make_windows(rng, n, gain=1.0):
+def make_windows(rng, n, gain=1.0, classes=None, f_range=(25, 35)):
+    """n windows [n, LEN, CH] and their classes (random, or the given array)."""
     t = np.arange(LEN) / 1000.0
     X = np.empty((n, LEN, CH))
-    y = rng.integers(0, C, n)
+    y = rng.integers(0, C, n) if classes is None else np.asarray(classes)
     for i in range(n):
-        f0 = rng.uniform(25, 35)
+        f0 = rng.uniform(*f_range)
         ph = rng.uniform(0, 2 * np.pi, 3)
         base = np.stack([0.3 * np.sin(2 * np.pi * f0 * t + ph[a]) for a in range(3)], axis=1)
         if y[i] == 1:

@@ -637,6 +637,12 @@ tfp_delta_apply_resume(struct tfp_delta_apply *a, const uint8_t *blob, uint32_t 
 }
 
 uint32_t
+tfp_delta_checkpoint_header_crc(const uint8_t *blob)
+{
+	return get32(blob + 8);
+}
+
+uint32_t
 tfp_delta_apply_patch_offset(const struct tfp_delta_apply *a)
 {
 	return a->patch_off;

@@ -81,9 +81,8 @@ enum tfp_err {
 	TFP_ERR_DELTA_BOUNDS = -86,     /* an operation reaches outside the old or new image */
 	TFP_ERR_DELTA_TRAILING = -87,   /* bytes after the last block */
 	TFP_ERR_DELTA_IO = -88,         /* the caller's read/write callback failed */
-	TFP_ERR_DELTA_CHECKPOINT = -89, /* checkpoint blob invalid or for another patch */
-	TFP_ERR_DELTA_STATE = -90,      /* call not valid in the applier's current state */
-	TFP_ERR_DELTA_TENSOR = -91,     /* tensor table malformed or unusable (encoder) */
+	TFP_ERR_DELTA_CHECKPOINT = -89, /* checkpoint blob torn, not a checkpoint, or inconsistent */
+	TFP_ERR_DELTA_TENSOR = -90,     /* tensor table malformed or unusable (encoder) */
 };
 
 /* A short, static, human-readable description of a code; never NULL. */

@@ -1,8 +1,8 @@
 /*
  * Streaming delta applier (device side): C99, no malloc, no OS, no global state.
  *
- * The caller owns one struct tfp_delta_apply (about 7 KB, see TFP_DELTA_APPLY_RAM) and
- * feeds the patch in chunks of any size as they arrive. The applier reads the old image by
+ * The caller owns one struct tfp_delta_apply (TFP_DELTA_APPLY_RAM: 7,984 bytes on x86-64,
+ * 7,968 on Cortex-M4) and feeds the patch in chunks of any size as they arrive. The applier reads the old image by
  * offset through read_old (flash) and writes the new image strictly sequentially through
  * write_new (the spare slot), never past the size the patch announces. All decoder state,
  * including the entropy coder's probability tables, lives inside the struct.
@@ -109,8 +109,12 @@ int tfp_delta_apply_finish(const struct tfp_delta_apply *a);
 /*
  * Serialize the last block-boundary checkpoint into blob[TFP_DELTA_CKPT_LEN]. Always
  * possible once init succeeded; before the first boundary it restarts from offset 0.
- * The blob carries a CRC-32, the patch header's CRC and the sizes, so a torn or foreign
- * blob is refused by tfp_delta_apply_resume().
+ * The blob carries a CRC-32, the patch header's CRC-32 and the sizes, so a torn blob or
+ * one with inconsistent values is refused by tfp_delta_apply_resume(). The applier cannot
+ * tell which patch the caller feeds after a resume: keep the blob with the identity of the
+ * download it belongs to (e.g. the delta id), and compare tfp_delta_checkpoint_header_crc()
+ * with the patch header's CRC when the header is at hand. A wrong patch still fails at its
+ * first block's CRC-32.
  */
 int tfp_delta_apply_checkpoint(const struct tfp_delta_apply *a, uint8_t *blob);
 
@@ -122,6 +126,9 @@ int tfp_delta_apply_checkpoint(const struct tfp_delta_apply *a, uint8_t *blob);
 int tfp_delta_apply_resume(struct tfp_delta_apply *a, const uint8_t *blob, uint32_t old_size,
                            tfp_delta_read_fn read_old, tfp_delta_write_fn write_new,
                            void *user);
+
+/* The patch header CRC-32 recorded in a checkpoint blob (bytes 28..31 of the header). */
+uint32_t tfp_delta_checkpoint_header_crc(const uint8_t *blob);
 
 /* Patch offset the next fed byte corresponds to (where a resumed feed must restart). */
 uint32_t tfp_delta_apply_patch_offset(const struct tfp_delta_apply *a);

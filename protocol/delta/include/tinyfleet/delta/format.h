@@ -21,16 +21,15 @@
 #define TFP_DELTA_MODE_AGNOSTIC 1 /* byte alignment with suffix arrays */
 #define TFP_DELTA_MODE_TENSOR 2   /* tensor-by-tensor alignment over a tensor table */
 
-/* Block flags: bits 0-1 select the lane stride of the byte models (1, 2 or 4). */
+/* Block flags: bits 0-1 hold s, the byte models' lane stride is 1 << s (s <= 2). */
 #define TFP_DELTA_BLK_STRIDE_MASK 0x03u
 
 /*
  * Entropy coder geometry (an LZMA-style binary adaptive range coder). Each model is a
  * uint16_t: a 12-bit probability of a 0 bit (clamped to [64, 4032]) and, in the top four
  * bits, how often it was used; the adaptation rate starts fast (1/4) and slows to 1/32 with
- * use, so a block's fresh models learn quickly (blocks reset them, see apply.h). These sizes fix the applier's model RAM:
- * diff bytes 4 lanes x 2 contexts x 256, literal bytes 4 lanes x 256, integers 4 x 64,
- * operation kinds 4 previous kinds x 4.
+ * use, so a block's fresh models learn quickly (blocks reset them, see apply.h). These
+ * sizes fix the applier's model RAM (struct tfp_delta_models below, 7,558 bytes).
  */
 #define TFP_DELTA_PROB_BITS 12
 #define TFP_DELTA_PROB_ONE (1u << TFP_DELTA_PROB_BITS)

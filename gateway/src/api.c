@@ -1,0 +1,321 @@
+/*
+ * Operator API over MQTT v5. See api.h and schemas/README.md.
+ */
+#include "api.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <mbedtls/base64.h>
+
+#include "clock.h"
+#include "log.h"
+
+#define OP_MAX 32
+#define CN_MAX 64
+
+/* A refusal being built: the contract's code, a sentence, optional details. */
+struct api_error {
+	const char *code;
+	char message[GW_CATALOG_WHY_MAX + 64];
+	json_t *details;
+};
+
+static json_t *
+refuse(struct api_error *e, const char *code, json_t *details, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static json_t *
+refuse(struct api_error *e, const char *code, json_t *details, const char *fmt, ...)
+{
+	va_list ap;
+	e->code = code;
+	e->details = details;
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof(e->message), fmt, ap);
+	va_end(ap);
+	return NULL;
+}
+
+static void
+hex(const uint8_t *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+struct count_ctx {
+	const struct gw_registry *reg;
+	const struct tfp_manifest *m;
+	json_int_t installed, can_run;
+};
+
+static void
+count_device(void *arg, void *entry)
+{
+	struct count_ctx *c = arg;
+	const struct gw_device *d = entry;
+	if (gw_registry_fits(c->reg, d, c->m))
+		c->can_run++;
+	if (strcmp(d->model, c->m->name) == 0 && d->sequence == c->m->sequence &&
+	    d->slot_state[d->active_slot] == 2 /* confirmed */)
+		c->installed++;
+}
+
+/* The model object of schemas/operator/model.schema.json. */
+static json_t *
+model_json(const struct gw_api *a, const struct gw_model *md)
+{
+	const struct tfp_manifest *m = &md->m;
+	struct count_ctx cnt = { a->registry, m, 0, 0 };
+	char digest[65], published[21], expires[21];
+	json_t *sensors = json_array(), *req, *o;
+
+	gw_devtab_each(&a->registry->tab, count_device, &cnt);
+	for (size_t i = 0; i < m->req.n_sensors; i++)
+		json_array_append_new(sensors, json_string(m->req.sensors[i]));
+	req = json_pack("{s:I, s:I, s:o, s:I}", "min_ram", (json_int_t)m->req.min_ram,
+	                "min_flash", (json_int_t)m->req.min_flash, "sensors", sensors,
+	                "agent_abi", (json_int_t)m->req.agent_abi);
+	hex(m->digest, sizeof(m->digest), digest);
+	gw_format_time(md->published_ms, published);
+	if (m->has_expiry)
+		gw_format_time(m->expiry * 1000, expires);
+	o = json_pack("{s:s, s:s, s:I, s:s, s:o, s:s, s:I, s:I, s:s, s:o, s:s, s:s, s:{s:I, s:I}}",
+	              "name", m->name, "version", m->version, "sequence", (json_int_t)m->sequence,
+	              "class", m->device_class, "requirements", req, "digest", digest, "size",
+	              (json_int_t)m->image_size, "container_version",
+	              (json_int_t)m->container_version, "key_id", m->key_id, "expires_at",
+	              m->has_expiry ? json_string(expires) : json_null(), "published_at",
+	              published, "published_by", md->published_by, "devices", "installed",
+	              cnt.installed, "can_run", cnt.can_run);
+	return o;
+}
+
+/* Checks that body has exactly the string members named (NULL-terminated), all required. */
+static int
+only_strings(json_t *body, struct api_error *e, const char *const *names)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(body, key, v) {
+		int known = 0;
+		for (const char *const *n = names; *n != NULL; n++)
+			known |= strcmp(key, *n) == 0;
+		if (!known) {
+			refuse(e, "invalid_request",
+			       json_pack("{s:s++, s:s}", "path", "/", key, "keyword",
+			                 "additionalProperties"),
+			       "/%s: unknown member", key);
+			return -1;
+		}
+		if (!json_is_string(v)) {
+			refuse(e, "invalid_request",
+			       json_pack("{s:s++, s:s}", "path", "/", key, "keyword", "type"),
+			       "/%s: must be a string", key);
+			return -1;
+		}
+	}
+	for (const char *const *n = names; *n != NULL; n++) {
+		if (json_object_get(body, *n) == NULL) {
+			refuse(e, "invalid_request",
+			       json_pack("{s:s, s:s}", "path", "", "keyword", "required"),
+			       "'%s' is a required member", *n);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Decodes a base64 member into a fresh buffer of at most max bytes. */
+static int
+base64_member(json_t *body, const char *name, size_t max, uint8_t **out, size_t *len,
+              struct api_error *e)
+{
+	const char *s = json_string_value(json_object_get(body, name));
+	size_t slen = strlen(s), need = 0;
+	int rc = mbedtls_base64_decode(NULL, 0, &need, (const unsigned char *)s, slen);
+
+	if (rc == MBEDTLS_ERR_BASE64_INVALID_CHARACTER || slen == 0) {
+		refuse(e, strcmp(name, "manifest") == 0 ? "manifest_invalid" : "invalid_request",
+		       json_pack("{s:s++, s:s}", "path", "/", name, "keyword", "contentEncoding"),
+		       "/%s: not base64", name);
+		return -1;
+	}
+	if (need > max) {
+		refuse(e, "too_large", json_pack("{s:I}", "limit", (json_int_t)max),
+		       "/%s: over %zu bytes", name, max);
+		return -1;
+	}
+	if ((*out = malloc(need ? need : 1)) == NULL) {
+		refuse(e, "internal", NULL, "out of memory");
+		return -1;
+	}
+	if (mbedtls_base64_decode(*out, need, len, (const unsigned char *)s, slen) != 0) {
+		free(*out);
+		*out = NULL;
+		refuse(e, "invalid_request", NULL, "/%s: not base64", name);
+		return -1;
+	}
+	return 0;
+}
+
+static json_t *
+op_model_publish(struct gw_api *a, const char *cn, json_t *body, struct api_error *e)
+{
+	static const char *const names[] = { "manifest", "container", NULL };
+	uint8_t *man = NULL, *con = NULL;
+	size_t mlen = 0, clen = 0;
+	struct gw_model md;
+	const char *code;
+	char why[GW_CATALOG_WHY_MAX];
+	int created, rc;
+	json_t *result = NULL;
+
+	if (only_strings(body, e, names) != 0 ||
+	    base64_member(body, "manifest", GW_CATALOG_MANIFEST_MAX, &man, &mlen, e) != 0 ||
+	    base64_member(body, "container", GW_CATALOG_CONTAINER_MAX, &con, &clen, e) != 0)
+		goto out;
+	rc = gw_catalog_publish(a->catalog, man, mlen, con, clen, cn, gw_wall_ms(), &md, &created,
+	                        &code, why);
+	if (rc != 0) {
+		refuse(e, code != NULL ? code : "internal", NULL, "%s", why);
+		goto out;
+	}
+	result = json_pack("{s:b, s:o}", "created", created, "model", model_json(a, &md));
+out:
+	free(man);
+	free(con);
+	return result;
+}
+
+static json_t *
+op_model_get(struct gw_api *a, const char *cn, json_t *body, struct api_error *e)
+{
+	static const char *const names[] = { "name", "version", NULL };
+	struct gw_model md;
+	(void)cn;
+
+	if (only_strings(body, e, names) != 0)
+		return NULL;
+	if (gw_catalog_find_version(a->catalog, json_string_value(json_object_get(body, "name")),
+	                            json_string_value(json_object_get(body, "version")), &md) != 0)
+		return refuse(e, "not_found",
+		              json_pack("{s:s, s:s}", "kind", "model", "id",
+		                        json_string_value(json_object_get(body, "name"))),
+		              "no such model version");
+	return model_json(a, &md);
+}
+
+static const struct {
+	const char *name;
+	json_t *(*fn)(struct gw_api *, const char *, json_t *, struct api_error *);
+} operations[] = {
+	{ "model.publish", op_model_publish },
+	{ "model.get", op_model_get },
+};
+
+void
+gw_api_init(struct gw_api *a, const char *site, struct gw_catalog *catalog,
+            struct gw_registry *registry, struct gw_mqtt *mqtt)
+{
+	memset(a, 0, sizeof(*a));
+	a->site = site;
+	a->catalog = catalog;
+	a->registry = registry;
+	a->mqtt = mqtt;
+}
+
+/* Splits tf/<site>/api/req/<op>/<cn>; 0 or -EINVAL. */
+static int
+parse_topic(const struct gw_api *a, const char *topic, char *op, char *cn)
+{
+	char prefix[96];
+	const char *p, *slash;
+	size_t n = (size_t)snprintf(prefix, sizeof(prefix), "tf/%s/api/req/", a->site);
+
+	if (strncmp(topic, prefix, n) != 0)
+		return -EINVAL;
+	p = topic + n;
+	if ((slash = strchr(p, '/')) == NULL || slash == p || (size_t)(slash - p) >= OP_MAX)
+		return -EINVAL;
+	memcpy(op, p, (size_t)(slash - p));
+	op[slash - p] = '\0';
+	p = slash + 1;
+	if (*p == '\0' || strchr(p, '/') != NULL || strlen(p) >= CN_MAX + 1)
+		return -EINVAL;
+	memcpy(cn, p, strlen(p) + 1);
+	return 0;
+}
+
+void
+gw_api_on_request(struct gw_api *a, const struct gw_mqtt_msg *m)
+{
+	char op[OP_MAX], cn[CN_MAX + 1], resp_prefix[160];
+	struct api_error e = { 0 };
+	struct gw_mqtt_reply reply = { m->correlation, m->correlation_len };
+	json_t *body = NULL, *result = NULL, *answer;
+	json_error_t jerr;
+	char *text;
+
+	a->requests++;
+	if (parse_topic(a, m->topic, op, cn) != 0) {
+		a->dropped++;
+		log_warnx("api: request on malformed topic %s dropped", m->topic);
+		return;
+	}
+	snprintf(resp_prefix, sizeof(resp_prefix), "tf/%s/api/resp/%s/", a->site, cn);
+	if (m->response_topic == NULL ||
+	    strncmp(m->response_topic, resp_prefix, strlen(resp_prefix)) != 0) {
+		a->dropped++;
+		log_warnx("api: %s from %s has no response topic under %s; not executed", op, cn,
+		          resp_prefix);
+		return;
+	}
+
+	body = json_loadb((const char *)m->payload, m->len, JSON_REJECT_DUPLICATES, &jerr);
+	if (body == NULL || !json_is_object(body)) {
+		refuse(&e, "bad_json", NULL, "the body is not one JSON object%s%s",
+		       body == NULL ? ": " : "", body == NULL ? jerr.text : "");
+	} else {
+		size_t i;
+		for (i = 0; i < sizeof(operations) / sizeof(operations[0]); i++)
+			if (strcmp(operations[i].name, op) == 0)
+				break;
+		if (i == sizeof(operations) / sizeof(operations[0]))
+			refuse(&e, "unknown_operation", NULL, "'%s' is not an operation", op);
+		else
+			result = operations[i].fn(a, cn, body, &e);
+	}
+	json_decref(body);
+
+	if (result != NULL) {
+		answer = json_pack("{s:b, s:o}", "ok", 1, "result", result);
+	} else {
+		json_t *err = json_pack("{s:s, s:s}", "code", e.code ? e.code : "internal",
+		                        "message", e.message);
+		if (err != NULL && e.details != NULL)
+			json_object_set_new(err, "details", e.details);
+		else
+			json_decref(e.details);
+		answer = json_pack("{s:b, s:o}", "ok", 0, "error", err);
+		a->refused++;
+		log_info("api: %s from %s refused: %s: %s", op, cn, e.code, e.message);
+	}
+	text = answer != NULL ? json_dumps(answer, JSON_COMPACT) : NULL;
+	json_decref(answer);
+	if (text == NULL) {
+		log_warnx("api: cannot encode the answer to %s from %s", op, cn);
+		return;
+	}
+	gw_mqtt_publish(a->mqtt, m->response_topic, text, strlen(text), 1, 0, &reply);
+	free(text);
+}

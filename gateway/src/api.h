@@ -1,0 +1,41 @@
+/*
+ * api: operator requests over MQTT v5 request/response (schemas/README.md is the contract).
+ *
+ * A request arrives on tf/<site>/api/req/<operation>/<operator-cn>; the broker's ACL
+ * guarantees <operator-cn> is the sender, so it is the author recorded in the audit log.
+ * The response goes to the request's response topic, which must lie under
+ * tf/<site>/api/resp/<operator-cn>/ (else the request is dropped and logged: there is no
+ * safe place to answer), with the request's correlation data. Every request gets exactly
+ * one response: a result or {"ok": false, "error": {code, message, details}}.
+ *
+ * Requests run one at a time in arrival order on the loop thread, and a change is
+ * committed before its response is sent (catalog.h, registry.h).
+ *
+ * Operations implemented so far: model.publish, model.get. Every other operation of the
+ * contract answers `unknown_operation` until its module lands.
+ */
+#ifndef GW_API_H
+#define GW_API_H
+
+#include <stdint.h>
+
+#include "catalog.h"
+#include "mqtt.h"
+#include "registry.h"
+
+struct gw_api {
+	const char *site;
+	struct gw_catalog *catalog;
+	struct gw_registry *registry;
+	struct gw_mqtt *mqtt;
+	uint64_t requests;
+	uint64_t refused;          /* answered with an error */
+	uint64_t dropped;          /* no acceptable response topic */
+};
+
+void gw_api_init(struct gw_api *a, const char *site, struct gw_catalog *catalog,
+                 struct gw_registry *registry, struct gw_mqtt *mqtt);
+/* Handles one message on tf/<site>/api/req/#. */
+void gw_api_on_request(struct gw_api *a, const struct gw_mqtt_msg *m);
+
+#endif
