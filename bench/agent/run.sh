@@ -13,7 +13,10 @@ build=${1:?build dir}; n=${2:?device count}; pki=${3:-}; ramp=${4:-500}
 here=$(cd "$(dirname "$0")" && pwd); top=$(cd "$here/../.." && pwd)
 work=$(mktemp -d /tmp/tf-bench-agent-XXXXXX)
 pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$work"; }
+cleanup() {
+	if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+	rm -rf "$work"
+}
 trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)"   # one fd per client on each side
 
@@ -23,7 +26,8 @@ if [ -z "$pki" ]; then
 fi
 count=$(ls "$pki/devices" | grep -c '\.crt$')
 [ "$count" -ge "$n" ] || { echo "run.sh: $pki has $count devices, need $n" >&2; exit 1; }
-width=$(ls "$pki/devices" | head -1 | sed -E 's/^dev-([0-9]+)\.(crt|key)$/\1/' | tr -d '\n' | wc -c)
+first=$(find "$pki/devices" -name 'dev-*.crt' -printf '%f\n' -quit)
+digits=${first#dev-}; digits=${digits%.crt}; width=${#digits}
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 bash "$top/deploy/mosquitto/gen-config.sh" "$work/mosq" "$pki" --port "$port" --user root >/dev/null
@@ -39,10 +43,41 @@ done
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 b0=$(rss_kb "$pid")
 "$build/tests/device-agent/ota-model-tool" "$work/v1.tfm"
-/usr/bin/time -v "$build/device-agent/sim/tinyfleet-sim" --pki "$pki" --devices "$n" \
-	--port "$port" --id-width "$width" --model "$work/v1.tfm" --ramp "$ramp" \
-	--release-pub "$top/tests/interop/keys/release-test.pub.pem" --duration 0 \
-	2> "$work/time.txt" | tee "$work/sim.txt"
+# libmosquitto keeps three descriptors per client (its socket and a wake-up socketpair) and
+# this machine's hard limit is 20,000 open files per process, so one simulator process holds
+# at most ~6,600 clients: large runs use several processes of at most $per devices, started
+# together, each one thread and one poll() loop.
+per=5000
+procs=$(( (n + per - 1) / per ))
+t0=$(date +%s.%N)
+pids=()
+for ((p = 0; p < procs; p++)); do
+	first=$(( p * per + 1 ))
+	count=$(( n - p * per < per ? n - p * per : per ))
+	/usr/bin/time -v "$build/device-agent/sim/tinyfleet-sim" --pki "$pki" --devices "$count" \
+		--first "$first" --port "$port" --id-width "$width" --model "$work/v1.tfm" \
+		--ramp "$ramp" --release-pub "$top/tests/interop/keys/release-test.pub.pem" \
+		--duration 0 > "$work/sim.$p.txt" 2> "$work/time.$p.txt" &
+	pids+=($!)
+done
+ok=1
+for p in "${pids[@]}"; do wait "$p" || ok=0; done
+t1=$(date +%s.%N)
 b1=$(rss_kb "$pid")
+cat "$work"/sim.*.txt
+[ "$ok" = 1 ] || { echo "run.sh: a simulator failed"; cat "$work"/time.*.txt; exit 1; }
+awk -v n="$n" -v procs="$procs" -v wall="$(echo "$t1 - $t0" | bc)" '
+	/devices connected/ {
+		for (i = 1; i <= NF; i++) {
+			if ($i == "in") t = $(i + 1) + 0
+			if ($i == "RSS") { a = $(i + 1) + 0; b = $(i + 4) + 0 }
+		}
+		if (t > tmax) tmax = t
+		grow += b - a; rss += b
+	}
+	END {
+		printf "all %d devices connected (mutual TLS) in %.2f s (slowest process; wall %.2f s, %d process(es))\n", n, tmax, wall, procs
+		printf "simulator RSS %d KB in total, %.1f KB per device (growth while connecting)\n", rss, grow / n
+	}' "$work"/sim.*.txt
 echo "broker RSS: $b0 KB idle -> $b1 KB with $n TLS clients ($(( (b1 - b0) / n )) KB per client)"
-grep -E 'Maximum resident|Elapsed|Percent of CPU' "$work/time.txt" | sed 's/^\t/sim: /'
+grep -h -E 'Percent of CPU' "$work"/time.*.txt | sed 's/^\t/simulator: /'
