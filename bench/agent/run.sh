@@ -57,7 +57,7 @@ for ((p = 0; p < procs; p++)); do
 	/usr/bin/time -v "$build/device-agent/sim/tinyfleet-sim" --pki "$pki" --devices "$count" \
 		--first "$first" --port "$port" --id-width "$width" --model "$work/v1.tfm" \
 		--ramp "$ramp" --release-pub "$top/tests/interop/keys/release-test.pub.pem" \
-		--duration 0 > "$work/sim.$p.txt" 2> "$work/time.$p.txt" &
+		--duration 0 --timeout 240 > "$work/sim.$p.txt" 2> "$work/time.$p.txt" &
 	pids+=($!)
 done
 ok=1

@@ -5,11 +5,12 @@
  *
  *   tinyfleet-sim --pki DIR --devices N [--host H] [--port P] [--site S] [--prefix dev-]
  *                 [--first 1] [--id-width W] [--model FILE] [--release-pub PEM]
- *                 [--ramp PER_SECOND] [--duration SECONDS] [--class C]
+ *                 [--ramp PER_SECOND] [--duration SECONDS] [--class C] [--timeout S]
  *
  * Prints when every device is connected (connect time) and the process's resident memory
  * per device. With --duration 0 it exits as soon as all are connected (benchmarks); else it
- * runs that long (0 < d), answering commands, then says goodbye on every link.
+ * runs that long (0 < d), answering commands, then says goodbye on every link. Without all
+ * devices connected after --timeout seconds (default 300; 0 = never) it gives up (exit 1).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -85,7 +86,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: tinyfleet-sim --pki DIR --devices N [--host H] [--port P] "
 	                "[--site S] [--prefix P] [--first K] [--id-width W] [--model FILE] "
-	                "[--release-pub PEM] [--ramp PER_S] [--duration S] [--class C]\n");
+	                "[--release-pub PEM] [--ramp PER_S] [--duration S] [--class C] [--timeout S]\n");
 	exit(2);
 }
 
@@ -105,7 +106,7 @@ main(int argc, char **argv)
 {
 	const char *pki = NULL, *host = "127.0.0.1", *site = "site1", *prefix = "dev-";
 	const char *model_path = NULL, *pub_path = NULL, *cls = "sim-m4";
-	long n = 0, port = 8883, first = 1, width = 4, ramp = 1000, duration = 0;
+	long n = 0, port = 8883, first = 1, width = 4, ramp = 1000, duration = 0, timeout = 300;
 	struct sim_device **devs;
 	struct pollfd *pfd;
 	int *map;
@@ -136,6 +137,7 @@ main(int argc, char **argv)
 		else if (strcmp(a, "--ramp") == 0) ramp = num(v);
 		else if (strcmp(a, "--duration") == 0) duration = num(v);
 		else if (strcmp(a, "--class") == 0) cls = v;
+		else if (strcmp(a, "--timeout") == 0) timeout = num(v);
 		else usage();
 		i++;
 	}
@@ -238,6 +240,8 @@ main(int argc, char **argv)
 				end_at = t + (uint64_t)duration * 1000u;
 			}
 			if (end_at != 0 && t >= end_at)
+				break;
+			if (t_all == 0 && timeout > 0 && t - t0 >= (uint64_t)timeout * 1000u)
 				break;
 		}
 	}
