@@ -48,3 +48,24 @@ function(tf_add_fuzz)
   endif()
   set_tests_properties(${F_NAME}_replay PROPERTIES LABELS fuzz TIMEOUT 300)
 endfunction()
+
+#   tf_test_area(PREFIX <prefix> LIBS <lib...>)
+#       For the calling tests/<area>/ folder: every test_<module>.c becomes the cmocka test
+#       <prefix>_<module> (label unit) linked with the libraries, with TF_SOURCE_DIR and
+#       TF_SHARED_DIR defined; then every *.cmake fragment of the folder is included, for
+#       tests that need more (interop scripts, fuzz targets, integration tests).
+macro(tf_test_area)
+  cmake_parse_arguments(A "" "PREFIX" "LIBS" ${ARGN})
+  file(GLOB _tf_tests CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/test_*.c)
+  foreach(_tf_src ${_tf_tests})
+    get_filename_component(_tf_name ${_tf_src} NAME_WE)
+    string(REGEX REPLACE "^test_" "${A_PREFIX}_" _tf_name ${_tf_name})
+    tf_add_test(NAME ${_tf_name} SOURCES ${_tf_src} LIBS ${A_LIBS} LABELS unit)
+    target_compile_definitions(${_tf_name} PRIVATE
+      TF_SOURCE_DIR="${PROJECT_SOURCE_DIR}" TF_SHARED_DIR="${PROJECT_SOURCE_DIR}/../shared")
+  endforeach()
+  file(GLOB _tf_fragments CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.cmake)
+  foreach(_tf_fragment ${_tf_fragments})
+    include(${_tf_fragment})
+  endforeach()
+endmacro()

@@ -19,6 +19,8 @@ packages=(
 	python3-sklearn bsdiff xdelta3 zstd xz-utils
 	# device-agent cross build and footprint
 	gcc-arm-none-eabi libnewlib-arm-none-eabi
+	# Cortex-M4 firmware runs (firmware/build.sh, mps2-an386 board)
+	qemu-system-arm
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -452,6 +452,14 @@ finish_close(struct gw_mqtt *m)
 	uv_close((uv_handle_t *)&m->retry, on_timer_closed);
 }
 
+static void
+on_close_deadline(uv_timer_t *t)
+{
+	struct gw_mqtt *m = t->data;
+	log_warnx("mqtt: no answer to DISCONNECT from %s; closing anyway", m->cfg.uri);
+	finish_close(m);
+}
+
 void
 gw_mqtt_close(struct gw_mqtt *m, void (*on_closed)(struct gw_mqtt *))
 {
@@ -476,8 +484,13 @@ gw_mqtt_close(struct gw_mqtt *m, void (*on_closed)(struct gw_mqtt *))
 		opts.onSuccess5 = paho_disconnected;
 		opts.onFailure5 = paho_disconnect_failed;
 		opts.context = m;
-		if (MQTTAsync_disconnect(m->client, &opts) == MQTTASYNC_SUCCESS)
-			return;   /* finish_close runs when Paho reports the disconnect */
+		if (MQTTAsync_disconnect(m->client, &opts) == MQTTASYNC_SUCCESS) {
+			/* finish_close runs when Paho reports the disconnect (Paho takes about 2 s
+			 * here even when all is acknowledged); when the broker is already gone it
+			 * may report nothing, so a deadline finishes the close too. */
+			uv_timer_start(&m->retry, on_close_deadline, 5000, 0);
+			return;
+		}
 	}
 	m->closing = 1;
 	finish_close(m);

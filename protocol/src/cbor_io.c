@@ -16,6 +16,17 @@ struct decode_ctx {
 	int err;              /* an error spotted inside a callback */
 };
 
+/*
+ * libcbor 0.9 changed the length parameters of its callbacks from size_t to uint64_t.
+ * The two are the same type on 64-bit hosts but not on a 32-bit MCU (the Cortex-M4
+ * firmware build), where a mismatched callback would read the wrong registers.
+ */
+#if CBOR_MAJOR_VERSION > 0 || CBOR_MINOR_VERSION >= 9
+typedef uint64_t cb_len;
+#else
+typedef size_t cb_len;
+#endif
+
 static void
 on_uint(void *c, uint64_t v, enum tfp_cbor_type type)
 {
@@ -34,24 +45,24 @@ static void on_n16(void *c, uint16_t v) { on_uint(c, v, TFP_CBOR_NEGINT); }
 static void on_n32(void *c, uint32_t v) { on_uint(c, v, TFP_CBOR_NEGINT); }
 static void on_n64(void *c, uint64_t v) { on_uint(c, v, TFP_CBOR_NEGINT); }
 static void on_tag(void *c, uint64_t v) { on_uint(c, v, TFP_CBOR_TAG); }
-static void on_array(void *c, size_t n) { on_uint(c, n, TFP_CBOR_ARRAY); }
-static void on_map(void *c, size_t n) { on_uint(c, n, TFP_CBOR_MAP); }
+static void on_array(void *c, cb_len n) { on_uint(c, n, TFP_CBOR_ARRAY); }
+static void on_map(void *c, cb_len n) { on_uint(c, n, TFP_CBOR_MAP); }
 
 static void
-on_string(void *c, cbor_data p, size_t len, enum tfp_cbor_type type)
+on_string(void *c, cbor_data p, cb_len len, enum tfp_cbor_type type)
 {
 	struct decode_ctx *d = c;
 	d->it->type = type;
 	d->it->ptr = p;
-	d->it->len = len;
+	d->it->len = (size_t)len;   /* only kept when the check below passes */
 	/* Defence in depth: never trust a length the library computed with 64-bit sums. */
 	if (p > d->end || len > (size_t)(d->end - p))
 		d->err = TFP_ERR_TRUNCATED;
 	d->seen++;
 }
 
-static void on_bytes(void *c, cbor_data p, size_t len) { on_string(c, p, len, TFP_CBOR_BYTES); }
-static void on_text(void *c, cbor_data p, size_t len) { on_string(c, p, len, TFP_CBOR_TEXT); }
+static void on_bytes(void *c, cbor_data p, cb_len len) { on_string(c, p, len, TFP_CBOR_BYTES); }
+static void on_text(void *c, cbor_data p, cb_len len) { on_string(c, p, len, TFP_CBOR_TEXT); }
 
 static void
 on_indefinite(void *c)
@@ -478,16 +489,17 @@ void
 tfp_cbor_put_bool(struct tfp_cbor_writer *w, bool v)
 {
 	uint8_t *p = room(w, 1);
-	if (p != NULL)
-		cbor_encode_bool(v, p, 1);
+	/* room() reserved the bytes; libcbor >= 0.9 insists that results are read. */
+	if (p != NULL && cbor_encode_bool(v, p, 1) != 1)
+		w->need = SIZE_MAX;
 }
 
 void
 tfp_cbor_put_null(struct tfp_cbor_writer *w)
 {
 	uint8_t *p = room(w, 1);
-	if (p != NULL)
-		cbor_encode_null(p, 1);
+	if (p != NULL && cbor_encode_null(p, 1) != 1)
+		w->need = SIZE_MAX;
 }
 
 void
@@ -497,10 +509,10 @@ tfp_cbor_put_float(struct tfp_cbor_writer *w, double v)
 	uint8_t *p;
 	/* NaN compares unequal to itself; single precision carries a NaN just as well. */
 	if ((double)f == v || v != v) {
-		if ((p = room(w, 5)) != NULL)
-			cbor_encode_single(f, p, 5);
-	} else if ((p = room(w, 9)) != NULL) {
-		cbor_encode_double(v, p, 9);
+		if ((p = room(w, 5)) != NULL && cbor_encode_single(f, p, 5) != 5)
+			w->need = SIZE_MAX;
+	} else if ((p = room(w, 9)) != NULL && cbor_encode_double(v, p, 9) != 9) {
+		w->need = SIZE_MAX;
 	}
 }
 

@@ -121,7 +121,8 @@ stop_daemon(struct ctx *c)
 {
 	int status = -1;
 	kill(c->daemon, SIGTERM);
-	for (int i = 0; i < 100 && waitpid(c->daemon, &status, WNOHANG) == 0; i++)
+	/* An orderly stop takes Paho about 2 s; the daemon gives up on the broker after 5 s. */
+	for (int i = 0; i < 200 && waitpid(c->daemon, &status, WNOHANG) == 0; i++)
 		sleep_ms(50);
 	if (!WIFEXITED(status)) {
 		kill(c->daemon, SIGKILL);
@@ -466,6 +467,21 @@ test_bad_reload_keeps_running(void **state)
 	assert_int_equal(stop_daemon(c), 0);
 }
 
+/* With the broker gone, SIGTERM still drains and exits promptly (the DISCONNECT that
+ * Paho cannot deliver does not hold the daemon up). */
+static void
+test_stops_when_the_broker_is_gone(void **state)
+{
+	struct ctx *c = *state;
+
+	write_config(c, "");
+	start_daemon(c);
+	assert_int_equal(wait_status(c, "online"), 0);
+	test_broker_stop(&c->broker);
+	assert_int_equal(stop_daemon(c), 0);   /* stop_daemon allows 10 s */
+	assert_int_equal(test_broker_restart(&c->broker), 0);
+}
+
 static void
 test_check_mode_names_the_bad_line(void **state)
 {
@@ -487,6 +503,7 @@ main(void)
 		cmocka_unit_test(test_hello_raises_a_valid_online_event),
 		cmocka_unit_test(test_operator_publishes_a_model),
 		cmocka_unit_test(test_bad_reload_keeps_running),
+		cmocka_unit_test(test_stops_when_the_broker_is_gone),
 		cmocka_unit_test(test_check_mode_names_the_bad_line),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
