@@ -31,3 +31,11 @@ if(TARGET tinyfleet-sim)
   set_tests_properties(agent_sim_smoke PROPERTIES LABELS it TIMEOUT 120
                        PASS_REGULAR_EXPRESSION "20 devices connected")
 endif()
+
+# agent_smoke (label it): tinyfleet-agent publishes conn, state and telemetry over mutual
+# TLS, and restarts from its flash file.
+if(TARGET tinyfleet-agent)
+  add_test(NAME agent_smoke
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_smoke.sh ${PROJECT_BINARY_DIR})
+  set_tests_properties(agent_smoke PROPERTIES LABELS it TIMEOUT 120)
+endif()
