@@ -22,8 +22,6 @@
 #include <time.h>
 
 #include "device.h"
-#include "tinyfleet/agent/tinyol.h"
-#include "tinyfleet/protocol/telemetry.h"
 
 static volatile sig_atomic_t stop;
 
@@ -113,7 +111,7 @@ int
 main(int argc, char **argv)
 {
 	static struct sim_device dev;
-	static struct tfa_tinyol tol;
+	static struct sim_learner learner;
 	static float x[TFA_FEATURES_MAX * 64];
 	const char *pki = NULL, *id = NULL, *flash = NULL, *model_path = NULL, *pub = NULL;
 	const char *csv_path = NULL, *host = "127.0.0.1", *site = "site1", *cls = "sim-m4";
@@ -124,11 +122,9 @@ main(int argc, char **argv)
 	uint8_t *model = NULL;
 	size_t model_len = 0;
 	FILE *csv = NULL;
-	uint8_t active_digest[TFP_DIGEST_LEN];
-	uint32_t seed = 1, samples = 0, labelled = 0, correct = 0;
-	float loss_sum = 0.0f, conf_sum = 0.0f;
+	uint32_t seed = 1;
 	uint64_t t0, next_sample_at, end_at;
-	int rc = 1, have_tol = 0;
+	int rc = 1, warned = 0;
 
 	for (int i = 1; i + 1 < argc; i += 2) {
 		const char *a = argv[i], *v = argv[i + 1];
@@ -198,69 +194,33 @@ main(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
-	memset(active_digest, 0, sizeof(active_digest));
+	learner.every = (uint32_t)every;
 	t0 = now_ms();
 	next_sample_at = t0;
 	end_at = duration > 0 ? t0 + (uint64_t)duration * 1000u : 0;
 	while (!stop && (end_at == 0 || now_ms() < end_at)) {
 		struct pollfd pfd = { tfa_mqtt_fd(&dev.mq), tfa_mqtt_events(&dev.mq), 0 };
-		const struct tfa_ota_slot *s = &dev.ota.meta.slot[dev.ota.meta.active];
 		int n = pfd.fd >= 0 ? poll(&pfd, 1, 10) : 0;
 		uint64_t t = now_ms();
 
 		tfa_mqtt_io(&dev.mq, n > 0 ? pfd.revents : 0, t);
 		sim_device_tick(&dev, t);
-		/* A new model became active (update, rollback, revert): start learning afresh. */
-		if (!have_tol || memcmp(active_digest, s->digest, TFP_DIGEST_LEN) != 0) {
-			memcpy(active_digest, s->digest, TFP_DIGEST_LEN);
-			have_tol = tfa_tinyol_init(&tol, tfa_ota_model(&dev.ota), NULL) == 0;
-			if (!have_tol)
-				fprintf(stderr, "%s: model %s %s has no update layer: inference only\n",
-				        id, s->name, s->version);
-			samples = labelled = correct = 0;
-			loss_sum = conf_sum = 0.0f;
-		}
-		if (!have_tol || t < next_sample_at)
+		if (t < next_sample_at)
 			continue;
 		next_sample_at += (uint64_t)period;
 		{
-			const struct tfa_model *m = tfa_ota_model(&dev.ota);
-			unsigned nin = m->c.info.in_len * m->c.info.in_ch;
-			unsigned classes = m->c.info.out_len * m->c.info.out_ch;
-			const float *y;
+			unsigned nin = sim_model_inputs(&dev);
 			int label;
 			if (nin > sizeof(x) / sizeof(x[0]))
 				continue;
-			if ((label = next_sample(csv, x, nin, classes, &seed)) == -2)
+			label = next_sample(csv, x, nin, sim_model_outputs(&dev), &seed);
+			if (label == -2)
 				break;
-			if (tfa_tinyol_predict(&tol, x, dev.arena, sizeof(dev.arena), &y) != 0)
-				continue;
-			samples++;
-			conf_sum += y[tfa_tinyol_argmax(&tol)];
-			if (label >= 0 && m->c.info.task == TFP_TASK_CLASSIFY) {
-				correct += tfa_tinyol_argmax(&tol) == (unsigned)label;
-				if (tfa_tinyol_learn_class(&tol, (unsigned)label) == 0) {
-					labelled++;
-					loss_sum += tol.last_loss;
-				}
+			if (sim_learner_step(&learner, &dev, x, label, t) != 0 && !warned) {
+				fprintf(stderr, "%s: the model has no update layer: inference only\n",
+				        id);
+				warned = 1;
 			}
-		}
-		if (samples % (uint32_t)every == 0) {
-			struct tfp_telemetry tm;
-			uint8_t buf[1024];
-			struct tfp_telem_enc_info info;
-			tfp_telemetry_init(&tm);
-			snprintf(tm.device_id, sizeof(tm.device_id), "%s", id);
-			snprintf(tm.model, sizeof(tm.model), "%s", s->name);
-			snprintf(tm.version, sizeof(tm.version), "%s", s->version);
-			tm.time = (double)(t - t0) / 1000.0;
-			tm.samples = samples;
-			tm.labelled = labelled;
-			tm.loss = labelled > 0 ? loss_sum / (float)labelled : 0.0f;
-			tm.accuracy = labelled > 0 ? (float)correct / (float)labelled : 0.0f;
-			tm.conf_mean = conf_sum / (float)samples;
-			if (tfp_telemetry_encode(&tm, buf, sizeof(buf), &info) == 0)
-				(void)tfa_mqtt_send(&dev.mq, TFA_CHAN_TELEMETRY, buf, info.len);
 		}
 	}
 	rc = 0;

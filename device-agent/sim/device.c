@@ -4,6 +4,7 @@
 
 #include "device.h"
 #include "tinyfleet/protocol/msg_state.h"
+#include "tinyfleet/protocol/telemetry.h"
 
 #define SIM_AGENT_VERSION "0.1.0"
 #define SIM_AGENT_ABI 0x00010002u
@@ -138,4 +139,80 @@ sim_device_stop(struct sim_device *d)
 {
 	tfa_mqtt_close(&d->mq);
 	tfa_posix_close(&d->px);
+}
+
+unsigned
+sim_model_inputs(const struct sim_device *d)
+{
+	const struct tfp_container_info *i = &tfa_ota_model(&d->ota)->c.info;
+
+	return i->in_len * i->in_ch;
+}
+
+unsigned
+sim_model_outputs(const struct sim_device *d)
+{
+	const struct tfp_container_info *i = &tfa_ota_model(&d->ota)->c.info;
+
+	return i->out_len * i->out_ch;
+}
+
+static void
+learner_report(struct sim_learner *l, struct sim_device *d, uint64_t t_ms)
+{
+	const struct tfa_ota_slot *s = &d->ota.meta.slot[d->ota.meta.active];
+	struct tfp_telemetry tm;
+	struct tfp_telem_enc_info info;
+	uint8_t buf[1024];
+
+	tfp_telemetry_init(&tm);
+	snprintf(tm.device_id, sizeof(tm.device_id), "%s", d->id);
+	snprintf(tm.model, sizeof(tm.model), "%s", s->name);
+	snprintf(tm.version, sizeof(tm.version), "%s", s->version);
+	tm.time = (double)(t_ms - l->t0) / 1000.0;
+	tm.samples = l->samples;
+	tm.labelled = l->labelled;
+	tm.loss = l->labelled > 0 ? l->loss_sum / (float)l->labelled : 0.0f;
+	tm.accuracy = l->labelled > 0 ? (float)l->correct / (float)l->labelled : 0.0f;
+	tm.conf_mean = l->samples > 0 ? l->conf_sum / (float)l->samples : 0.0f;
+	if (tfp_telemetry_encode(&tm, buf, sizeof(buf), &info) == 0)
+		(void)tfa_mqtt_send(&d->mq, TFA_CHAN_TELEMETRY, buf, info.len);
+}
+
+int
+sim_learner_step(struct sim_learner *l, struct sim_device *d, const float *x, int label,
+                 uint64_t t_ms)
+{
+	const struct tfa_ota_slot *s = &d->ota.meta.slot[d->ota.meta.active];
+	const struct tfa_model *m = tfa_ota_model(&d->ota);
+	const float *y;
+	unsigned k;
+
+	if (!l->ready || memcmp(l->digest, s->digest, TFP_DIGEST_LEN) != 0) {
+		memcpy(l->digest, s->digest, TFP_DIGEST_LEN);
+		l->ready = tfa_tinyol_init(&l->tol, m, NULL) == 0 ? 1 : -1;
+		l->samples = l->labelled = l->correct = 0;
+		l->loss_sum = l->conf_sum = 0.0f;
+		l->t0 = t_ms;
+		if (l->every == 0)
+			l->every = 50;
+	}
+	if (l->ready < 0)
+		return TFA_ERR_MODEL;
+	if (tfa_tinyol_predict(&l->tol, x, d->arena, sizeof(d->arena), &y) != 0)
+		return 0;
+	k = tfa_tinyol_argmax(&l->tol);
+	l->samples++;
+	l->conf_sum += y[k];
+	if (label >= 0 && m->c.info.task == TFP_TASK_CLASSIFY &&
+	    (unsigned)label < sim_model_outputs(d)) {
+		l->correct += k == (unsigned)label;
+		if (tfa_tinyol_learn_class(&l->tol, (unsigned)label) == 0) {
+			l->labelled++;
+			l->loss_sum += l->tol.last_loss;
+		}
+	}
+	if (l->samples % l->every == 0)
+		learner_report(l, d, t_ms);
+	return 0;
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "tinyfleet/agent/ota.h"
+#include "tinyfleet/agent/tinyol.h"
 #include "tinyfleet/port/mqtt.h"
 #include "tinyfleet/port/posix.h"
 
@@ -58,5 +59,29 @@ void sim_device_tick(struct sim_device *d, uint64_t now_ms);
 int sim_device_publish_state(struct sim_device *d);
 
 void sim_device_stop(struct sim_device *d);
+
+/*
+ * The device's learning loop: each sample goes through the running model with TinyOL (an
+ * SGD step when it carries a label); every `every` samples a SenML-CBOR telemetry record
+ * (samples, labelled, loss, accuracy, mean confidence) is published. When the OTA core
+ * switches models (update, rollback, revert) the learner starts afresh on the new one.
+ */
+struct sim_learner {
+	struct tfa_tinyol tol;
+	uint8_t digest[TFP_DIGEST_LEN];          /* model the learner is bound to */
+	int ready;
+	uint32_t samples, labelled, correct, every;
+	float loss_sum, conf_sum;
+	uint64_t t0;
+};
+
+/* Inputs the model expects (in_len * in_ch) and its outputs (classes). */
+unsigned sim_model_inputs(const struct sim_device *d);
+unsigned sim_model_outputs(const struct sim_device *d);
+
+/* One sample x (sim_model_inputs floats) with label (-1: none) at time t_ms. Returns 0, or
+ * TFA_ERR_MODEL when the running model has no update layer (inference only). */
+int sim_learner_step(struct sim_learner *l, struct sim_device *d, const float *x, int label,
+                     uint64_t t_ms);
 
 #endif

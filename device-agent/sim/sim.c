@@ -6,11 +6,20 @@
  *   tinyfleet-sim --pki DIR --devices N [--host H] [--port P] [--site S] [--prefix dev-]
  *                 [--first 1] [--id-width W] [--model FILE] [--release-pub PEM]
  *                 [--ramp PER_SECOND] [--duration SECONDS] [--class C] [--timeout S]
+ *                 [--sample-ms MS] [--label-rate R] [--every N] [--drift-at S]
+ *                 [--drift-share PERCENT]
  *
  * Prints when every device is connected (connect time) and the process's resident memory
  * per device. With --duration 0 it exits as soon as all are connected (benchmarks); else it
  * runs that long (0 < d), answering commands, then says goodbye on every link. Without all
  * devices connected after --timeout seconds (default 300; 0 = never) it gives up (exit 1).
+ *
+ * Data streams (with --sample-ms > 0): every device draws a sample every MS milliseconds
+ * from its own generator (inputs uniform in [-1, 1], class = the strongest of the first
+ * `classes` inputs), labelled with probability R (--label-rate, default 0.25), and runs it
+ * through its model with TinyOL, publishing telemetry every N samples (--every, default 50).
+ * Drift injection: after --drift-at seconds, --drift-share percent of the devices (the
+ * first ones) see concept drift: the class becomes the next one (labels rotate by one).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -58,6 +67,37 @@ rss_kb(void)
 	return kb;
 }
 
+/* Samples due since the last call (at most 20 per call), from the device's generator. */
+static void
+stream(struct sim_device *d, struct sim_learner *l, uint32_t *seed, uint64_t *next_at,
+       uint64_t t, uint64_t period, double label_rate, int drifted)
+{
+	float x[256];
+	unsigned nin = sim_model_inputs(d), classes = sim_model_outputs(d);
+
+	if (*next_at == 0)
+		*next_at = t;
+	if (nin > 256 || classes == 0)
+		return;
+	for (int k = 0; k < 20 && *next_at <= t; k++, *next_at += period) {
+		unsigned best = 0;
+		int label = -1;
+		for (unsigned i = 0; i < nin; i++) {
+			*seed = *seed * 1664525u + 1013904223u;
+			x[i] = (float)((*seed >> 8) % 2000) / 1000.0f - 1.0f;
+		}
+		for (unsigned i = 1; i < classes && i < nin; i++)
+			if (x[i] > x[best])
+				best = i;
+		*seed = *seed * 1664525u + 1013904223u;
+		if ((double)(*seed >> 8) / 16777216.0 < label_rate)
+			label = (int)((best + (drifted ? 1u : 0u)) % classes);
+		(void)sim_learner_step(l, d, x, label, t);
+	}
+	if (*next_at + 1000u * period < t)
+		*next_at = t;   /* far behind (a slow loop): skip rather than catch up */
+}
+
 static uint8_t *
 slurp(const char *path, size_t *len)
 {
@@ -86,7 +126,9 @@ usage(void)
 {
 	fprintf(stderr, "usage: tinyfleet-sim --pki DIR --devices N [--host H] [--port P] "
 	                "[--site S] [--prefix P] [--first K] [--id-width W] [--model FILE] "
-	                "[--release-pub PEM] [--ramp PER_S] [--duration S] [--class C] [--timeout S]\n");
+	                "[--release-pub PEM] [--ramp PER_S] [--duration S] [--class C] [--timeout S] "
+	                "[--sample-ms MS] [--label-rate R] [--every N] [--drift-at S] "
+	                "[--drift-share PERCENT]\n");
 	exit(2);
 }
 
@@ -107,6 +149,11 @@ main(int argc, char **argv)
 	const char *pki = NULL, *host = "127.0.0.1", *site = "site1", *prefix = "dev-";
 	const char *model_path = NULL, *pub_path = NULL, *cls = "sim-m4";
 	long n = 0, port = 8883, first = 1, width = 4, ramp = 1000, duration = 0, timeout = 300;
+	long sample_ms = 0, every = 50, drift_at = -1, drift_share = 0;
+	double label_rate = 0.25;
+	struct sim_learner *learners = NULL;
+	uint32_t *seeds = NULL;
+	uint64_t *next_at = NULL;
 	struct sim_device **devs;
 	struct pollfd *pfd;
 	int *map;
@@ -138,10 +185,16 @@ main(int argc, char **argv)
 		else if (strcmp(a, "--duration") == 0) duration = num(v);
 		else if (strcmp(a, "--class") == 0) cls = v;
 		else if (strcmp(a, "--timeout") == 0) timeout = num(v);
+		else if (strcmp(a, "--sample-ms") == 0) sample_ms = num(v);
+		else if (strcmp(a, "--every") == 0) every = num(v);
+		else if (strcmp(a, "--drift-at") == 0) drift_at = num(v);
+		else if (strcmp(a, "--drift-share") == 0) drift_share = num(v);
+		else if (strcmp(a, "--label-rate") == 0) label_rate = strtod(v, NULL);
 		else usage();
 		i++;
 	}
-	if (pki == NULL || n <= 0 || model_path == NULL || ramp <= 0)
+	if (pki == NULL || n <= 0 || model_path == NULL || ramp <= 0 || every <= 0 ||
+	    !(label_rate >= 0.0 && label_rate <= 1.0) || drift_share > 100)
 		usage();
 	if ((model = slurp(model_path, &model_len)) == NULL) {
 		fprintf(stderr, "tinyfleet-sim: cannot read model %s\n", model_path);
@@ -169,6 +222,17 @@ main(int argc, char **argv)
 	ids = calloc((size_t)n, sizeof(*ids));
 	if (devs == NULL || pfd == NULL || map == NULL || paths == NULL || ids == NULL)
 		goto out;
+	if (sample_ms > 0) {
+		learners = calloc((size_t)n, sizeof(*learners));
+		seeds = calloc((size_t)n, sizeof(*seeds));
+		next_at = calloc((size_t)n, sizeof(*next_at));
+		if (learners == NULL || seeds == NULL || next_at == NULL)
+			goto out;
+		for (long i = 0; i < n; i++) {
+			learners[i].every = (uint32_t)every;
+			seeds[i] = (uint32_t)(first + i) * 2654435761u;
+		}
+	}
 	tfa_mqtt_global_init();
 	rss0 = rss_kb();
 	t0 = now_ms();
@@ -224,6 +288,11 @@ main(int argc, char **argv)
 			for (long i = 0; i < started; i++) {
 				sim_device_tick(devs[i], t);
 				up += devs[i]->mq.up;
+				if (sample_ms > 0)
+					stream(devs[i], &learners[i], &seeds[i], &next_at[i], t,
+					       (uint64_t)sample_ms, label_rate,
+					       drift_at >= 0 && t - t0 >= (uint64_t)drift_at * 1000u &&
+					               i * 100 < drift_share * n);
 			}
 			if (up == n && t_all == 0) {
 				t_all = t;
@@ -256,6 +325,9 @@ out:
 		}
 	}
 	free(devs);
+	free(learners);
+	free(seeds);
+	free(next_at);
 	free(pfd);
 	free(map);
 	free(paths);
