@@ -48,4 +48,15 @@ sum1=$(sha256sum < "$work/flash.bin")
 agent
 sum2=$(sha256sum < "$work/flash.bin")
 [ "$sum1" = "$sum2" ] || { echo "flash changed across a plain restart"; exit 1; }
-echo "agent_smoke: conn, state and $n telemetry records; restart kept the flash"
+# The simulator's data streams: the same device inside tinyfleet-sim, with drift injected.
+sub 4 "$work/run2.txt" &
+subpid=$!
+sleep 0.5
+"$build/device-agent/sim/tinyfleet-sim" --pki "$work/pki" --devices 1 --port "$port" \
+	--model "$work/v1.tfm" --duration 2 --sample-ms 10 --every 50 --drift-at 1 \
+	--drift-share 100 --label-rate 0.5 > /dev/null
+wait "$subpid"
+m=$(grep -c '^tf/site1/dev/dev-0001/telemetry ' "$work/run2.txt" || true)
+[ "$m" -ge 2 ] || { echo "sim telemetry: $m records"; cat "$work/run2.txt"; exit 1; }
+echo "agent_smoke: conn, state and $n telemetry records; restart kept the flash;" \
+	"simulator streams: $m records"
