@@ -167,7 +167,7 @@ main(int argc, char **argv)
 	uint64_t t0, t_all = 0, last_tick = 0, end_at = 0;
 	int rc = 1;
 
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i += 2) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (v == NULL)
 			usage();
@@ -191,7 +191,6 @@ main(int argc, char **argv)
 		else if (strcmp(a, "--drift-share") == 0) drift_share = num(v);
 		else if (strcmp(a, "--label-rate") == 0) label_rate = strtod(v, NULL);
 		else usage();
-		i++;
 	}
 	if (pki == NULL || n <= 0 || model_path == NULL || ramp <= 0 || every <= 0 ||
 	    !(label_rate >= 0.0 && label_rate <= 1.0) || drift_share > 100)
