@@ -39,3 +39,9 @@ if(TARGET tinyfleet-agent)
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_smoke.sh ${PROJECT_BINARY_DIR})
   set_tests_properties(agent_smoke PROPERTIES LABELS it TIMEOUT 120)
 endif()
+
+# fuzz_ota: untrusted commands and chunks into a provisioned device (seeds:
+# tests/fuzz/corpus/ota/, written by `ota-model-tool --fuzz-seeds`).
+tf_add_fuzz(NAME fuzz_ota SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_ota.c
+            LIBS tfa_posix tfp_delta_enc tf::cmocka)
+target_compile_definitions(fuzz_ota PRIVATE TF_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
