@@ -11,6 +11,7 @@ packages=(
 	libpaho-mqtt-dev libssl-dev libmbedtls-dev libcoap3-dev liblmdb-dev libuv1-dev
 	libcbor-dev libzstd-dev liblzma-dev libdivsufsort-dev libsystemd-dev libjansson-dev
 	libcmocka-dev
+	libmosquitto-dev  # device-agent port/posix MQTT transport and tinyfleet-sim (event-driven clients)
 	# services and peers used by the tests and the demo
 	mosquitto mosquitto-clients libcoap3-bin lmdb-utils openssl jq
 	# interop and tooling used by tests and benchmarks

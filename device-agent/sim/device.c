@@ -1,0 +1,218 @@
+/* One simulated device (see device.h). */
+#include <stdio.h>
+#include <string.h>
+
+#include "device.h"
+#include "tinyfleet/protocol/msg_state.h"
+#include "tinyfleet/protocol/telemetry.h"
+
+#define SIM_AGENT_VERSION "0.1.0"
+#define SIM_AGENT_ABI 0x00010002u
+
+static const char *const sim_sensors[] = { "accel3", "temp" };
+
+static int
+dev_send(void *user, enum tfa_chan ch, const uint8_t *buf, size_t len)
+{
+	struct sim_device *d = user;
+
+	return tfa_mqtt_send(&d->mq, ch, buf, len);
+}
+
+/* After anything the OTA core did: publish the state when its metadata changed. */
+static void
+after_core(struct sim_device *d, int rc)
+{
+	if (rc == TFA_ERR_FLASH || rc == TFA_ERR_COUNTER)
+		fprintf(stderr, "%s: flash failed (%s); the device should restart\n", d->id,
+		        tfa_ota_strerror(rc));
+	if (d->ota.meta.seq != d->meta_seq && d->mq.up)
+		(void)sim_device_publish_state(d);
+}
+
+static void
+dev_msg(void *user, enum tfa_chan ch, const uint8_t *buf, size_t len)
+{
+	struct sim_device *d = user;
+
+	after_core(d, tfa_ota_handle(&d->ota, ch, buf, len));
+}
+
+static void
+dev_conn(void *user, int up)
+{
+	struct sim_device *d = user;
+
+	if (up) {
+		(void)sim_device_publish_state(d);
+		(void)tfa_ota_poll(&d->ota);     /* flushes reports queued while offline */
+	}
+}
+
+int
+sim_device_publish_state(struct sim_device *d)
+{
+	struct tfp_state s;
+	uint8_t buf[TFP_STATE_WIRE_MAX];
+	size_t len;
+	int rc;
+
+	memset(&s, 0, sizeof(s));
+	s.wire_version = TFP_WIRE_VERSION;
+	snprintf(s.device_id, sizeof(s.device_id), "%s", d->id);
+	snprintf(s.device_class, sizeof(s.device_class), "%s", d->profile.device_class);
+	snprintf(s.agent_version, sizeof(s.agent_version), SIM_AGENT_VERSION);
+	s.ram_bytes = d->profile.ram_bytes;
+	s.flash_bytes = SIM_SLOT_PAGES * SIM_PAGE;
+	s.agent_abi = d->profile.agent_abi;
+	s.sensor_count = (uint8_t)d->profile.n_sensors;
+	for (size_t i = 0; i < d->profile.n_sensors; i++)
+		snprintf(s.sensors[i], sizeof(s.sensors[i]), "%s", d->profile.sensors[i]);
+	tfa_ota_fill_state(&d->ota, &s);
+	if ((rc = tfp_state_encode(&s, buf, sizeof(buf), &len)) != 0)
+		return rc;
+	if ((rc = tfa_mqtt_send(&d->mq, TFA_CHAN_STATE, buf, len)) != 0)
+		return rc;
+	d->meta_seq = d->ota.meta.seq;
+	d->states_sent++;
+	return 0;
+}
+
+int
+sim_device_start(struct sim_device *d, const struct sim_device_opts *o)
+{
+	struct tfa_flash_geom g = { SIM_PAGE, SIM_PAGES, 8, 0xFF };
+	struct tfa_mqtt_opts mo;
+	uint64_t seed = 0;
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	snprintf(d->id, sizeof(d->id), "%s", o->device_id);
+	for (const char *p = d->id; *p != '\0'; p++)
+		seed = seed * 131u + (uint8_t)*p;
+	if ((rc = tfa_posix_open(&d->px, o->flash_path, &g, seed)) != 0)
+		return rc;
+	d->px.send = dev_send;
+	d->px.user = d;
+	tfa_posix_port(&d->px, &d->port);
+	d->profile.device_class = o->device_class;
+	d->profile.ram_bytes = sizeof(d->arena);
+	d->profile.agent_abi = SIM_AGENT_ABI;
+	d->profile.n_sensors = sizeof(sim_sensors) / sizeof(sim_sensors[0]);
+	d->profile.sensors = sim_sensors;
+	d->cfg.device = &d->profile;
+	d->cfg.keys = o->keys;
+	d->cfg.n_keys = o->n_keys;
+	d->cfg.meta_page = 0;
+	d->cfg.slot_page[0] = 2;
+	d->cfg.slot_page[1] = 2 + SIM_SLOT_PAGES;
+	d->cfg.slot_pages = SIM_SLOT_PAGES;
+	rc = tfa_ota_init(&d->ota, &d->port, &d->cfg, d->arena, sizeof(d->arena));
+	if (rc == TFA_ERR_NO_MODEL && o->factory_model != NULL) {
+		rc = tfa_ota_provision(&d->ota, &d->port, &d->cfg, o->factory_model,
+		                       o->factory_len, 1, "factory", "0.0.0");
+		if (rc == 0)
+			rc = tfa_ota_init(&d->ota, &d->port, &d->cfg, d->arena, sizeof(d->arena));
+	}
+	if (rc != 0)
+		return rc;
+	memset(&mo, 0, sizeof(mo));
+	mo.host = o->host;
+	mo.port = o->port;
+	mo.cafile = o->cafile;
+	mo.certfile = o->certfile;
+	mo.keyfile = o->keyfile;
+	mo.site = o->site;
+	mo.device_id = o->device_id;
+	return tfa_mqtt_init(&d->mq, &mo, dev_msg, dev_conn, d);
+}
+
+void
+sim_device_tick(struct sim_device *d, uint64_t now_ms)
+{
+	tfa_mqtt_io(&d->mq, 0, now_ms);
+	after_core(d, tfa_ota_poll(&d->ota));
+}
+
+void
+sim_device_stop(struct sim_device *d)
+{
+	tfa_mqtt_close(&d->mq);
+	tfa_posix_close(&d->px);
+}
+
+unsigned
+sim_model_inputs(const struct sim_device *d)
+{
+	const struct tfp_container_info *i = &tfa_ota_model(&d->ota)->c.info;
+
+	return i->in_len * i->in_ch;
+}
+
+unsigned
+sim_model_outputs(const struct sim_device *d)
+{
+	const struct tfp_container_info *i = &tfa_ota_model(&d->ota)->c.info;
+
+	return i->out_len * i->out_ch;
+}
+
+static void
+learner_report(struct sim_learner *l, struct sim_device *d, uint64_t t_ms)
+{
+	const struct tfa_ota_slot *s = &d->ota.meta.slot[d->ota.meta.active];
+	struct tfp_telemetry tm;
+	struct tfp_telem_enc_info info;
+	uint8_t buf[1024];
+
+	tfp_telemetry_init(&tm);
+	snprintf(tm.device_id, sizeof(tm.device_id), "%s", d->id);
+	snprintf(tm.model, sizeof(tm.model), "%s", s->name);
+	snprintf(tm.version, sizeof(tm.version), "%s", s->version);
+	tm.time = (double)(t_ms - l->t0) / 1000.0;
+	tm.samples = l->samples;
+	tm.labelled = l->labelled;
+	tm.loss = l->labelled > 0 ? l->loss_sum / (float)l->labelled : 0.0f;
+	tm.accuracy = l->labelled > 0 ? (float)l->correct / (float)l->labelled : 0.0f;
+	tm.conf_mean = l->samples > 0 ? l->conf_sum / (float)l->samples : 0.0f;
+	if (tfp_telemetry_encode(&tm, buf, sizeof(buf), &info) == 0)
+		(void)tfa_mqtt_send(&d->mq, TFA_CHAN_TELEMETRY, buf, info.len);
+}
+
+int
+sim_learner_step(struct sim_learner *l, struct sim_device *d, const float *x, int label,
+                 uint64_t t_ms)
+{
+	const struct tfa_ota_slot *s = &d->ota.meta.slot[d->ota.meta.active];
+	const struct tfa_model *m = tfa_ota_model(&d->ota);
+	const float *y;
+	unsigned k;
+
+	if (!l->ready || memcmp(l->digest, s->digest, TFP_DIGEST_LEN) != 0) {
+		memcpy(l->digest, s->digest, TFP_DIGEST_LEN);
+		l->ready = tfa_tinyol_init(&l->tol, m, NULL) == 0 ? 1 : -1;
+		l->samples = l->labelled = l->correct = 0;
+		l->loss_sum = l->conf_sum = 0.0f;
+		l->t0 = t_ms;
+		if (l->every == 0)
+			l->every = 50;
+	}
+	if (l->ready < 0)
+		return TFA_ERR_MODEL;
+	if (tfa_tinyol_predict(&l->tol, x, d->arena, sizeof(d->arena), &y) != 0)
+		return 0;
+	k = tfa_tinyol_argmax(&l->tol);
+	l->samples++;
+	l->conf_sum += y[k];
+	if (label >= 0 && m->c.info.task == TFP_TASK_CLASSIFY &&
+	    (unsigned)label < sim_model_outputs(d)) {
+		l->correct += k == (unsigned)label;
+		if (tfa_tinyol_learn_class(&l->tol, (unsigned)label) == 0) {
+			l->labelled++;
+			l->loss_sum += l->tol.last_loss;
+		}
+	}
+	if (l->samples % l->every == 0)
+		learner_report(l, d, t_ms);
+	return 0;
+}

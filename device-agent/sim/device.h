@@ -1,0 +1,87 @@
+/*
+ * One simulated device on the host: port/posix flash (memory or file), the OTA core, the
+ * MQTT transport and its identity. Used by tinyfleet-agent (one device) and tinyfleet-sim
+ * (many devices in one thread).
+ *
+ * Ownership: the caller owns struct sim_device (large: keep it in static or heap storage)
+ * and the option strings, which must outlive it. Threads: one thread drives all devices.
+ */
+#ifndef TINYFLEET_SIM_DEVICE_H
+#define TINYFLEET_SIM_DEVICE_H
+
+#include <stdint.h>
+
+#include "tinyfleet/agent/ota.h"
+#include "tinyfleet/agent/tinyol.h"
+#include "tinyfleet/port/mqtt.h"
+#include "tinyfleet/port/posix.h"
+
+struct sim_device_opts {
+	const char *device_id;
+	const char *device_class;
+	const char *site;
+	const char *host;
+	int port;
+	const char *cafile, *certfile, *keyfile;
+	const char *flash_path;            /* NULL: flash in memory */
+	const uint8_t *factory_model;      /* provisioned when the flash holds no model */
+	uint32_t factory_len;
+	const struct tfp_cose_key *keys;
+	size_t n_keys;
+};
+
+struct sim_device {
+	struct tfa_posix px;
+	struct tfa_port port;
+	struct tfa_ota_config cfg;
+	struct tfa_device_profile profile;
+	struct tfa_mqtt mq;
+	char id[TFP_DEVICE_ID_MAX + 1];
+	uint32_t meta_seq;                 /* metadata version last published in state */
+	uint32_t states_sent;
+	uint8_t arena[8192] __attribute__((aligned(16)));
+	struct tfa_ota ota;
+};
+
+/* Flash geometry of a simulated device: 1 KB pages, 2 metadata pages, two 16 KB slots. */
+#define SIM_PAGE 1024u
+#define SIM_SLOT_PAGES 16u
+#define SIM_PAGES (2u + 2u * SIM_SLOT_PAGES)
+
+/* Opens the flash, provisions it if empty, boots the OTA core and starts connecting.
+ * Returns 0 or a negative TFP_/TFA_ code. */
+int sim_device_start(struct sim_device *d, const struct sim_device_opts *o);
+
+/* Timers of the OTA core and the link; call every few ten milliseconds. */
+void sim_device_tick(struct sim_device *d, uint64_t now_ms);
+
+/* Publishes the state message (retained). 0 or TFA_ERR_OFFLINE. */
+int sim_device_publish_state(struct sim_device *d);
+
+void sim_device_stop(struct sim_device *d);
+
+/*
+ * The device's learning loop: each sample goes through the running model with TinyOL (an
+ * SGD step when it carries a label); every `every` samples a SenML-CBOR telemetry record
+ * (samples, labelled, loss, accuracy, mean confidence) is published. When the OTA core
+ * switches models (update, rollback, revert) the learner starts afresh on the new one.
+ */
+struct sim_learner {
+	struct tfa_tinyol tol;
+	uint8_t digest[TFP_DIGEST_LEN];          /* model the learner is bound to */
+	int ready;
+	uint32_t samples, labelled, correct, every;
+	float loss_sum, conf_sum;
+	uint64_t t0;
+};
+
+/* Inputs the model expects (in_len * in_ch) and its outputs (classes). */
+unsigned sim_model_inputs(const struct sim_device *d);
+unsigned sim_model_outputs(const struct sim_device *d);
+
+/* One sample x (sim_model_inputs floats) with label (-1: none) at time t_ms. Returns 0, or
+ * TFA_ERR_MODEL when the running model has no update layer (inference only). */
+int sim_learner_step(struct sim_learner *l, struct sim_device *d, const float *x, int label,
+                     uint64_t t_ms);
+
+#endif
