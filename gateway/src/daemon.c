@@ -88,6 +88,7 @@ on_device_message(struct gw_daemon *d, const struct gw_mqtt_msg *m)
 			          t.device_id);
 			return;
 		}
+		gw_monitor_on_telemetry(&d->monitor, &t, gw_wall_ms());
 		rc = gw_store_telemetry_add(&d->store, id, uv_now(d->loop), m->payload, m->len);
 		if (rc != 0)
 			log_warnx("daemon: telemetry from %s not stored: %s", id, strerror(-rc));
@@ -193,6 +194,7 @@ on_mqtt_closed(struct gw_mqtt *m)
 {
 	struct gw_daemon *d = (struct gw_daemon *)((char *)m - offsetof(struct gw_daemon, mqtt));
 	/* The link is gone, so no more telemetry can arrive: flush and close the store. */
+	gw_monitor_close(&d->monitor);
 	gw_registry_close(&d->registry);
 	gw_store_close(&d->store);
 	log_notice("daemon: stopped");
@@ -283,6 +285,7 @@ gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
 		gw_mqtt_subscribe(&d->mqtt, filter, 1);
 	}
 	gw_api_init(&d->api, d->cfg.site, &d->catalog, &d->registry, &d->mqtt);
+	gw_monitor_init(&d->monitor, &d->store, emit_event, d);
 	gw_chunks_init(loop, &d->chunks, &d->store, &d->mqtt, d->cfg.site,
 	               (uint64_t)d->cfg.chunks_rate_kbps * 1024,
 	               (uint64_t)d->cfg.chunks_device_rate_kbps * 1024);

@@ -18,6 +18,7 @@
 #include "catalog.h"
 #include "chunks.h"
 #include "config.h"
+#include "monitor.h"
 #include "mqtt.h"
 #include "registry.h"
 #include "store.h"
@@ -31,6 +32,7 @@ struct gw_daemon {
 	struct gw_catalog catalog;
 	struct gw_api api;
 	struct gw_chunks chunks;
+	struct gw_monitor monitor;
 	struct gw_mqtt mqtt;
 	uv_timer_t flush_timer;
 	uv_timer_t watchdog_timer;

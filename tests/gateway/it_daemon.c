@@ -165,7 +165,17 @@ count_rec(void *arg, const void *k, size_t kl, const void *v, size_t vl)
 
 /* A telemetry pack as an agent would send it, written to <scratch>/<name>. */
 static void
+write_pack_alarm(struct ctx *c, const char *name, const char *device, int alarm);
+
+static void
 write_pack(struct ctx *c, const char *name, const char *device)
+{
+	write_pack_alarm(c, name, device, 0);
+}
+
+/* A telemetry pack; with alarm, Page-Hinkley is in alarm at score 61.5. */
+static void
+write_pack_alarm(struct ctx *c, const char *name, const char *device, int alarm)
 {
 	struct tfp_telemetry t;
 	struct tfp_telem_enc_info info;
@@ -182,6 +192,12 @@ write_pack(struct ctx *c, const char *name, const char *device)
 	t.labelled = 100;
 	t.loss = 0.25f;
 	t.accuracy = 0.9f;
+	if (alarm) {
+		t.alarm = true;
+		t.why = TFP_TELEM_WHY_PH;
+		t.ph.score = 61.5f;
+		t.ph.alarm = true;
+	}
 	assert_int_equal(tfp_telemetry_encode(&t, buf, sizeof(buf), &info), 0);
 	snprintf(path, sizeof(path), "%s/%s", c->broker.dir, name);
 	f = fopen(path, "wb");
@@ -604,6 +620,52 @@ test_device_pulls_the_model_in_chunks(void **state)
 	assert_int_equal(stop_daemon(c), 0);
 }
 
+/* A device's Page-Hinkley alarm becomes a drift.alert event that an operator following
+ * events/ receives, valid against the contract's schema. */
+static void
+test_drift_alarm_raises_a_valid_event(void **state)
+{
+	struct ctx *c = *state;
+	char cmd[2048], ev[160];
+	pid_t sub;
+	int status;
+
+	write_config(c, "");
+	start_daemon(c);
+	assert_int_equal(wait_status(c, "online"), 0);
+	write_pack_alarm(c, "alarm.cbor", "dev-0002", 1);
+	snprintf(ev, sizeof(ev), "%s/alert.json", c->broker.dir);
+	snprintf(cmd, sizeof(cmd),
+	         "exec mosquitto_sub -h 127.0.0.1 -p %d --cafile %s --cert %s --key %s "
+	         "-t tf/site1/events/drift.alert -C 1 -W 10 > %s",
+	         c->broker.port, test_broker_path(&c->broker, "ca.crt"),
+	         test_broker_path(&c->broker, "op-alice.crt"),
+	         test_broker_path(&c->broker, "op-alice.key"), ev);
+	sub = fork();
+	assert_true(sub >= 0);
+	if (sub == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	sleep_ms(500);
+	snprintf(cmd, sizeof(cmd),
+	         "mosquitto_pub -h 127.0.0.1 -p %d --cafile %s --cert %s --key %s -q 1 "
+	         "-t tf/site1/dev/dev-0002/telemetry -f %s/alarm.cbor",
+	         c->broker.port, test_broker_path(&c->broker, "ca.crt"),
+	         test_broker_path(&c->broker, "devices/dev-0002.crt"),
+	         test_broker_path(&c->broker, "devices/dev-0002.key"), c->broker.dir);
+	assert_int_equal(sh(cmd), 0);
+	assert_int_equal(waitpid(sub, &status, 0), sub);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	snprintf(cmd, sizeof(cmd),
+	         "%s %s/tests/schemas/check_operator_schemas.py validate --schemas "
+	         "%s/schemas/operator --schema event-drift-alert --file %s && "
+	         "grep -q '\"detector\":\"page_hinkley\"' %s && grep -q '\"state\":\"raised\"' %s",
+	         TF_PYTHON, TF_SOURCE_DIR, TF_SOURCE_DIR, ev, ev, ev);
+	assert_int_equal(sh(cmd), 0);
+	assert_int_equal(stop_daemon(c), 0);
+}
+
 static void
 test_bad_reload_keeps_running(void **state)
 {
@@ -661,6 +723,7 @@ main(void)
 		cmocka_unit_test(test_hello_raises_a_valid_online_event),
 		cmocka_unit_test(test_operator_publishes_a_model),
 		cmocka_unit_test(test_device_pulls_the_model_in_chunks),
+		cmocka_unit_test(test_drift_alarm_raises_a_valid_event),
 		cmocka_unit_test(test_bad_reload_keeps_running),
 		cmocka_unit_test(test_stops_when_the_broker_is_gone),
 		cmocka_unit_test(test_check_mode_names_the_bad_line),
