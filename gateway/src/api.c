@@ -215,22 +215,92 @@ op_model_get(struct gw_api *a, const char *cn, json_t *body, struct api_error *e
 	return model_json(a, &md);
 }
 
+static json_t *
+slot_json(const struct tfp_slot *sl, int idx)
+{
+	static const char *const states[] = { "empty", "pending", "confirmed", "failed" };
+	char digest[65];
+	json_t *o = json_pack("{s:s, s:s}", "slot", idx == 0 ? "a" : "b", "state",
+	                      states[sl->state]);
+	if (sl->state != TFP_SLOT_EMPTY && sl->model[0] != '\0') {
+		hex(sl->digest, sizeof(sl->digest), digest);
+		json_object_set_new(o, "model", json_string(sl->model));
+		json_object_set_new(o, "version", json_string(sl->version));
+		json_object_set_new(o, "sequence", json_integer((json_int_t)sl->sequence));
+		json_object_set_new(o, "digest", json_string(digest));
+	}
+	return o;
+}
+
+/* The device object of schemas/operator/device.schema.json. */
+static json_t *
+device_json(struct gw_api *a, const struct gw_device *d, const struct tfp_state *s,
+            uint64_t first_seen)
+{
+	const struct gw_metrics *x = a->monitor != NULL ? gw_monitor_get(a->monitor, d->id) : NULL;
+	const struct tfp_slot *act = &s->slots[s->active_slot];
+	char first[21], last[21];
+	json_t *sensors = json_array(), *slots = json_array(), *model;
+
+	for (unsigned i = 0; i < s->sensor_count; i++)
+		json_array_append_new(sensors, json_string(s->sensors[i]));
+	for (int i = 0; i < TFP_SLOTS; i++)
+		json_array_append_new(slots, slot_json(&s->slots[i], i));
+	model = act->state == TFP_SLOT_CONFIRMED
+	                ? json_pack("{s:s, s:s}", "name", act->model, "version", act->version)
+	                : json_null();
+	gw_format_time(first_seen, first);
+	gw_format_time(d->last_seen_ms, last);
+	return json_pack("{s:s, s:s, s:b, s:s, s:s, s:I, s:I, s:o, s:{s:s, s:I}, s:[], s:s, s:o,"
+	                 " s:o, s:b, s:o, s:n}",
+	                 "id", d->id, "class", s->device_class, "online", d->online,
+	                 "first_seen", first, "last_seen", last, "ram_bytes",
+	                 (json_int_t)s->ram_bytes, "flash_bytes", (json_int_t)s->flash_bytes,
+	                 "sensors", sensors, "agent", "version", s->agent_version, "abi",
+	                 (json_int_t)s->agent_abi, "tags", "active_slot",
+	                 s->active_slot == 0 ? "a" : "b", "slots", slots, "model", model,
+	                 "drifting", x != NULL && x->why != 0, "metrics",
+	                 x != NULL ? gw_monitor_metrics_json(x) : json_null(), "rollout");
+}
+
+static json_t *
+op_device_get(struct gw_api *a, const char *cn, json_t *body, struct api_error *e)
+{
+	static const char *const names[] = { "id", NULL };
+	const struct gw_device *d;
+	struct tfp_state s;
+	uint64_t first_seen;
+	const char *id;
+	(void)cn;
+
+	if (only_strings(body, e, names) != 0)
+		return NULL;
+	id = json_string_value(json_object_get(body, "id"));
+	if ((d = gw_registry_get(a->registry, id)) == NULL ||
+	    gw_registry_load_state(a->registry, id, &s, &first_seen) != 0)
+		return refuse(e, "not_found", json_pack("{s:s, s:s}", "kind", "device", "id", id),
+		              "no device %s", id);
+	return device_json(a, d, &s, first_seen);
+}
+
 static const struct {
 	const char *name;
 	json_t *(*fn)(struct gw_api *, const char *, json_t *, struct api_error *);
 } operations[] = {
 	{ "model.publish", op_model_publish },
 	{ "model.get", op_model_get },
+	{ "device.get", op_device_get },
 };
 
 void
 gw_api_init(struct gw_api *a, const char *site, struct gw_catalog *catalog,
-            struct gw_registry *registry, struct gw_mqtt *mqtt)
+            struct gw_registry *registry, struct gw_monitor *monitor, struct gw_mqtt *mqtt)
 {
 	memset(a, 0, sizeof(*a));
 	a->site = site;
 	a->catalog = catalog;
 	a->registry = registry;
+	a->monitor = monitor;
 	a->mqtt = mqtt;
 }
 

@@ -11,7 +11,7 @@
  * Requests run one at a time in arrival order on the loop thread, and a change is
  * committed before its response is sent (catalog.h, registry.h).
  *
- * Operations implemented so far: model.publish, model.get. Every other operation of the
+ * Operations implemented so far: model.publish, model.get, device.get. Every other operation of the
  * contract answers `unknown_operation` until its module lands.
  */
 #ifndef GW_API_H
@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "catalog.h"
+#include "monitor.h"
 #include "mqtt.h"
 #include "registry.h"
 
@@ -27,6 +28,7 @@ struct gw_api {
 	const char *site;
 	struct gw_catalog *catalog;
 	struct gw_registry *registry;
+	struct gw_monitor *monitor;
 	struct gw_mqtt *mqtt;
 	uint64_t requests;
 	uint64_t refused;          /* answered with an error */
@@ -34,7 +36,8 @@ struct gw_api {
 };
 
 void gw_api_init(struct gw_api *a, const char *site, struct gw_catalog *catalog,
-                 struct gw_registry *registry, struct gw_mqtt *mqtt);
+                 struct gw_registry *registry, struct gw_monitor *monitor,
+                 struct gw_mqtt *mqtt);
 /* Handles one message on tf/<site>/api/req/#. */
 void gw_api_on_request(struct gw_api *a, const struct gw_mqtt_msg *m);
 

@@ -284,8 +284,8 @@ gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
 		snprintf(filter, sizeof(filter), "%s+/+", d->api_prefix);
 		gw_mqtt_subscribe(&d->mqtt, filter, 1);
 	}
-	gw_api_init(&d->api, d->cfg.site, &d->catalog, &d->registry, &d->mqtt);
 	gw_monitor_init(&d->monitor, &d->store, emit_event, d);
+	gw_api_init(&d->api, d->cfg.site, &d->catalog, &d->registry, &d->monitor, &d->mqtt);
 	gw_chunks_init(loop, &d->chunks, &d->store, &d->mqtt, d->cfg.site,
 	               (uint64_t)d->cfg.chunks_rate_kbps * 1024,
 	               (uint64_t)d->cfg.chunks_device_rate_kbps * 1024);

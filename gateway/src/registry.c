@@ -414,6 +414,29 @@ gw_registry_fits(const struct gw_registry *r, const struct gw_device *d,
 	return true;
 }
 
+int
+gw_registry_load_state(struct gw_registry *r, const char *id, struct tfp_state *s,
+                       uint64_t *first_seen_ms)
+{
+	struct gw_txn t;
+	struct record rec;
+	const void *val;
+	size_t len;
+	int rc;
+
+	if ((rc = gw_store_begin_read(r->store, &t)) != 0)
+		return rc;
+	if ((rc = gw_store_get_device(&t, id, &val, &len)) == 0) {
+		if (decode_record(val, len, &rec) != 0 ||
+		    tfp_state_decode(rec.state, rec.state_len, s) != 0)
+			rc = -EBADMSG;
+		else
+			*first_seen_ms = rec.first_seen;
+	}
+	gw_store_abort(&t);
+	return rc;
+}
+
 const struct gw_device *
 gw_registry_get(const struct gw_registry *r, const char *id)
 {

@@ -26,6 +26,7 @@
 #include "store.h"
 #include "tinyfleet/protocol/common.h"
 #include "tinyfleet/protocol/manifest.h"
+#include "tinyfleet/protocol/msg_state.h"
 
 /* The device's `conn` topic carries one CBOR unsigned integer (schemas/device-plane.cddl). */
 enum gw_conn {
@@ -85,6 +86,11 @@ void gw_registry_touch(struct gw_registry *r, const char *id, uint64_t now_ms);
  * sensor the model needs. */
 bool gw_registry_fits(const struct gw_registry *r, const struct gw_device *d,
                       const struct tfp_manifest *m);
+
+/* The device's last state message as stored, decoded into *s, and when it was first seen.
+ * 0, -ENOENT, -EBADMSG, or a store error. */
+int gw_registry_load_state(struct gw_registry *r, const char *id, struct tfp_state *s,
+                           uint64_t *first_seen_ms);
 
 const struct gw_device *gw_registry_get(const struct gw_registry *r, const char *id);
 const char *gw_registry_class(const struct gw_registry *r, const struct gw_device *d);

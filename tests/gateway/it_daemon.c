@@ -663,6 +663,15 @@ test_drift_alarm_raises_a_valid_event(void **state)
 	         "grep -q '\"detector\":\"page_hinkley\"' %s && grep -q '\"state\":\"raised\"' %s",
 	         TF_PYTHON, TF_SOURCE_DIR, TF_SOURCE_DIR, ev, ev, ev);
 	assert_int_equal(sh(cmd), 0);
+
+	/* The operator asks about the device: registered by its hello in an earlier run (the
+	 * store persists), drifting now, with the metrics it reported. */
+	request(c, "device.get", "{\"id\":\"dev-0002\"}", "device-get-response",
+	        "\"drifting\":true");
+	request(c, "device.get", "{\"id\":\"dev-0002\"}", "device-get-response",
+	        "\"class\":\"stm32l4-vib\"");
+	request(c, "device.get", "{\"id\":\"nobody\"}", "error-response",
+	        "\"code\":\"not_found\"");
 	assert_int_equal(stop_daemon(c), 0);
 }
 
