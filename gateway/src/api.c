@@ -112,14 +112,14 @@ only_strings(json_t *body, struct api_error *e, const char *const *names)
 			known |= strcmp(key, *n) == 0;
 		if (!known) {
 			refuse(e, "invalid_request",
-			       json_pack("{s:s++, s:s}", "path", "/", key, "keyword",
+			       json_pack("{s:s+, s:s}", "path", "/", key, "keyword",
 			                 "additionalProperties"),
 			       "/%s: unknown member", key);
 			return -1;
 		}
 		if (!json_is_string(v)) {
 			refuse(e, "invalid_request",
-			       json_pack("{s:s++, s:s}", "path", "/", key, "keyword", "type"),
+			       json_pack("{s:s+, s:s}", "path", "/", key, "keyword", "type"),
 			       "/%s: must be a string", key);
 			return -1;
 		}
@@ -146,7 +146,7 @@ base64_member(json_t *body, const char *name, size_t max, uint8_t **out, size_t 
 
 	if (rc == MBEDTLS_ERR_BASE64_INVALID_CHARACTER || slen == 0) {
 		refuse(e, strcmp(name, "manifest") == 0 ? "manifest_invalid" : "invalid_request",
-		       json_pack("{s:s++, s:s}", "path", "/", name, "keyword", "contentEncoding"),
+		       json_pack("{s:s+, s:s}", "path", "/", name, "keyword", "contentEncoding"),
 		       "/%s: not base64", name);
 		return -1;
 	}
@@ -283,6 +283,91 @@ op_device_get(struct gw_api *a, const char *cn, json_t *body, struct api_error *
 	return device_json(a, d, &s, first_seen);
 }
 
+struct fleet_count {
+	struct gw_api *a;
+	json_int_t total, online, drifting;
+	json_int_t class_total[GW_REGISTRY_MAX_CLASSES], class_online[GW_REGISTRY_MAX_CLASSES];
+	struct model_count {
+		char name[TFP_MODEL_NAME_MAX + 1], version[TFP_VERSION_MAX + 1];
+		json_int_t devices, online, drifting;
+	} models[256];
+	unsigned nmodels;
+};
+
+static void
+count_fleet(void *arg, void *entry)
+{
+	struct fleet_count *f = arg;
+	const struct gw_device *d = entry;
+	const struct gw_metrics *x = gw_monitor_get(f->a->monitor, d->id);
+	int drifting = x != NULL && x->why != 0;
+	unsigned i;
+
+	f->total++;
+	f->online += d->online;
+	f->drifting += drifting;
+	if (d->class_idx < GW_REGISTRY_MAX_CLASSES) {
+		f->class_total[d->class_idx]++;
+		f->class_online[d->class_idx] += d->online;
+	}
+	if (d->model[0] == '\0' || d->slot_state[d->active_slot] != TFP_SLOT_CONFIRMED)
+		return;
+	for (i = 0; i < f->nmodels; i++)
+		if (strcmp(f->models[i].name, d->model) == 0 &&
+		    strcmp(f->models[i].version, d->version) == 0)
+			break;
+	if (i == f->nmodels) {
+		if (f->nmodels == sizeof(f->models) / sizeof(f->models[0]))
+			return;   /* more versions than the answer lists; counted in totals */
+		memcpy(f->models[i].name, d->model, sizeof(f->models[i].name));
+		memcpy(f->models[i].version, d->version, sizeof(f->models[i].version));
+		f->nmodels++;
+	}
+	f->models[i].devices++;
+	f->models[i].online += d->online;
+	f->models[i].drifting += drifting;
+}
+
+static json_t *
+op_fleet_status(struct gw_api *a, const char *cn, json_t *body, struct api_error *e)
+{
+	static const char *const names[] = { NULL };
+	struct fleet_count *f;
+	char at[21], started[21];
+	json_t *classes, *models, *o;
+	(void)cn;
+
+	if (only_strings(body, e, names) != 0)
+		return NULL;
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return refuse(e, "internal", NULL, "out of memory");
+	f->a = a;
+	gw_devtab_each(&a->registry->tab, count_fleet, f);
+	classes = json_array();
+	for (unsigned i = 0; i < a->registry->nclasses; i++)
+		if (f->class_total[i] > 0)
+			json_array_append_new(classes, json_pack("{s:s, s:I, s:I}", "class",
+			                                         a->registry->classes[i], "total",
+			                                         f->class_total[i], "online",
+			                                         f->class_online[i]));
+	models = json_array();
+	for (unsigned i = 0; i < f->nmodels; i++)
+		json_array_append_new(models, json_pack("{s:s, s:s, s:I, s:I, s:I}", "name",
+		                                        f->models[i].name, "version",
+		                                        f->models[i].version, "devices",
+		                                        f->models[i].devices, "online",
+		                                        f->models[i].online, "drifting",
+		                                        f->models[i].drifting));
+	gw_format_time(gw_wall_ms(), at);
+	gw_format_time(a->started_ms, started);
+	o = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:I, s:I, s:I, s:I}, s:o, s:o, s:[]}", "site",
+	              a->site, "at", at, "gateway", "version", TF_VERSION, "started_at", started,
+	              "devices", "total", f->total, "online", f->online, "drifting", f->drifting,
+	              "updating", (json_int_t)0, "classes", classes, "models", models, "rollouts");
+	free(f);
+	return o;
+}
+
 static const struct {
 	const char *name;
 	json_t *(*fn)(struct gw_api *, const char *, json_t *, struct api_error *);
@@ -290,6 +375,7 @@ static const struct {
 	{ "model.publish", op_model_publish },
 	{ "model.get", op_model_get },
 	{ "device.get", op_device_get },
+	{ "fleet.status", op_fleet_status },
 };
 
 void
@@ -302,6 +388,7 @@ gw_api_init(struct gw_api *a, const char *site, struct gw_catalog *catalog,
 	a->registry = registry;
 	a->monitor = monitor;
 	a->mqtt = mqtt;
+	a->started_ms = gw_wall_ms();
 }
 
 /* Splits tf/<site>/api/req/<op>/<cn>; 0 or -EINVAL. */

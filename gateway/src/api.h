@@ -11,7 +11,8 @@
  * Requests run one at a time in arrival order on the loop thread, and a change is
  * committed before its response is sent (catalog.h, registry.h).
  *
- * Operations implemented so far: model.publish, model.get, device.get. Every other operation of the
+ * Operations implemented so far: model.publish, model.get, device.get, fleet.status. Every
+ * other operation of the
  * contract answers `unknown_operation` until its module lands.
  */
 #ifndef GW_API_H
@@ -30,6 +31,7 @@ struct gw_api {
 	struct gw_registry *registry;
 	struct gw_monitor *monitor;
 	struct gw_mqtt *mqtt;
+	uint64_t started_ms;       /* for fleet.status */
 	uint64_t requests;
 	uint64_t refused;          /* answered with an error */
 	uint64_t dropped;          /* no acceptable response topic */

@@ -466,6 +466,10 @@ test_operator_publishes_a_model(void **state)
 	        "\"code\":\"invalid_request\"");
 	request(c, "model.get", "not json", "error-response", "\"code\":\"bad_json\"");
 	request(c, "no.such", "{}", "error-response", "\"code\":\"unknown_operation\"");
+	request(c, "model.publish", "{\"manifest\":\"!!!!\",\"container\":\"AAAA\"}",
+	        "error-response", "\"keyword\":\"contentEncoding\"");
+	request(c, "model.publish", "{\"manifest\":7,\"container\":\"AAAA\"}",
+	        "error-response", "\"keyword\":\"type\"");
 	assert_int_equal(stop_daemon(c), 0);
 }
 
@@ -672,6 +676,9 @@ test_drift_alarm_raises_a_valid_event(void **state)
 	        "\"class\":\"stm32l4-vib\"");
 	request(c, "device.get", "{\"id\":\"nobody\"}", "error-response",
 	        "\"code\":\"not_found\"");
+	request(c, "fleet.status", "{}", "fleet-status-response", "\"drifting\":1");
+	request(c, "fleet.status", "{\"verbose\":\"yes\"}", "error-response",
+	        "\"code\":\"invalid_request\"");
 	assert_int_equal(stop_daemon(c), 0);
 }
 
