@@ -278,49 +278,62 @@ write_state(struct ctx *c, const char *name, const char *device)
 	fclose(f);
 }
 
-/* A device says hello; an operator following events/ with Mosquitto's own client gets a
- * device.online event that validates against the operator contract's schema. */
+/*
+ * Follows tf/site1/events/<kind> as op-alice with mosquitto_sub, publishes <scratch>/<file>
+ * as dev-0002 on tf/site1/dev/dev-0002/<topic>, and checks the one event that arrives
+ * against the contract's `schema` and the shell condition `expect` over $EV, the event file.
+ */
 static void
-test_hello_raises_a_valid_online_event(void **state)
+expect_event(struct ctx *c, const char *kind, const char *topic, const char *file,
+             const char *schema, const char *expect)
 {
-	struct ctx *c = *state;
 	char cmd[2048], ev[160];
 	pid_t sub;
 	int status;
 
-	write_config(c, "");
-	start_daemon(c);
-	assert_int_equal(wait_status(c, "online"), 0);
-	write_state(c, "state.cbor", "dev-0002");
-	snprintf(ev, sizeof(ev), "%s/event.json", c->broker.dir);
+	snprintf(ev, sizeof(ev), "%s/event-%s.json", c->broker.dir, kind);
 	snprintf(cmd, sizeof(cmd),
 	         "exec mosquitto_sub -h 127.0.0.1 -p %d --cafile %s --cert %s --key %s "
-	         "-t tf/site1/events/device.online -C 1 -W 10 > %s",
+	         "-t tf/site1/events/%s -C 1 -W 10 > %s",
 	         c->broker.port, test_broker_path(&c->broker, "ca.crt"),
 	         test_broker_path(&c->broker, "op-alice.crt"),
-	         test_broker_path(&c->broker, "op-alice.key"), ev);
+	         test_broker_path(&c->broker, "op-alice.key"), kind, ev);
 	sub = fork();
 	assert_true(sub >= 0);
 	if (sub == 0) {
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
-	sleep_ms(500);
+	sleep_ms(500);   /* let the subscription reach the broker first */
 	snprintf(cmd, sizeof(cmd),
 	         "mosquitto_pub -h 127.0.0.1 -p %d --cafile %s --cert %s --key %s -q 1 "
-	         "-t tf/site1/dev/dev-0002/state -f %s/state.cbor",
+	         "-t tf/site1/dev/dev-0002/%s -f %s/%s",
 	         c->broker.port, test_broker_path(&c->broker, "ca.crt"),
 	         test_broker_path(&c->broker, "devices/dev-0002.crt"),
-	         test_broker_path(&c->broker, "devices/dev-0002.key"), c->broker.dir);
+	         test_broker_path(&c->broker, "devices/dev-0002.key"), topic, c->broker.dir, file);
 	assert_int_equal(sh(cmd), 0);
 	assert_int_equal(waitpid(sub, &status, 0), sub);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	snprintf(cmd, sizeof(cmd),
-	         "%s %s/tests/schemas/check_operator_schemas.py validate --schemas "
-	         "%s/schemas/operator --schema event-device-online --file %s && "
-	         "grep -q '\"first_time\":true' %s && grep -q '\"device\":\"dev-0002\"' %s",
-	         TF_PYTHON, TF_SOURCE_DIR, TF_SOURCE_DIR, ev, ev, ev);
+	         "EV=%s; %s %s/tests/schemas/check_operator_schemas.py validate --schemas "
+	         "%s/schemas/operator --schema %s --file $EV && %s",
+	         ev, TF_PYTHON, TF_SOURCE_DIR, TF_SOURCE_DIR, schema, expect);
 	assert_int_equal(sh(cmd), 0);
+}
+
+/* A device says hello; an operator following events/ with Mosquitto's own client gets a
+ * device.online event that validates against the operator contract's schema. */
+static void
+test_hello_raises_a_valid_online_event(void **state)
+{
+	struct ctx *c = *state;
+
+	write_config(c, "");
+	start_daemon(c);
+	assert_int_equal(wait_status(c, "online"), 0);
+	write_state(c, "state.cbor", "dev-0002");
+	expect_event(c, "device.online", "state", "state.cbor", "event-device-online",
+	             "grep -q '\"first_time\":true' $EV && grep -q '\"device\":\"dev-0002\"' $EV");
 	assert_int_equal(stop_daemon(c), 0);
 }
 
@@ -630,43 +643,14 @@ static void
 test_drift_alarm_raises_a_valid_event(void **state)
 {
 	struct ctx *c = *state;
-	char cmd[2048], ev[160];
-	pid_t sub;
-	int status;
 
 	write_config(c, "");
 	start_daemon(c);
 	assert_int_equal(wait_status(c, "online"), 0);
 	write_pack_alarm(c, "alarm.cbor", "dev-0002", 1);
-	snprintf(ev, sizeof(ev), "%s/alert.json", c->broker.dir);
-	snprintf(cmd, sizeof(cmd),
-	         "exec mosquitto_sub -h 127.0.0.1 -p %d --cafile %s --cert %s --key %s "
-	         "-t tf/site1/events/drift.alert -C 1 -W 10 > %s",
-	         c->broker.port, test_broker_path(&c->broker, "ca.crt"),
-	         test_broker_path(&c->broker, "op-alice.crt"),
-	         test_broker_path(&c->broker, "op-alice.key"), ev);
-	sub = fork();
-	assert_true(sub >= 0);
-	if (sub == 0) {
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	sleep_ms(500);
-	snprintf(cmd, sizeof(cmd),
-	         "mosquitto_pub -h 127.0.0.1 -p %d --cafile %s --cert %s --key %s -q 1 "
-	         "-t tf/site1/dev/dev-0002/telemetry -f %s/alarm.cbor",
-	         c->broker.port, test_broker_path(&c->broker, "ca.crt"),
-	         test_broker_path(&c->broker, "devices/dev-0002.crt"),
-	         test_broker_path(&c->broker, "devices/dev-0002.key"), c->broker.dir);
-	assert_int_equal(sh(cmd), 0);
-	assert_int_equal(waitpid(sub, &status, 0), sub);
-	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	snprintf(cmd, sizeof(cmd),
-	         "%s %s/tests/schemas/check_operator_schemas.py validate --schemas "
-	         "%s/schemas/operator --schema event-drift-alert --file %s && "
-	         "grep -q '\"detector\":\"page_hinkley\"' %s && grep -q '\"state\":\"raised\"' %s",
-	         TF_PYTHON, TF_SOURCE_DIR, TF_SOURCE_DIR, ev, ev, ev);
-	assert_int_equal(sh(cmd), 0);
+	expect_event(c, "drift.alert", "telemetry", "alarm.cbor", "event-drift-alert",
+	             "grep -q '\"detector\":\"page_hinkley\"' $EV && "
+	             "grep -q '\"state\":\"raised\"' $EV");
 
 	/* The operator asks about the device: registered by its hello in an earlier run (the
 	 * store persists), drifting now, with the metrics it reported. */
