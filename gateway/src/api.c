@@ -328,19 +328,15 @@ count_fleet(void *arg, void *entry)
 	f->models[i].drifting += drifting;
 }
 
-static json_t *
-op_fleet_status(struct gw_api *a, const char *cn, json_t *body, struct api_error *e)
+json_t *
+gw_api_fleet_status(struct gw_api *a)
 {
-	static const char *const names[] = { NULL };
 	struct fleet_count *f;
-	char at[21], started[21];
+	char started[21];
 	json_t *classes, *models, *o;
-	(void)cn;
 
-	if (only_strings(body, e, names) != 0)
-		return NULL;
 	if ((f = calloc(1, sizeof(*f))) == NULL)
-		return refuse(e, "internal", NULL, "out of memory");
+		return NULL;
 	f->a = a;
 	gw_devtab_each(&a->registry->tab, count_fleet, f);
 	classes = json_array();
@@ -358,13 +354,29 @@ op_fleet_status(struct gw_api *a, const char *cn, json_t *body, struct api_error
 		                                        f->models[i].devices, "online",
 		                                        f->models[i].online, "drifting",
 		                                        f->models[i].drifting));
-	gw_format_time(gw_wall_ms(), at);
 	gw_format_time(a->started_ms, started);
-	o = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:I, s:I, s:I, s:I}, s:o, s:o, s:[]}", "site",
-	              a->site, "at", at, "gateway", "version", TF_VERSION, "started_at", started,
+	o = json_pack("{s:s, s:{s:s, s:s}, s:{s:I, s:I, s:I, s:I}, s:o, s:o, s:[]}", "site",
+	              a->site, "gateway", "version", TF_VERSION, "started_at", started,
 	              "devices", "total", f->total, "online", f->online, "drifting", f->drifting,
 	              "updating", (json_int_t)0, "classes", classes, "models", models, "rollouts");
 	free(f);
+	return o;
+}
+
+static json_t *
+op_fleet_status(struct gw_api *a, const char *cn, json_t *body, struct api_error *e)
+{
+	static const char *const names[] = { NULL };
+	char at[21];
+	json_t *o;
+	(void)cn;
+
+	if (only_strings(body, e, names) != 0)
+		return NULL;
+	if ((o = gw_api_fleet_status(a)) == NULL)
+		return refuse(e, "internal", NULL, "out of memory");
+	gw_format_time(gw_wall_ms(), at);
+	json_object_set_new(o, "at", json_string(at));
 	return o;
 }
 

@@ -20,6 +20,8 @@
 
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "catalog.h"
 #include "monitor.h"
 #include "mqtt.h"
@@ -40,6 +42,9 @@ struct gw_api {
 void gw_api_init(struct gw_api *a, const char *site, struct gw_catalog *catalog,
                  struct gw_registry *registry, struct gw_monitor *monitor,
                  struct gw_mqtt *mqtt);
+/* The fleet-status document (schemas/operator/fleet-status.schema.json) without its "at"
+ * member; NULL when out of memory. The caller owns the result. */
+json_t *gw_api_fleet_status(struct gw_api *a);
 /* Handles one message on tf/<site>/api/req/#. */
 void gw_api_on_request(struct gw_api *a, const struct gw_mqtt_msg *m);
 

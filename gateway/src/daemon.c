@@ -138,6 +138,37 @@ on_flush(uv_timer_t *t)
 	gw_store_telemetry_flush(&d->store);
 }
 
+/* Republishes the retained fleet status when its content changed (schemas/README.md,
+ * "Retained status": at most once a second). */
+static void
+on_status(uv_timer_t *t)
+{
+	struct gw_daemon *d = t->data;
+	char at[21], topic[96], *now, *text;
+	json_t *o;
+
+	if (!d->mqtt.connected || (o = gw_api_fleet_status(&d->api)) == NULL)
+		return;
+	now = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	if (now == NULL || (d->fleet_status != NULL && strcmp(now, d->fleet_status) == 0)) {
+		free(now);
+		json_decref(o);
+		return;
+	}
+	gw_format_time(gw_wall_ms(), at);
+	json_object_set_new(o, "at", json_string(at));
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	snprintf(topic, sizeof(topic), "tf/%s/status/fleet", d->cfg.site);
+	if (text != NULL && gw_mqtt_publish(&d->mqtt, topic, text, strlen(text), 1, 1, NULL) == 0) {
+		free(d->fleet_status);
+		d->fleet_status = now;
+		now = NULL;
+	}
+	free(now);
+	free(text);
+}
+
 static void
 on_watchdog(uv_timer_t *t)
 {
@@ -210,6 +241,9 @@ gw_daemon_stop(struct gw_daemon *d)
 	log_notice("daemon: stopping");
 	uv_timer_stop(&d->flush_timer);
 	uv_timer_stop(&d->watchdog_timer);
+	uv_close((uv_handle_t *)&d->status_timer, NULL);
+	free(d->fleet_status);
+	d->fleet_status = NULL;
 	uv_close((uv_handle_t *)&d->flush_timer, NULL);
 	uv_close((uv_handle_t *)&d->watchdog_timer, NULL);
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
@@ -294,6 +328,9 @@ gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
 	d->flush_timer.data = d;
 	uv_timer_start(&d->flush_timer, on_flush, d->cfg.telemetry_flush_ms,
 	               d->cfg.telemetry_flush_ms);
+	uv_timer_init(loop, &d->status_timer);
+	d->status_timer.data = d;
+	uv_timer_start(&d->status_timer, on_status, 1000, 1000);
 	uv_timer_init(loop, &d->watchdog_timer);
 	d->watchdog_timer.data = d;
 	if (sd_watchdog_enabled(0, &watchdog_us) > 0 && watchdog_us >= 2000)

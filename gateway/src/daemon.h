@@ -36,6 +36,8 @@ struct gw_daemon {
 	struct gw_mqtt mqtt;
 	uv_timer_t flush_timer;
 	uv_timer_t watchdog_timer;
+	uv_timer_t status_timer;   /* retained tf/<site>/status/fleet, once a second if changed */
+	char *fleet_status;        /* the last one published, without "at" */
 	uv_signal_t sig_term, sig_int, sig_hup;
 	char topic_prefix[64];     /* "tf/<site>/" */
 	char api_prefix[64];       /* "tf/<site>/api/req/" */
