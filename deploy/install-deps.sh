@@ -13,7 +13,7 @@ packages=(
 	libcmocka-dev
 	libmosquitto-dev  # device-agent port/posix MQTT transport and tinyfleet-sim (event-driven clients)
 	# services and peers used by the tests and the demo
-	mosquitto mosquitto-clients libcoap3-bin lmdb-utils openssl jq
+	mosquitto mosquitto-clients libcoap3-bin lmdb-utils openssl jq systemd
 	# interop and tooling used by tests and benchmarks
 	python3 python3-cryptography python3-cbor2 python3-jsonschema python3-numpy
 	python3-sklearn bsdiff xdelta3 zstd xz-utils
