@@ -140,7 +140,7 @@ write_publish_body(struct ctx *c, struct tfp_cose_signer *signer, int i)
 
 	memset(&m, 0, sizeof(m));
 	snprintf(m.name, sizeof(m.name), "pump-anomaly");
-	snprintf(m.version, sizeof(m.version), "%s", version);
+	snprintf(m.version, sizeof(m.version), "1.0.%d", i);
 	m.sequence = (uint64_t)i;
 	snprintf(m.device_class, sizeof(m.device_class), "stm32l4-vib");
 	m.req.min_ram = 65536;
