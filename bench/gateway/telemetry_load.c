@@ -5,7 +5,12 @@
  *
  *   tf-telemetry-load --pki DIR --port P --devices N --rate MSG_PER_S --seconds S
  *                     [--qos 0|1] [--first K] [--id-width W] [--site S]
+ *                     [--start-file PATH]
  *
+ * libmosquitto's own loop uses select(), so one process holds at most ~300 connections
+ * (three descriptors each, FD_SETSIZE 1024): ingest.sh starts several, each with its
+ * share of devices and rate, and releases them together with --start-file (they wait for
+ * the file to exist once connected).
  * Prints the messages handed to libmosquitto and, for QoS 1, those the broker acknowledged.
  * One libmosquitto thread per connection; the main thread paces the publishes (10 ms ticks,
  * round-robin over the devices).
@@ -18,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <mosquitto.h>
 
@@ -82,7 +88,7 @@ num(const char *s)
 int
 main(int argc, char **argv)
 {
-	const char *pki = NULL, *site = "site1";
+	const char *pki = NULL, *site = "site1", *start_file = NULL;
 	long n = 0, rate = 0, seconds = 0, qos = 0, first = 1, width = 4, port = 8883;
 	struct dev *devs;
 	char ca[256], cert[256], key[256];
@@ -101,6 +107,7 @@ main(int argc, char **argv)
 		else if (strcmp(a, "--first") == 0) first = num(v);
 		else if (strcmp(a, "--id-width") == 0) width = num(v);
 		else if (strcmp(a, "--site") == 0) site = v;
+		else if (strcmp(a, "--start-file") == 0) start_file = v;
 		else {
 			fprintf(stderr, "tf-telemetry-load: unknown option %s\n", a);
 			return 2;
@@ -108,7 +115,8 @@ main(int argc, char **argv)
 	}
 	if (pki == NULL || n <= 0 || rate <= 0 || seconds <= 0 || qos > 1) {
 		fprintf(stderr, "usage: tf-telemetry-load --pki DIR --port P --devices N --rate R "
-		                "--seconds S [--qos 0|1] [--first K] [--id-width W] [--site S]\n");
+		                "--seconds S [--qos 0|1] [--first K] [--id-width W] [--site S] "
+		                "[--start-file PATH]\n");
 		return 2;
 	}
 	mosquitto_lib_init();
@@ -116,8 +124,13 @@ main(int argc, char **argv)
 	if (devs == NULL)
 		return 1;
 	snprintf(ca, sizeof(ca), "%s/ca.crt", pki);
+	end = now_ms() + 120000;
 	for (long i = 0; i < n; i++) {
 		struct dev *d = &devs[i];
+
+		/* At most 32 handshakes pending at once: the broker's listen backlog is 100. */
+		while (i - atomic_load(&connected) >= 32 && now_ms() < end)
+			sleep_ms(1);
 		struct tfp_telemetry t;
 		struct tfp_telem_enc_info info;
 
@@ -154,7 +167,6 @@ main(int argc, char **argv)
 			goto out;
 		}
 	}
-	end = now_ms() + 60000;
 	while (atomic_load(&connected) < n && now_ms() < end)
 		sleep_ms(10);
 	if (atomic_load(&connected) < n) {
@@ -164,7 +176,11 @@ main(int argc, char **argv)
 	}
 	printf("load: %ld devices connected\n", n);
 	fflush(stdout);
-	sleep_ms(500);
+	/* Several processes start publishing together once the script creates the file. */
+	for (end = now_ms() + 120000; start_file != NULL && access(start_file, F_OK) != 0 &&
+	                              now_ms() < end;)
+		sleep_ms(5);
+	sleep_ms(start_file == NULL ? 500 : 0);
 	t0 = now_ms();
 	end = t0 + (uint64_t)seconds * 1000u;
 	for (uint64_t t = t0; t < end; t = now_ms()) {
