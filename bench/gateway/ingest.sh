@@ -12,7 +12,7 @@
 #   bench/gateway/ingest.sh BUILD_DIR [DEVICES=1000] [RATE=2000] [SECONDS=20] [PKI_DIR]
 #
 # Optionally a tinyfleet-sim run (QoS 0, the simulator's own telemetry) as a third row:
-# SIM=1 bench/gateway/ingest.sh ...
+# SIM=1 bench/gateway/ingest.sh ...; only the RSS rows: RSS_ONLY=1 bench/gateway/ingest.sh ...
 set -euo pipefail
 build=$(cd "${1:?build dir}" && pwd); n=${2:-1000}; rate=${3:-2000}; secs=${4:-20}; pki=${5:-}
 here=$(cd "$(dirname "$0")" && pwd); top=$(cd "$here/../.." && pwd)
@@ -142,10 +142,12 @@ multi_load() {   # qos
 	for p in "${pids[@]}"; do wait "$p"; done
 	cat "$work"/ml.*.txt | grep -v connected
 }
+if [ "${RSS_ONLY:-0}" != 1 ]; then
 echo "offered: $n devices, $rate msg/s in total, $secs s per phase"
 phase qos0 0 multi_load 0
 phase qos1 1 multi_load 1
-if [ "${SIM:-0}" = 1 ]; then
+fi
+if [ "${SIM:-0}" = 1 ] && [ "${RSS_ONLY:-0}" != 1 ]; then
 	"$build/tests/device-agent/ota-model-tool" "$work/v1.tfm" >/dev/null
 	# tinyfleet-sim: every device samples every 50 ms and sends telemetry every E samples.
 	every=$(( n * 20 / rate )); [ "$every" -ge 1 ] || every=1
@@ -168,12 +170,16 @@ rss_row() {   # devices
 	write_conf "$state"
 	start_daemon
 	sleep 1
-	local kb; kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$daemon/status")
+	# VmRSS, and its parts: RssAnon (heap, stacks) and RssFile (mapped files: LMDB's map
+	# pages that loading the registry read are resident and counted too).
+	local kb; kb=$(awk '/^(VmRSS|RssAnon|RssFile):/ {printf "%s ", $2}' "/proc/$daemon/status")
 	stop_daemon
 	echo "$kb"
 }
 r0=$(rss_row 0); r10=$(rss_row 10000); r100=$(rss_row 100000)
-awk -v a="$r0" -v b="$r10" -v c="$r100" 'BEGIN {
-	printf "RSS: tinyfleetd %d KB with 0 devices, %d KB with 10k, %d KB with 100k registered\n", a, b, c
-	printf "RSS slope 10k -> 100k: %.0f B/device\n", (c - b) * 1024 / 90000
+echo "$r0|$r10|$r100" | awk -F'|' '{
+	split($1, a, " "); split($2, b, " "); split($3, c, " ")
+	printf "RSS: tinyfleetd %d KB with 0 devices, %d KB with 10k, %d KB with 100k registered (VmRSS)\n", a[1], b[1], c[1]
+	printf "RSS slope 10k -> 100k: %.0f B/device VmRSS, %.0f B/device RssAnon (heap), %.0f B/device RssFile (LMDB map)\n",
+		(c[1] - b[1]) * 1024 / 90000, (c[2] - b[2]) * 1024 / 90000, (c[3] - b[3]) * 1024 / 90000
 }'
