@@ -9,7 +9,8 @@
  *   - every device named by a device.online event the operator received is in the registry;
  *   - the audit log's keys are 0..n-1 without a gap, and n never decreases;
  *   - the store's event sequence is at least every event seq received and never decreases;
- *     received event seqs never go backwards across the run (within one daemon lifetime);
+ *     the event seqs received are strictly increasing in the order received, across
+ *     restarts;
  *   - the telemetry record count never decreases (a committed batch is never lost).
  */
 #include <errno.h>
@@ -302,6 +303,7 @@ read_events(struct ctx *c, struct seen *s)
 	FILE *f = fopen(c->events, "r");
 	char line[4096];
 	long n = 0;
+	uint64_t last = 0;
 
 	memset(s, 0, sizeof(*s));
 	if (f == NULL)
@@ -317,6 +319,11 @@ read_events(struct ctx *c, struct seen *s)
 		n++;
 		seq = json_object_get(j, "seq");
 		assert_true(json_is_integer(seq));
+		/* In the order received: strictly increasing, across restarts too. */
+		if ((uint64_t)json_integer_value(seq) <= last)
+			fail_msg("event seq %lld received after %llu", (long long)json_integer_value(seq),
+			         (unsigned long long)last);
+		last = (uint64_t)json_integer_value(seq);
 		if ((uint64_t)json_integer_value(seq) > s->max_seq)
 			s->max_seq = (uint64_t)json_integer_value(seq);
 		if (strcmp(json_string_value(json_object_get(j, "event")), "device.online") == 0) {
