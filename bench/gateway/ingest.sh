@@ -99,7 +99,16 @@ phase() {   # name qos command...
 	local g0 s0 r0 t0 g1 s1 r1 t1
 	g0=$(cpu_ticks "$daemon"); s0=$(cpu_ticks "$sub"); r0=$(wc -l < "$work/sub-$name.txt")
 	t0=$(date +%s.%N)
+	# Time-to-durable: one probe record at a time under the load, watched in LMDB.
+	local probe=
+	if [ -x "$build/bench/gateway/tf-durable-probe" ]; then
+		"$build/bench/gateway/tf-durable-probe" --pki "$pki" --port "$port" \
+			--id "$(printf 'dev-%0*d' "$width" 1)" --state "$state" --count $((secs * 7)) \
+			--gap-ms 100 > "$work/probe-$name.txt" 2>&1 &
+		probe=$!
+	fi
 	wait "$load"
+	[ -n "$probe" ] && { wait "$probe" || true; cat "$work/probe-$name.txt"; }
 	sleep 2   # let the last batch reach disk and the subscriber
 	g1=$(cpu_ticks "$daemon"); s1=$(cpu_ticks "$sub"); r1=$(wc -l < "$work/sub-$name.txt")
 	t1=$(date +%s.%N)
