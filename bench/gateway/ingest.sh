@@ -20,7 +20,7 @@ work=$(mktemp -d /tmp/tf-bench-gw-XXXXXX)
 broker= daemon=
 cleanup() {
 	for p in $daemon $broker; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-	rm -rf "$work"
+	if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)"
@@ -97,6 +97,7 @@ phase() {   # name qos command...
 		kill -0 "$load" 2>/dev/null || break; sleep 0.05; done
 	sleep 0.5
 	local g0 s0 r0 t0 g1 s1 r1 t1
+	kill -0 "$daemon" || { echo "ingest.sh: tinyfleetd is gone" >&2; tail "$work/tinyfleetd.log" >&2; }
 	g0=$(cpu_ticks "$daemon"); s0=$(cpu_ticks "$sub"); r0=$(wc -l < "$work/sub-$name.txt")
 	t0=$(date +%s.%N)
 	# Time-to-durable: one probe record at a time under the load, watched in LMDB.
@@ -151,7 +152,7 @@ multi_load() {   # qos
 	for p in "${pids[@]}"; do wait "$p"; done
 	cat "$work"/ml.*.txt | grep -v connected
 }
-if [ "${RSS_ONLY:-0}" != 1 ]; then
+if [ "${RSS_ONLY:-0}" != 1 ] && [ "${SIM_ONLY:-0}" != 1 ]; then
 echo "offered: $n devices, $rate msg/s in total, $secs s per phase"
 phase qos0 0 multi_load 0
 phase qos1 1 multi_load 1
@@ -185,6 +186,7 @@ rss_row() {   # devices
 	stop_daemon
 	echo "$kb"
 }
+[ "${SIM_ONLY:-0}" = 1 ] && exit 0
 r0=$(rss_row 0); r10=$(rss_row 10000); r100=$(rss_row 100000)
 echo "$r0|$r10|$r100" | awk -F'|' '{
 	split($1, a, " "); split($2, b, " "); split($3, c, " ")
