@@ -31,15 +31,12 @@
 #include <cmocka.h>
 #include <jansson.h>
 #include <lmdb.h>
-#include <mbedtls/base64.h>
-#include <mbedtls/sha256.h>
 
 #include "broker.h"
 #include "catalog.h"
 #include "log.h"
 #include "store.h"
-#include "../device-agent/learn_test_util.h"
-#include "tinyfleet/protocol/manifest.h"
+#include "gw_testutil.h"
 
 #define CRASH_CYCLES 50
 #define CRASH_MODELS 600       /* model versions the operator tries to publish */
@@ -61,13 +58,6 @@ struct ctx {
 };
 
 static struct ctx C;
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 static pid_t
 spawn_sh(const char *cmd)
@@ -92,7 +82,7 @@ end_child(pid_t *p, int ms)
 	for (int i = 0; i < ms / 20 && waitpid(*p, NULL, WNOHANG) == 0; i++) {
 		if (i == 0 || i == ms / 40)
 			kill(-*p, SIGTERM);   /* its process group: the shell and what it runs */
-		sleep_ms(20);
+		tu_sleep_ms(20);
 	}
 	if (waitpid(*p, NULL, WNOHANG) == 0) {
 		kill(-*p, SIGKILL);
@@ -101,72 +91,22 @@ end_child(pid_t *p, int ms)
 	*p = 0;
 }
 
-static void
-write_file(const char *path, const void *p, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(p, 1, n, f), n);
-	fclose(f);
-}
-
 /* Model version 1.0.<i> (sequence i): container and manifest signed with the test release
  * key; writes <dir>/pub-<i>.json, the model.publish body, and keeps the digest. */
 static void
 write_publish_body(struct ctx *c, struct tfp_cose_signer *signer, int i)
 {
-	static struct tb b;
-	static const uint32_t wshape[2] = { 2, 4 };
+	static struct tu_model m;
 	static char body[8192];
-	float w[8] = { 0.5f, -0.25f, 0.125f, 1, -1, 0.75f, 0, 0.5f };
-	struct tfp_manifest m;
-	uint8_t cose[1024];
-	size_t len, olen;
 	char path[200], version[32];
-	int n;
-	unsigned wi;
+	size_t n;
 
-	w[7] = (float)i / 1000.0f;
 	snprintf(version, sizeof(version), "1.0.%d", i);
-	tb_init(&b, TFP_TASK_CLASSIFY, 1, 4);
-	wi = tb_tensor(&b, "w", TFP_DTYPE_FLOAT32, TFP_KIND_WEIGHT, 2, wshape, w,
-	               TFP_CONTAINER_NONE, TFP_CONTAINER_NONE);
-	tb_layer(&b, TFP_OP_DENSE, TFP_ACT_SOFTMAX, wi, TFP_CONTAINER_NONE, 1, 4, 1, 2, 0, 0, 0.0f,
-	         0);
-	tb_trainable(&b);
-	tb_finish(&b, 1e-3f);
-	memset(b.img + 16, 0, 56);
-	memcpy(b.img + 16, "pump-anomaly", 12);
-	memcpy(b.img + 48, version, strlen(version));
-
-	memset(&m, 0, sizeof(m));
-	snprintf(m.name, sizeof(m.name), "pump-anomaly");
-	snprintf(m.version, sizeof(m.version), "1.0.%d", i);
-	m.sequence = (uint64_t)i;
-	snprintf(m.device_class, sizeof(m.device_class), "stm32l4-vib");
-	m.req.min_ram = 65536;
-	m.req.min_flash = 262144;
-	m.req.agent_abi = 1;
-	mbedtls_sha256_ret(b.img, b.len, m.digest, 0);
+	tu_signed_model(signer, version, (uint64_t)i, (float)i / 1000.0f, &m);
 	memcpy(c->digest[i], m.digest, 32);
-	m.image_size = b.len;
-	m.container_version = 1;
-	memcpy(m.key_id, signer->pub.kid, signer->pub.kid_len);
-	assert_int_equal(tfp_manifest_sign(signer, &m, cose, sizeof(cose), &len), 0);
-
-	n = snprintf(body, sizeof(body), "{\"manifest\":\"");
-	assert_int_equal(mbedtls_base64_encode((unsigned char *)body + n, sizeof(body) - (size_t)n,
-	                                       &olen, cose, len),
-	                 0);
-	n += (int)olen;
-	n += snprintf(body + n, sizeof(body) - (size_t)n, "\",\"container\":\"");
-	assert_int_equal(mbedtls_base64_encode((unsigned char *)body + n, sizeof(body) - (size_t)n,
-	                                       &olen, b.img, b.len),
-	                 0);
-	n += (int)olen;
-	n += snprintf(body + n, sizeof(body) - (size_t)n, "\"}");
+	n = tu_publish_body(&m, body, sizeof(body));
 	snprintf(path, sizeof(path), "%s/pub-%d.json", c->broker.dir, i);
-	write_file(path, body, (size_t)n);
+	tu_write_file(path, body, n);
 }
 
 static void
@@ -513,7 +453,7 @@ test_kill9_under_load_loses_nothing_acknowledged(void **state)
 	for (int cycle = 0; cycle < CRASH_CYCLES; cycle++) {
 		int ms = 200 + rand() % 700;
 		start_daemon(c);
-		sleep_ms(ms);
+		tu_sleep_ms(ms);
 		up_ms += ms;
 		assert_int_equal(waitpid(c->daemon, NULL, WNOHANG), 0);   /* it did not die alone */
 		kill(c->daemon, SIGKILL);
@@ -526,7 +466,7 @@ test_kill9_under_load_loses_nothing_acknowledged(void **state)
 	stop_load(c);
 	/* One last orderly run, then the same checks over everything received. */
 	start_daemon(c);
-	sleep_ms(1500);
+	tu_sleep_ms(1500);
 	kill(c->daemon, SIGKILL);
 	waitpid(c->daemon, NULL, 0);
 	c->daemon = 0;

@@ -20,12 +20,10 @@
 
 #include "broker.h"
 #include "log.h"
-#include <mbedtls/base64.h>
-#include <mbedtls/sha256.h>
 
 #include "mqtt.h"
 #include "store.h"
-#include "../device-agent/learn_test_util.h"
+#include "gw_testutil.h"
 #include "tinyfleet/protocol/manifest.h"
 #include "tinyfleet/protocol/msg_chunk.h"
 #include "tinyfleet/protocol/msg_state.h"
@@ -37,13 +35,6 @@ struct ctx {
 	char state[128];
 	pid_t daemon;
 };
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 static int
 sh(const char *cmd)
@@ -130,7 +121,7 @@ stop_daemon(struct ctx *c)
 	kill(c->daemon, SIGTERM);
 	/* An orderly stop takes Paho about 2 s; the daemon gives up on the broker after 5 s. */
 	for (int i = 0; i < 200 && waitpid(c->daemon, &status, WNOHANG) == 0; i++)
-		sleep_ms(50);
+		tu_sleep_ms(50);
 	if (!WIFEXITED(status)) {
 		kill(c->daemon, SIGKILL);
 		waitpid(c->daemon, &status, 0);
@@ -236,7 +227,7 @@ test_ingests_telemetry_and_drains_on_sigterm(void **state)
 	         pub, c->broker.dir, pub, c->broker.dir, pub);
 	assert_int_equal(sh(cmd), 0);
 	/* Stop at once: whatever arrived must be flushed by the drain, not by a timer. */
-	sleep_ms(300);
+	tu_sleep_ms(300);
 	assert_int_equal(stop_daemon(c), 0);
 
 	scfg.path = c->state;
@@ -304,7 +295,7 @@ expect_event(struct ctx *c, const char *kind, const char *topic, const char *fil
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
-	sleep_ms(500);   /* let the subscription reach the broker first */
+	tu_sleep_ms(500);   /* let the subscription reach the broker first */
 	snprintf(cmd, sizeof(cmd),
 	         "mosquitto_pub -h 127.0.0.1 -p %d --cafile %s --cert %s --key %s -q 1 "
 	         "-t tf/site1/dev/dev-0002/%s -f %s/%s",
@@ -337,68 +328,25 @@ test_hello_raises_a_valid_online_event(void **state)
 	assert_int_equal(stop_daemon(c), 0);
 }
 
-static void
-write_file(const char *path, const void *p, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(p, 1, n, f), n);
-	fclose(f);
-}
+/* The model version the publish tests send (pump-anomaly 1.0.0, sequence 1), also written to
+ * <scratch>/model.tfm and <scratch>/model.cose; bad_sig flips a signature bit. */
+static struct tu_model model;
 
-/* A model container (dense 4 -> 2) and its manifest signed with the test release key,
- * written to <scratch>/model.tfm and <scratch>/model.cose; bad_sig flips a signature bit. */
 static void
 write_model(struct ctx *c, int bad_sig)
 {
-	static struct tb b;
-	static const uint32_t wshape[2] = { 2, 4 };
-	static const float w[8] = { 0.5f, -0.25f, 0.125f, 1, -1, 0.75f, 0, 0.5f };
 	struct tfp_cose_signer signer;
-	struct tfp_manifest m;
-	uint8_t cose[1024];
-	size_t len;
-	char path[160], pem[4096];
-	FILE *f;
-	unsigned wi;
+	char path[160];
 
-	tb_init(&b, TFP_TASK_CLASSIFY, 1, 4);
-	wi = tb_tensor(&b, "w", TFP_DTYPE_FLOAT32, TFP_KIND_WEIGHT, 2, wshape, w,
-	               TFP_CONTAINER_NONE, TFP_CONTAINER_NONE);
-	tb_layer(&b, TFP_OP_DENSE, TFP_ACT_SOFTMAX, wi, TFP_CONTAINER_NONE, 1, 4, 1, 2, 0, 0, 0.0f,
-	         0);
-	tb_trainable(&b);
-	tb_finish(&b, 1e-3f);
-	memset(b.img + 16, 0, 56);
-	memcpy(b.img + 16, "pump-anomaly", 12);
-	memcpy(b.img + 48, "1.0.0", 5);
-
-	f = fopen(TF_SOURCE_DIR "/tests/interop/keys/release-test.key.pem", "r");
-	assert_non_null(f);
-	pem[fread(pem, 1, sizeof(pem) - 1, f)] = '\0';
-	fclose(f);
-	memset(&signer, 0, sizeof(signer));
-	assert_int_equal(tfp_cose_signer_init_pem(&signer, pem), 0);
-	memset(&m, 0, sizeof(m));
-	snprintf(m.name, sizeof(m.name), "pump-anomaly");
-	snprintf(m.version, sizeof(m.version), "1.0.0");
-	m.sequence = 1;
-	snprintf(m.device_class, sizeof(m.device_class), "stm32l4-vib");
-	m.req.min_ram = 65536;
-	m.req.min_flash = 262144;
-	m.req.agent_abi = 1;
-	mbedtls_sha256_ret(b.img, b.len, m.digest, 0);
-	m.image_size = b.len;
-	m.container_version = 1;
-	memcpy(m.key_id, signer.pub.kid, signer.pub.kid_len);
-	assert_int_equal(tfp_manifest_sign(&signer, &m, cose, sizeof(cose), &len), 0);
+	tu_signer_init(&signer);
+	tu_signed_model(&signer, "1.0.0", 1, 0.5f, &model);
 	tfp_cose_signer_free(&signer);
 	if (bad_sig)
-		cose[len - 1] ^= 0x01;
+		model.cose[model.cose_len - 1] ^= 0x01;
 	snprintf(path, sizeof(path), "%s/model.tfm", c->broker.dir);
-	write_file(path, b.img, b.len);
+	tu_write_file(path, model.tfm, model.tfm_len);
 	snprintf(path, sizeof(path), "%s/model.cose", c->broker.dir);
-	write_file(path, cose, len);
+	tu_write_file(path, model.cose, model.cose_len);
 }
 
 /* Runs one request as op-alice with mosquitto_rr (MQTT v5 request/response) and checks the
@@ -409,7 +357,7 @@ request(struct ctx *c, const char *op, const char *body, const char *schema, con
 	char cmd[2048], out[160], in[160];
 	snprintf(in, sizeof(in), "%s/request.json", c->broker.dir);
 	snprintf(out, sizeof(out), "%s/answer.json", c->broker.dir);
-	write_file(in, body, strlen(body));
+	tu_write_file(in, body, strlen(body));
 	snprintf(cmd, sizeof(cmd),
 	         "mosquitto_rr -V mqttv5 -h 127.0.0.1 -p %d --cafile %s --cert %s --key %s -q 1 "
 	         "-t tf/site1/api/req/%s/op-alice -e tf/site1/api/resp/op-alice/r1 "
@@ -427,31 +375,13 @@ request(struct ctx *c, const char *op, const char *body, const char *schema, con
 	}
 }
 
-/* The model.publish body for the files write_model() left: base64 of both. */
+/* The model.publish body for the version write_model() made. */
 static char *
 publish_body(struct ctx *c)
 {
 	static char body[8192];
-	uint8_t raw[2048];
-	char path[160];
-	size_t n, olen;
-	int len = snprintf(body, sizeof(body), "{\"manifest\":\"");
-	const char *names[] = { "model.cose", "model.tfm" };
-
-	for (int i = 0; i < 2; i++) {
-		FILE *f;
-		snprintf(path, sizeof(path), "%s/%s", c->broker.dir, names[i]);
-		f = fopen(path, "rb");
-		assert_non_null(f);
-		n = fread(raw, 1, sizeof(raw), f);
-		fclose(f);
-		assert_int_equal(mbedtls_base64_encode((unsigned char *)body + len,
-		                                       sizeof(body) - (size_t)len, &olen, raw, n),
-		                 0);
-		len += (int)olen;
-		len += snprintf(body + len, sizeof(body) - (size_t)len, "%s",
-		                i == 0 ? "\",\"container\":\"" : "\"}");
-	}
+	(void)c;
+	tu_publish_body(&model, body, sizeof(body));
 	return body;
 }
 
@@ -575,11 +505,10 @@ test_device_pulls_the_model_in_chunks(void **state)
 	struct ctx *c = *state;
 	static struct puller p;
 	struct gw_mqtt_config mc = { 0 };
-	uint8_t tfm[8192], digest[32];
+	const uint8_t *tfm = model.tfm, *digest = model.digest;
 	size_t tfmlen;
-	char path[160], ca[160], cert[160], key[160];
+	char ca[160], cert[160], key[160];
 	uint64_t fast, slow;
-	FILE *f;
 
 	/* The gateway knows the model once it is published (the previous test did that in
 	 * its own run; publish again here: idempotent). */
@@ -588,12 +517,7 @@ test_device_pulls_the_model_in_chunks(void **state)
 	assert_int_equal(wait_status(c, "online"), 0);
 	write_model(c, 0);
 	request(c, "model.publish", publish_body(c), "model-publish-response", "\"ok\":true");
-	snprintf(path, sizeof(path), "%s/model.tfm", c->broker.dir);
-	f = fopen(path, "rb");
-	assert_non_null(f);
-	tfmlen = fread(tfm, 1, sizeof(tfm), f);
-	fclose(f);
-	mbedtls_sha256_ret(tfm, tfmlen, digest, 0);
+	tfmlen = model.tfm_len;
 
 	memset(&p, 0, sizeof(p));
 	uv_loop_init(&p.loop);
@@ -621,7 +545,7 @@ test_device_pulls_the_model_in_chunks(void **state)
 	/* 1 KiB/s for this device: the same 20 pulls need about (20 x size - 1 KiB burst) s. */
 	write_config(c, "chunks.device_rate_kbps = 1\n");
 	kill(c->daemon, SIGHUP);
-	sleep_ms(300);
+	tu_sleep_ms(300);
 	p.responses = 0;
 	p.received = 0;
 	slow = pull(c, &p, digest, tfmlen, 20);
@@ -668,7 +592,7 @@ test_drift_alarm_raises_a_valid_event(void **state)
 	 * a change), and a late subscriber gets it at once. */
 	{
 		char cmd[2048], out[160];
-		sleep_ms(1500);
+		tu_sleep_ms(1500);
 		snprintf(out, sizeof(out), "%s/fleet.json", c->broker.dir);
 		snprintf(cmd, sizeof(cmd),
 		         "mosquitto_sub -h 127.0.0.1 -p %d --cafile %s --cert %s --key %s "
@@ -697,11 +621,11 @@ test_bad_reload_keeps_running(void **state)
 	assert_int_equal(wait_status(c, "online"), 0);
 	write_config(c, "telemetry.flush_ms = soon\n");
 	kill(c->daemon, SIGHUP);
-	sleep_ms(300);
+	tu_sleep_ms(300);
 	assert_int_equal(waitpid(c->daemon, NULL, WNOHANG), 0);   /* still alive */
 	write_config(c, "telemetry.flush_ms = 10\n");
 	kill(c->daemon, SIGHUP);
-	sleep_ms(300);
+	tu_sleep_ms(300);
 	assert_int_equal(waitpid(c->daemon, NULL, WNOHANG), 0);
 	assert_int_equal(stop_daemon(c), 0);
 }

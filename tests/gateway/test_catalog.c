@@ -14,6 +14,7 @@
 #include <mbedtls/sha256.h>
 
 #include "catalog.h"
+#include "gw_testutil.h"
 #include "../device-agent/learn_test_util.h"
 
 #define KEYS TF_SOURCE_DIR "/tests/interop/keys/"
@@ -77,9 +78,7 @@ setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct gw_store_config cfg = { 0 };
-	snprintf(f->dir, sizeof(f->dir), "/tmp/tf-cat-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
+	tu_mkdtemp(f->dir, sizeof(f->dir), "tf-cat");
 	cfg.path = f->dir;
 	if (gw_store_open(&f->store, &cfg) != 0 ||
 	    gw_catalog_open(&f->cat, &f->store, KEYS "release-test.pub.pem") != 0 ||
@@ -93,11 +92,9 @@ static int
 teardown(void **state)
 {
 	struct fixture *f = *state;
-	char cmd[128];
 	tfp_cose_signer_free(&f->signer);
 	gw_store_close(&f->store);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	if (system(cmd) != 0)
+	if (tu_rmtree(f->dir) != 0)
 		return -1;
 	free(f);
 	return 0;

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "gw_testutil.h"
 #include "monitor.h"
 
 struct fixture {
@@ -41,9 +42,7 @@ setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct gw_store_config cfg = { 0 };
-	snprintf(f->dir, sizeof(f->dir), "/tmp/tf-mon-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
+	tu_mkdtemp(f->dir, sizeof(f->dir), "tf-mon");
 	cfg.path = f->dir;
 	if (gw_store_open(&f->store, &cfg) != 0)
 		return -1;
@@ -56,11 +55,9 @@ static int
 teardown(void **state)
 {
 	struct fixture *f = *state;
-	char cmd[128];
 	gw_monitor_close(&f->mon);
 	gw_store_close(&f->store);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	if (system(cmd) != 0)
+	if (tu_rmtree(f->dir) != 0)
 		return -1;
 	free(f);
 	return 0;

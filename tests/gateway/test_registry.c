@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "gw_testutil.h"
 #include "registry.h"
 #include "tinyfleet/protocol/msg_state.h"
 
@@ -47,9 +48,7 @@ setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct gw_store_config cfg = { 0 };
-	snprintf(f->dir, sizeof(f->dir), "/tmp/tf-reg-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
+	tu_mkdtemp(f->dir, sizeof(f->dir), "tf-reg");
 	cfg.path = f->dir;
 	if (gw_store_open(&f->store, &cfg) != 0 ||
 	    gw_registry_open(&f->reg, &f->store, on_event, f) != 0)
@@ -62,11 +61,9 @@ static int
 teardown(void **state)
 {
 	struct fixture *f = *state;
-	char cmd[128];
 	gw_registry_close(&f->reg);
 	gw_store_close(&f->store);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	if (system(cmd) != 0)
+	if (tu_rmtree(f->dir) != 0)
 		return -1;
 	free(f);
 	return 0;
