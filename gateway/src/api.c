@@ -18,19 +18,10 @@
 #define OP_MAX 32
 #define CN_MAX 64
 
-/* A refusal being built: the contract's code, a sentence, optional details. */
-struct api_error {
-	const char *code;
-	char message[GW_CATALOG_WHY_MAX + 64];
-	json_t *details;
-};
+#define refuse gw_api_refuse
 
-static json_t *
-refuse(struct api_error *e, const char *code, json_t *details, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static json_t *
-refuse(struct api_error *e, const char *code, json_t *details, const char *fmt, ...)
+json_t *
+gw_api_refuse(struct gw_api_error *e, const char *code, json_t *details, const char *fmt, ...)
 {
 	va_list ap;
 	e->code = code;
@@ -102,7 +93,7 @@ model_json(const struct gw_api *a, const struct gw_model *md)
 
 /* Checks that body has exactly the string members named (NULL-terminated), all required. */
 static int
-only_strings(json_t *body, struct api_error *e, const char *const *names)
+only_strings(json_t *body, struct gw_api_error *e, const char *const *names)
 {
 	const char *key;
 	json_t *v;
@@ -138,7 +129,7 @@ only_strings(json_t *body, struct api_error *e, const char *const *names)
 /* Decodes a base64 member into a fresh buffer of at most max bytes. */
 static int
 base64_member(json_t *body, const char *name, size_t max, uint8_t **out, size_t *len,
-              struct api_error *e)
+              struct gw_api_error *e)
 {
 	const char *s = json_string_value(json_object_get(body, name));
 	size_t slen = strlen(s), need = 0;
@@ -169,8 +160,9 @@ base64_member(json_t *body, const char *name, size_t max, uint8_t **out, size_t 
 }
 
 static json_t *
-op_model_publish(struct gw_api *a, const char *cn, json_t *body, struct api_error *e)
+op_model_publish(struct gw_api *a, void *ctx, const char *cn, json_t *body, struct gw_api_error *e)
 {
+	(void)ctx;
 	static const char *const names[] = { "manifest", "container", NULL };
 	uint8_t *man = NULL, *con = NULL;
 	size_t mlen = 0, clen = 0;
@@ -198,8 +190,9 @@ out:
 }
 
 static json_t *
-op_model_get(struct gw_api *a, const char *cn, json_t *body, struct api_error *e)
+op_model_get(struct gw_api *a, void *ctx, const char *cn, json_t *body, struct gw_api_error *e)
 {
+	(void)ctx;
 	static const char *const names[] = { "name", "version", NULL };
 	struct gw_model md;
 	(void)cn;
@@ -264,8 +257,9 @@ device_json(struct gw_api *a, const struct gw_device *d, const struct tfp_state 
 }
 
 static json_t *
-op_device_get(struct gw_api *a, const char *cn, json_t *body, struct api_error *e)
+op_device_get(struct gw_api *a, void *ctx, const char *cn, json_t *body, struct gw_api_error *e)
 {
+	(void)ctx;
 	static const char *const names[] = { "id", NULL };
 	const struct gw_device *d;
 	struct tfp_state s;
@@ -364,8 +358,9 @@ gw_api_fleet_status(struct gw_api *a)
 }
 
 static json_t *
-op_fleet_status(struct gw_api *a, const char *cn, json_t *body, struct api_error *e)
+op_fleet_status(struct gw_api *a, void *ctx, const char *cn, json_t *body, struct gw_api_error *e)
 {
+	(void)ctx;
 	static const char *const names[] = { NULL };
 	char at[21];
 	json_t *o;
@@ -380,15 +375,37 @@ op_fleet_status(struct gw_api *a, const char *cn, json_t *body, struct api_error
 	return o;
 }
 
-static const struct {
-	const char *name;
-	json_t *(*fn)(struct gw_api *, const char *, json_t *, struct api_error *);
-} operations[] = {
+static const struct gw_api_op operations[] = {
 	{ "model.publish", op_model_publish },
 	{ "model.get", op_model_get },
 	{ "device.get", op_device_get },
 	{ "fleet.status", op_fleet_status },
 };
+
+int
+gw_api_add_ops(struct gw_api *a, const struct gw_api_op *ops, size_t n, void *ctx)
+{
+	if (a->n_groups == GW_API_MAX_GROUPS)
+		return -ENOSPC;
+	a->groups[a->n_groups].ops = ops;
+	a->groups[a->n_groups].n = n;
+	a->groups[a->n_groups].ctx = ctx;
+	a->n_groups++;
+	return 0;
+}
+
+/* The operation called op, in the core table or a module's; NULL when none is. */
+static const struct gw_api_op *
+find_op(const struct gw_api *a, const char *op, void **ctx)
+{
+	for (size_t g = 0; g < a->n_groups; g++)
+		for (size_t i = 0; i < a->groups[g].n; i++)
+			if (strcmp(a->groups[g].ops[i].name, op) == 0) {
+				*ctx = a->groups[g].ctx;
+				return &a->groups[g].ops[i];
+			}
+	return NULL;
+}
 
 void
 gw_api_init(struct gw_api *a, const char *site, struct gw_catalog *catalog,
@@ -401,6 +418,7 @@ gw_api_init(struct gw_api *a, const char *site, struct gw_catalog *catalog,
 	a->monitor = monitor;
 	a->mqtt = mqtt;
 	a->started_ms = gw_wall_ms();
+	gw_api_add_ops(a, operations, sizeof(operations) / sizeof(operations[0]), NULL);
 }
 
 /* Splits tf/<site>/api/req/<op>/<cn>; 0 or -EINVAL. */
@@ -429,7 +447,7 @@ void
 gw_api_on_request(struct gw_api *a, const struct gw_mqtt_msg *m)
 {
 	char op[OP_MAX], cn[CN_MAX + 1], resp_prefix[160];
-	struct api_error e = { 0 };
+	struct gw_api_error e = { 0 };
 	struct gw_mqtt_reply reply = { m->correlation, m->correlation_len };
 	json_t *body = NULL, *result = NULL, *answer;
 	json_error_t jerr;
@@ -455,14 +473,12 @@ gw_api_on_request(struct gw_api *a, const struct gw_mqtt_msg *m)
 		refuse(&e, "bad_json", NULL, "the body is not one JSON object%s%s",
 		       body == NULL ? ": " : "", body == NULL ? jerr.text : "");
 	} else {
-		size_t i;
-		for (i = 0; i < sizeof(operations) / sizeof(operations[0]); i++)
-			if (strcmp(operations[i].name, op) == 0)
-				break;
-		if (i == sizeof(operations) / sizeof(operations[0]))
+		void *ctx = NULL;
+		const struct gw_api_op *o = find_op(a, op, &ctx);
+		if (o == NULL)
 			refuse(&e, "unknown_operation", NULL, "'%s' is not an operation", op);
 		else
-			result = operations[i].fn(a, cn, body, &e);
+			result = o->fn(a, ctx, cn, body, &e);
 	}
 	json_decref(body);
 

@@ -27,6 +27,27 @@
 #include "mqtt.h"
 #include "registry.h"
 
+/* A refusal being built: the contract's error code (schemas/README.md), a sentence for
+ * people, optional details (owned). */
+struct gw_api_error {
+	const char *code;
+	char message[GW_CATALOG_WHY_MAX + 64];
+	json_t *details;
+};
+
+struct gw_api;
+
+/* One operation: validates body (the request's JSON object, borrowed) and returns the
+ * result object (owned by the caller), or NULL after filling *e (see gw_api_refuse). cn is
+ * the requesting operator's certificate CN; ctx is what gw_api_add_ops was given. */
+struct gw_api_op {
+	const char *name;
+	json_t *(*fn)(struct gw_api *a, void *ctx, const char *cn, json_t *body,
+	              struct gw_api_error *e);
+};
+
+#define GW_API_MAX_GROUPS 8
+
 struct gw_api {
 	const char *site;
 	struct gw_catalog *catalog;
@@ -37,7 +58,22 @@ struct gw_api {
 	uint64_t requests;
 	uint64_t refused;          /* answered with an error */
 	uint64_t dropped;          /* no acceptable response topic */
+	struct {
+		const struct gw_api_op *ops;
+		size_t n;
+		void *ctx;
+	} groups[GW_API_MAX_GROUPS];
+	size_t n_groups;
 };
+
+/* Fills *e and returns NULL, so that an operation can `return gw_api_refuse(...)`. */
+json_t *gw_api_refuse(struct gw_api_error *e, const char *code, json_t *details,
+                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Adds a module's operations (a static table that outlives the api); ctx is passed to
+ * each. 0 or -ENOSPC. The core's own operations (model.*, device.*, fleet.status) are
+ * added by gw_api_init. */
+int gw_api_add_ops(struct gw_api *a, const struct gw_api_op *ops, size_t n, void *ctx);
 
 void gw_api_init(struct gw_api *a, const char *site, struct gw_catalog *catalog,
                  struct gw_registry *registry, struct gw_monitor *monitor,

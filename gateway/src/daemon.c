@@ -250,6 +250,7 @@ gw_daemon_stop(struct gw_daemon *d)
 	uv_close((uv_handle_t *)&d->sig_int, NULL);
 	uv_close((uv_handle_t *)&d->sig_hup, NULL);
 	gw_chunks_close(&d->chunks);
+	gw_deltas_close(&d->deltas);
 	gw_mqtt_close(&d->mqtt, on_mqtt_closed);
 }
 
@@ -320,6 +321,7 @@ gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
 	}
 	gw_monitor_init(&d->monitor, &d->store, emit_event, d);
 	gw_api_init(&d->api, d->cfg.site, &d->catalog, &d->registry, &d->monitor, &d->mqtt);
+	gw_deltas_init(&d->deltas, loop, &d->store, NULL, NULL);
 	gw_chunks_init(loop, &d->chunks, &d->store, &d->mqtt, d->cfg.site,
 	               (uint64_t)d->cfg.chunks_rate_kbps * 1024,
 	               (uint64_t)d->cfg.chunks_device_rate_kbps * 1024);

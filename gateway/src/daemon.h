@@ -18,6 +18,7 @@
 #include "catalog.h"
 #include "chunks.h"
 #include "config.h"
+#include "deltas.h"
 #include "monitor.h"
 #include "mqtt.h"
 #include "registry.h"
@@ -32,6 +33,7 @@ struct gw_daemon {
 	struct gw_catalog catalog;
 	struct gw_api api;
 	struct gw_chunks chunks;
+	struct gw_deltas deltas;
 	struct gw_monitor monitor;
 	struct gw_mqtt mqtt;
 	uv_timer_t flush_timer;
