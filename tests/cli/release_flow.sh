@@ -58,19 +58,19 @@ printf '\001' | dd of="$work/other.tfm" bs=1 seek=200 conv=notrunc 2>/dev/null
 set +e
 "$tf" model verify --pub "$work/keys/release.pub.pem" "$work/m.cose" "$work/other.tfm" \
 	>/dev/null 2>&1
-[ $? = 1 ] || fail "a changed container was accepted"
+[ $? = 2 ] || fail "a changed container was accepted"
 cp "$work/m.cose" "$work/bad.cose"
 printf '\377' | dd of="$work/bad.cose" bs=1 seek=40 conv=notrunc 2>/dev/null
 "$tf" model verify --pub "$work/keys/release.pub.pem" "$work/bad.cose" >/dev/null 2>&1
-[ $? = 1 ] || fail "a flipped manifest byte was accepted"
+[ $? = 2 ] || fail "a flipped manifest byte was accepted"
 "$tf" keygen "$work/keys2" >/dev/null
 "$tf" model verify --pub "$work/keys2/release.pub.pem" "$work/m.cose" >/dev/null 2>&1
-[ $? = 1 ] || fail "another key's verify accepted the manifest"
+[ $? = 2 ] || fail "another key's verify accepted the manifest"
 "$tf" model sign --key "$work/keys/release.key.pem" --seq 1 --class c "$work/m.npz" \
 	"$work/x.cose" >/dev/null 2>&1
-[ $? = 1 ] || fail "signed something that is not a container"
+[ $? = 2 ] || fail "signed something that is not a container"
 "$tf" model sign --seq 1 "$work/m.tfm" "$work/x.cose" >/dev/null 2>&1
-[ $? = 2 ] || fail "missing options were not a usage error"
+[ $? = 1 ] || fail "missing options were not a usage error"
 "$tf" model verify --pub "$work/nonexistent.pem" "$work/m.cose" >/dev/null 2>&1
-[ $? = 3 ] || fail "a missing file was not an I/O error"
+[ $? = 5 ] || fail "a missing file was not an I/O error"
 echo "release_flow: keygen, sign, verify and 6 refusals OK"
