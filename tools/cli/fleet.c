@@ -21,9 +21,9 @@ print_device(const json_t *d)
 	       cli_num(d, "agent.abi", 0), cli_num(d, "ram_bytes", 0), cli_num(d, "flash_bytes", 0));
 	for (i = 0; i < json_array_size(sensors); i++)
 		printf("%s%s", i ? "," : " ", json_string_value(json_array_get(sensors, i)));
-	printf("\ntags      ");
+	printf("\ntags       %s", json_array_size(tags) == 0 ? "(none)" : "");
 	for (i = 0; i < json_array_size(tags); i++)
-		printf(" %s", json_string_value(json_array_get(tags, i)));
+		printf("%s%s", i ? " " : "", json_string_value(json_array_get(tags, i)));
 	printf("\nmodel      %s %s%s\n", json_is_object(json_object_get(d, "model")) ? cli_str(d, "model.name") : "(none)",
 	       cli_str(d, "model.version"), cli_bool(d, "drifting") ? ", DRIFTING" : "");
 	for (i = 0; i < json_array_size(slots); i++) {

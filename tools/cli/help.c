@@ -32,10 +32,10 @@ static const struct {
 	  "    publish: uploads a release to the gateway (model.publish). Without a manifest it\n"
 	  "    signs the container first with --release-key (the key never leaves this host);\n"
 	  "    --out keeps that manifest. Publishing the same version twice is harmless.\n" },
-	{ "models", "tinyfleet models [--name NAME] [--class CLASS]\n"
-	            "tinyfleet models NAME [VERSION|latest]",
-	  "    Lists the published model versions (model.list), or shows one version\n"
-	  "    (model.get; the latest without VERSION).\n" },
+	{ "models", "tinyfleet models [NAME] [--class CLASS]\n"
+	            "tinyfleet models NAME VERSION|latest",
+	  "    Lists the published model versions (model.list), all or those of NAME, or\n"
+	  "    shows one version in detail (model.get).\n" },
 	{ "devices",
 	  "tinyfleet devices [--class C] [--model M [--version V]] [--online|--offline]\n"
 	  "                  [--drifting] [--tag T]... [--can-run MODEL@VERSION] [--limit N]\n"

@@ -155,11 +155,13 @@ cmd_models(const struct cli_opts *o, int argc, char **argv)
 	}
 	if (argc - i > 2)
 		cli_usage("models");
-	if (argc - i >= 1) { /* models NAME [VERSION]: one version in detail */
+	if (argc - i == 1) /* models NAME: its versions */
+		json_object_set_new(req, "name", json_string(argv[i]));
+	if (argc - i == 2) { /* models NAME VERSION|latest: one version in detail */
 		op = "model.get";
 		json_object_clear(req);
 		json_object_set_new(req, "name", json_string(argv[i]));
-		if (argc - i == 2 && strcmp(argv[i + 1], "latest") != 0)
+		if (strcmp(argv[i + 1], "latest") != 0)
 			json_object_set_new(req, "version", json_string(argv[i + 1]));
 	}
 	if ((rc = cli_mqtt_connect(&m, o)) != 0)
