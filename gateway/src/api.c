@@ -182,6 +182,10 @@ op_model_publish(struct gw_api *a, void *ctx, const char *cn, json_t *body, stru
 		refuse(e, code != NULL ? code : "internal", NULL, "%s", why);
 		goto out;
 	}
+	/* Devices running another version of this model will want a delta: start building
+	 * them now rather than when the first offer is made. */
+	if (created && a->deltas != NULL)
+		gw_deltas_prebuild(a->deltas, a->registry, md.m.name, md.m.digest);
 	result = json_pack("{s:b, s:o}", "created", created, "model", model_json(a, &md));
 out:
 	free(man);

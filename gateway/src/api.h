@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "catalog.h"
+#include "deltas.h"
 #include "monitor.h"
 #include "mqtt.h"
 #include "registry.h"
@@ -54,6 +55,7 @@ struct gw_api {
 	struct gw_registry *registry;
 	struct gw_monitor *monitor;
 	struct gw_mqtt *mqtt;
+	struct gw_deltas *deltas;  /* optional: publishing prepares deltas when set */
 	uint64_t started_ms;       /* for fleet.status */
 	uint64_t requests;
 	uint64_t refused;          /* answered with an error */
