@@ -322,6 +322,7 @@ gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
 	gw_monitor_init(&d->monitor, &d->store, emit_event, d);
 	gw_api_init(&d->api, d->cfg.site, &d->catalog, &d->registry, &d->monitor, &d->mqtt);
 	gw_deltas_init(&d->deltas, loop, &d->store, NULL, NULL);
+	d->api.deltas = &d->deltas;
 	gw_chunks_init(loop, &d->chunks, &d->store, &d->mqtt, d->cfg.site,
 	               (uint64_t)d->cfg.chunks_rate_kbps * 1024,
 	               (uint64_t)d->cfg.chunks_device_rate_kbps * 1024);

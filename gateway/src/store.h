@@ -6,7 +6,8 @@
  *   devices    device id                    -> registry record
  *   models     model name, 0, seq (BE64)    -> catalog record (manifest + metadata)
  *   blobs      SHA-256 digest (32 B)        -> model container bytes
- *   deltas     from digest, to digest       -> delta patch bytes
+ *   deltas     from digest, to digest       -> object id (32 B) of the patch, itself a blob;
+ *                                            or 1 byte: no delta for the pair (deltas.c)
  *   rollouts   rollout id (BE64)            -> rollout record
  *   telemetry  sequence (BE64)              -> device id, time, SenML-CBOR pack
  *   audit      sequence (BE64)              -> audit entry (JSON text)
