@@ -362,7 +362,7 @@ offer(struct gw_rollouts *r, struct gw_rollout *ro, struct gw_rdev *d,
 	d->cmd = 0;
 	d->sent_ms = 0;
 	d->due_ms = now_ms + (uint64_t)r->download_timeout_s * 1000u;
-	d->last_phase = 0xff;
+	d->last_phase = TFP_PHASE_CHECK;   /* "offered" is said here, not again on CHECK */
 	d->last_decile = 0;
 	dev_set(ro, d, GW_RD_OFFERED, now_ms);
 	progress_event(r, ro, d, "offered", 0, 0, 0);
