@@ -128,7 +128,8 @@ gw_model_status_build(struct gw_api *a)
 	for (size_t i = 0; i < n; i++)
 		g.rows[i].md = &v[i];
 	g.n = n;
-	qsort(g.rows, n, sizeof(*g.rows), row_cmp);
+	if (n > 0)
+		qsort(g.rows, n, sizeof(*g.rows), row_cmp);
 	gw_devtab_each(&a->registry->tab, count_device, &g);
 	if (a->monitor != NULL)
 		gw_devtab_each(&a->monitor->tab, count_metrics, &g);
