@@ -2,9 +2,10 @@
  * tf-delta-build: time of the gateway's delta build path per MB of image, with bsdiff on
  * the same pair in the same run as the baseline.
  *
- * For each image size, pairs (old, new) of float32 weight images where a light fine-tune
- * moved every weight a little (w' = w * (1 + e), |e| <= 1e-3: the case where every 4-byte
- * word changes in its low bytes) are stored in a scratch LMDB store; the gateway's delta
+ * For each image size and two update kinds, pairs (old, new) of float32 weight images are
+ * stored: "fine-tune", where a light fine-tune moved every weight a little
+ * (w' = w * (1 + e), |e| <= 1e-3: every 4-byte word changes in its low bytes), and "head",
+ * where only the last eighth of the weights (a retrained last layer) is new. They are stored in a scratch LMDB store; the gateway's delta
  * cache (gateway/src/deltas.c) is asked for old -> new, and the clock runs from that
  * request to its ready callback on the loop: copying both images out of LMDB, the
  * encoder in a libuv worker (automatic mode: every applicable mode, smallest patch kept),
@@ -47,15 +48,22 @@ uniform(void)
 	return (double)(rng_state >> 11) / 9007199254740992.0;
 }
 
-/* Weights ~ N(0, 0.1) (Box-Muller), then the fine-tuned copy. */
+static float
+gauss(void)
+{
+	double u = uniform() + 1e-12, v = uniform();
+	return (float)(0.1 * sqrt(-2 * log(u)) * cos(6.283185307179586 * v));
+}
+
+/* Weights ~ N(0, 0.1) (Box-Muller), then the updated copy (head: last eighth redrawn). */
 static void
-make_pair(uint8_t *old, uint8_t *new, size_t len, uint64_t seed)
+make_pair(uint8_t *old, uint8_t *new, size_t len, uint64_t seed, int head)
 {
 	rng_state = seed * 0x9e3779b97f4a7c15ull + 1;
 	for (size_t i = 0; i + 4 <= len; i += 4) {
-		double u = uniform() + 1e-12, v = uniform();
-		float w = (float)(0.1 * sqrt(-2 * log(u)) * cos(6.283185307179586 * v));
-		float w2 = w * (float)(1 + (uniform() * 2 - 1) * 1e-3);
+		float w = gauss();
+		float w2 = head ? (i >= len - len / 8 ? gauss() : w)
+		                : w * (float)(1 + (uniform() * 2 - 1) * 1e-3);
 		memcpy(old + i, &w, 4);
 		memcpy(new + i, &w2, 4);
 	}
@@ -157,9 +165,11 @@ main(int argc, char **argv)
 		return 1;
 	gw_deltas_init(&deltas, &loop, &store, on_ready, NULL);
 
-	printf("| image | gateway build (median) | per MB | patch / image | bsdiff (median) | per MB "
-	       "| bsdiff patch / image |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-	for (size_t s = 0; s < nsizes; s++) {
+	printf("| update | image | gateway build (median) | per MB | patch / image | bsdiff (median) | per MB "
+	       "| bsdiff patch / image |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+	for (size_t k = 0; k < 2 * nsizes; k++) {
+		size_t s = k % nsizes;
+		int head = k >= nsizes;
 		size_t len = (size_t)sizes[s] << 10;
 		uint8_t *old = malloc(len), *new = malloc(len);
 		double gw[20], bs[20];
@@ -174,7 +184,7 @@ main(int argc, char **argv)
 			struct gw_txn t;
 			double t0;
 
-			make_pair(old, new, len, (uint64_t)(s * 100 + (size_t)r + 1));
+			make_pair(old, new, len, (uint64_t)(k * 100 + (size_t)r + 1), head);
 			mbedtls_sha256_ret(old, len, d_old, 0);
 			mbedtls_sha256_ret(new, len, d_new, 0);
 			if (gw_store_begin(&store, &t) != 0 ||
@@ -205,8 +215,8 @@ main(int argc, char **argv)
 		qsort(bs, (size_t)reps, sizeof(bs[0]), cmp_double);
 		{
 			double mb = (double)len / 1048576.0, g = gw[reps / 2], b = bs[reps / 2];
-			printf("| %u KiB | %.3f s | %.2f s/MB | %.3f | %.3f s | %.2f s/MB | %.3f |\n",
-			       sizes[s], g, g / mb, (double)patch_len / (double)len, b, b / mb,
+			printf("| %s | %u KiB | %.3f s | %.2f s/MB | %.3f | %.3f s | %.2f s/MB | %.3f |\n",
+			       head ? "head" : "fine-tune", sizes[s], g, g / mb, (double)patch_len / (double)len, b, b / mb,
 			       (double)bs_len / (double)len);
 			fflush(stdout);
 		}
