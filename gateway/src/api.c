@@ -270,7 +270,8 @@ op_model_list(struct gw_api *a, void *ctx, const char *cn, json_t *body, struct 
 	}
 	if ((rc = gw_catalog_list(a->catalog, name, &v, &n)) != 0)
 		return refuse(e, "internal", NULL, "store: %s", strerror(-rc));
-	qsort(v, n, sizeof(v[0]), model_cmp);
+	if (n > 0)
+		qsort(v, n, sizeof(v[0]), model_cmp);
 	items = json_array();
 	for (size_t i = 0; i < n; i++) {
 		if (class != NULL && strcmp(v[i].m.device_class, class) != 0)
@@ -500,7 +501,8 @@ op_device_list(struct gw_api *a, void *ctx, const char *cn, json_t *body, struct
 		free(f.v);
 		return refuse(e, "internal", NULL, "out of memory");
 	}
-	qsort(f.v, f.n, sizeof(f.v[0]), device_cmp);
+	if (f.n > 0)
+		qsort(f.v, f.n, sizeof(f.v[0]), device_cmp);
 	items = json_array();
 	next[0] = '\0';
 	for (i = 0; i < f.n; i++) {

@@ -277,6 +277,9 @@ gw_registry_open(struct gw_registry *r, struct gw_store *s, gw_registry_event_fn
 		gw_registry_close(r);
 		return c.err != 0 ? c.err : rc;
 	}
+	/* Loading read every device record through the map: those pages need not stay
+	 * resident in the daemon (the store keeps them a read away). */
+	gw_store_release_pages(s);
 	log_info("registry: %zu device(s) loaded", r->tab.count);
 	return 0;
 }

@@ -173,4 +173,10 @@ int gw_store_telemetry_parse(const void *val, size_t vlen, const char **device,
 
 void gw_store_stats(struct gw_store *s, struct gw_store_stats *out);
 
+/* Drops the map pages this process has read from its resident set (they stay in the
+ * kernel's page cache): after a bulk read such as loading the registry, so that the
+ * daemon's RSS is its own memory. Harmless at any time outside a transaction's use of
+ * borrowed values; loop thread. */
+void gw_store_release_pages(struct gw_store *s);
+
 #endif

@@ -406,7 +406,9 @@ test_operator_publishes_a_model(void **state)
 	        "model-get-response", "\"published_by\":\"op-alice\"");
 	request(c, "model.get", "{\"name\":\"pump-anomaly\",\"version\":\"2.0.0\"}",
 	        "error-response", "\"code\":\"not_found\"");
-	request(c, "model.get", "{\"name\":\"pump-anomaly\"}", "error-response",
+	request(c, "model.get", "{\"name\":\"pump-anomaly\"}", "model-get-response",
+	        "\"version\":\"1.0.0\"");   /* without a version: the latest */
+	request(c, "model.get", "{\"version\":\"1.0.0\"}", "error-response",
 	        "\"code\":\"invalid_request\"");
 	request(c, "model.get", "not json", "error-response", "\"code\":\"bad_json\"");
 	request(c, "no.such", "{}", "error-response", "\"code\":\"unknown_operation\"");
@@ -611,7 +613,7 @@ test_device_pulls_a_delta(void **state)
 	const void *val;
 	size_t vlen, len;
 	uint8_t object[32], sum[32], msg[TFP_STATE_WIRE_MAX];
-	char ca[160], cert[160], key[160], path[160], cmd[1024], body[8192];
+	char ca[160], cert[160], key[160], path[160], cmd[2048], body[8192];
 
 	tu_signer_init(&signer);
 	tu_signed_model(&signer, "1.0.0", 1, 0.5f, &v1);
@@ -649,7 +651,32 @@ test_device_pulls_a_delta(void **state)
 	request(c, "model.publish", body, "model-publish-response", "\"ok\":true");
 	tu_publish_body(&v2, body, sizeof(body));
 	request(c, "model.publish", body, "model-publish-response", "\"created\":true");
-	tu_sleep_ms(1000);   /* a 240-byte build takes milliseconds */
+	/* The operator's view: dev-0001 listed as running 1.0.0, tagged; the retained status
+	 * of the model (republished within a second of a change) counts it. */
+	request(c, "device.list", "{\"model\":\"pump-anomaly\",\"version\":\"1.0.0\"}",
+	        "device-list-response", "\"id\":\"dev-0001\"");
+	request(c, "device.tags", "{\"id\":\"dev-0001\",\"add\":[\"line-3\"]}",
+	        "device-tags-response", "\"tags\":\\[\"line-3\"\\]");
+	request(c, "model.list", "{\"name\":\"pump-anomaly\"}", "model-list-response",
+	        "\"total\":2");
+	tu_sleep_ms(1500);
+	snprintf(path, sizeof(path), "%s/model-status.json", c->broker.dir);
+	snprintf(cmd, sizeof(cmd),
+	         "mosquitto_sub -h 127.0.0.1 -p %d --cafile %s --cert %s --key %s "
+	         "-t tf/site1/status/model/pump-anomaly -C 1 -W 5 > %s && %s "
+	         "%s/tests/schemas/check_operator_schemas.py validate --schemas "
+	         "%s/schemas/operator --schema model-status --file %s && "
+	         "grep -q '\"latest\":\"1.1.0\"' %s && "
+	         "grep -q '\"version\":\"1.0.0\",\"sequence\":1,[^}]*\"devices\":1' %s",
+	         c->broker.port, test_broker_path(&c->broker, "ca.crt"),
+	         test_broker_path(&c->broker, "op-alice.crt"),
+	         test_broker_path(&c->broker, "op-alice.key"), path, TF_PYTHON, TF_SOURCE_DIR,
+	         TF_SOURCE_DIR, path, path, path);
+	if (sh(cmd) != 0) {
+		snprintf(cmd, sizeof(cmd), "cat %s >&2", path);
+		sh(cmd);
+		fail_msg("retained model status not as expected");
+	}
 	assert_int_equal(stop_daemon(c), 0);
 
 	/* What the gateway stored, as its store module reads it. */

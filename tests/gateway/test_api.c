@@ -19,9 +19,12 @@
 #include <cmocka.h>
 
 #include "api.h"
+#include "modelstatus.h"
+#include "clock.h"
 #include "gw_testutil.h"
 #include "log.h"
 #include "tinyfleet/protocol/msg_state.h"
+#include "tinyfleet/protocol/telemetry.h"
 
 #define EXAMPLES TF_SOURCE_DIR "/schemas/examples/operator"
 
@@ -452,6 +455,72 @@ test_model_list_and_latest(void **state)
 	json_decref(a);
 }
 
+/* The retained per-model documents: per version, the devices running it, online and
+ * drifting, and the mean of what the devices reporting on it sent. */
+static void
+test_model_status_documents(void **state)
+{
+	struct fixture *f = *state;
+	struct gw_model_status ms;
+	struct tfp_telemetry t;
+	json_t *all, *doc, *v0, *v1;
+	char at[21];
+
+	publish(f, "1.0.0", 1);
+	publish(f, "1.1.0", 2);
+	hello(f, "dev-01", "stm32l4-vib", "pump-anomaly", "1.0.0");
+	hello(f, "dev-02", "stm32l4-vib", "pump-anomaly", "1.0.0");
+	hello(f, "dev-03", "stm32l4-vib", "pump-anomaly", "1.1.0");
+	assert_int_equal(gw_registry_on_conn(&f->reg, "dev-02", (const uint8_t *)"\x00", 1,
+	                                     1764000001000ull),
+	                 0);
+	for (int i = 1; i <= 2; i++) {
+		tfp_telemetry_init(&t);
+		snprintf(t.device_id, sizeof(t.device_id), "dev-0%d", i);
+		snprintf(t.model, sizeof(t.model), "pump-anomaly");
+		snprintf(t.version, sizeof(t.version), "1.0.0");
+		t.time = 1764000000;
+		t.samples = 100;
+		t.labelled = 10;
+		t.loss = i == 1 ? 0.2f : 0.4f;
+		t.accuracy = i == 1 ? 0.9f : 0.7f;
+		if (i == 2) {
+			t.alarm = true;
+			t.why = TFP_TELEM_WHY_PH;
+			t.ph.score = 61.5f;
+			t.ph.alarm = true;
+		}
+		assert_int_equal(gw_monitor_on_telemetry(&f->mon, &t, 1764000002000ull), 0);
+	}
+
+	assert_non_null(all = gw_model_status_build(&f->api));
+	assert_non_null(doc = json_object_get(all, "pump-anomaly"));
+	assert_string_equal(json_string_value(json_object_get(doc, "latest")), "1.1.0");
+	assert_int_equal(json_array_size(json_object_get(doc, "versions")), 2);
+	v0 = json_array_get(json_object_get(doc, "versions"), 0);
+	v1 = json_array_get(json_object_get(doc, "versions"), 1);
+	assert_string_equal(json_string_value(json_object_get(v0, "version")), "1.0.0");
+	assert_int_equal(json_integer_value(json_object_get(v0, "devices")), 2);
+	assert_int_equal(json_integer_value(json_object_get(v0, "online")), 1);
+	assert_int_equal(json_integer_value(json_object_get(v0, "drifting")), 1);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(v0, "metrics"),
+	                                                    "samples")),
+	                 200);
+	assert_float_equal(json_real_value(json_object_get(json_object_get(v0, "metrics"),
+	                                                   "accuracy_avg")),
+	                   0.8, 1e-6);
+	assert_int_equal(json_integer_value(json_object_get(v1, "devices")), 1);
+	assert_true(json_is_null(json_object_get(v1, "metrics")));
+	gw_format_time(1764000000000ull, at);
+	json_object_set_new(doc, "at", json_string(at));
+	valid(f, doc, "model-status");
+	json_decref(all);
+
+	/* Without a broker nothing is published, and nothing is remembered as published. */
+	gw_model_status_init(&ms);
+	gw_model_status_free(&ms);
+}
+
 int
 main(void)
 {
@@ -462,6 +531,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_tags_are_stored_and_repeats_change_nothing,
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_model_list_and_latest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_model_status_documents, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
