@@ -167,7 +167,7 @@ say "Sign and publish releases (COSE_Sign1 ES256; the gateway verifies before it
 seq=1
 for v in v1 v2 v3; do
 	"$tf" model publish --release-key "$work/release/release.key.pem" --seq "$seq" \
-		--class sim-m4 --sensors accel3 --out "$work/$v.cose" "$work/$v.tfm" \
+		--class sim-m4 --abi 65538 --sensors accel3 --out "$work/$v.cose" "$work/$v.tfm" \
 		| grep "published on site" | indent
 	seq=$((seq + 1))
 done

@@ -98,7 +98,8 @@ meta = {"name": name, "version": version, "task": "classify", "input": [1, 8],
 np.savez(out, __meta__=json.dumps(meta),
          w1=rng.normal(size=(6, 8)).astype(np.float32), b1=np.zeros(6, np.float32),
          w2=rng.normal(size=(3, 6)).astype(np.float32), b2=np.zeros(3, np.float32),
-         train_x=rng.normal(size=(64, 8)).astype(np.float32))
+         train_x=rng.normal(size=(64, 8)).astype(np.float32),
+         test_x=rng.uniform(-1, 1, size=(4, 8)).astype(np.float32))
 PY
 	"$TF_BIN/tools/cli/tinyfleet" model pack -q "$1.npz" "$1" || tf_fail "model pack"
 }

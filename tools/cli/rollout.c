@@ -34,7 +34,7 @@ cli_rollout_progress_line(const json_t *st, char *buf, size_t len)
 	         "%s %s %s: %s wave %.0f/%zu [%s] %.0f/%.0f ok, %.0f in progress, %.0f failed, "
 	         "%.0f reverted, %.0f rolled back; sent %s (full images: %s)%s%s",
 	         cli_str(st, "id"), cli_str(st, "model"), cli_str(st, "version"),
-	         cli_str(st, "state"), cli_num(st, "wave", 0), json_array_size(waves), bar, ok,
+	         cli_str(st, "state"), cli_num(st, "wave", 0) + 1, json_array_size(waves), bar, ok,
 	         targeted,
 	         cli_num(st, "totals.in_progress", 0) + cli_num(st, "totals.settling", 0),
 	         cli_num(st, "totals.failed", 0), cli_num(st, "totals.reverted", 0),
