@@ -31,7 +31,7 @@ export TINYFLEET_CONFIG=/dev/null
 # pack (the Python packer through the CLI), then publish: signs in memory, then uploads.
 tf_model "$w/v1.tfm" cli-test 1.0.0 1
 tf_model "$w/v2.tfm" cli-test 1.1.0 2
-"$tf" model publish --release-key "$w/release/release.key.pem" --seq 1 --class sim-m4 \
+"$tf" model publish --release-key "$w/release/release.key.pem" --seq 1 --class sim-m4 --abi 65538 \
 	--out "$w/v1.cose" "$w/v1.tfm" >"$w/pub1.out" || tf_fail "publish v1: $(cat "$w/pub1.out")"
 grep -q "cli-test 1.0.0 published on site cli" "$w/pub1.out" || tf_fail "publish said: $(cat "$w/pub1.out")"
 "$tf" model verify --pub "$w/release/release.pub.pem" "$w/v1.cose" "$w/v1.tfm" >/dev/null \
@@ -39,7 +39,7 @@ grep -q "cli-test 1.0.0 published on site cli" "$w/pub1.out" || tf_fail "publish
 # A repeat is harmless and says so.
 "$tf" model publish "$w/v1.tfm" "$w/v1.cose" | grep -q "already published" || tf_fail "repeat publish"
 # Signed manifest + container, --json result as the contract's model-publish result.
-"$tf" model sign --key "$w/release/release.key.pem" --seq 2 --class sim-m4 "$w/v2.tfm" "$w/v2.cose" >/dev/null
+"$tf" model sign --key "$w/release/release.key.pem" --seq 2 --class sim-m4 --abi 65538 "$w/v2.tfm" "$w/v2.cose" >/dev/null
 "$tf" --json model publish "$w/v2.tfm" "$w/v2.cose" >"$w/pub2.json"
 [ "$(jq -r '.created, .model.version, .model.published_by' "$w/pub2.json" | tr '\n' ' ')" = "true 1.1.0 op-alice " ] \
 	|| tf_fail "publish --json: $(cat "$w/pub2.json")"
@@ -53,7 +53,7 @@ set -e
 [ $rc = 2 ] || tf_fail "tampered manifest: exit $rc"
 grep -q "refused by the gateway of site 'cli': bad_signature" "$w/bad.err" || tf_fail "stderr: $(cat "$w/bad.err")"
 grep -q "what to do: " "$w/bad.err" || tf_fail "no advice: $(cat "$w/bad.err")"
-"$tf" model sign --key "$w/release/release.key.pem" --seq 1 --class sim-m4 "$w/v2.tfm" "$w/old.cose" >/dev/null
+"$tf" model sign --key "$w/release/release.key.pem" --seq 1 --class sim-m4 --abi 65538 "$w/v2.tfm" "$w/old.cose" >/dev/null
 set +e
 "$tf" --json model publish "$w/v2.tfm" "$w/old.cose" >"$w/old.json" 2>"$w/old.err"; rc=$?
 set -e
@@ -94,6 +94,36 @@ grep -q "^3 of 3 device(s)" "$w/devs.out" || tf_fail "devices count: $(cat "$w/d
 [ "$("$tf" --json devices --class other | jq length)" = 0 ] || tf_fail "devices --class other"
 [ "$("$tf" --json devices --limit 2 | jq length)" = 2 ] || tf_fail "devices --limit 2"
 
+# Rollout commands, every transition an operator drives, on the three devices.
+"$tf" rollout create --id r1 --model cli-test --version 1.1.0 --all --canary 1 --stages 100 \
+	--settle 60 --on-failure pause >"$w/r-create.out" || tf_fail "rollout create"
+grep -q "^rollout r1 created: cli-test 1.1.0, draft; 3 device(s) targeted" "$w/r-create.out" \
+	|| tf_fail "rollout create: $(cat "$w/r-create.out")"
+"$tf" rollout create --id r1 --model cli-test --version 1.1.0 --all --canary 1 --stages 100 \
+	--settle 60 --on-failure pause | grep -q "exists (same definition)" || tf_fail "repeat create"
+"$tf" rollout list | grep -q "^r1 .* draft " || tf_fail "rollout list: $("$tf" rollout list)"
+step() {   # step COMMAND... EXPECTED-LINE
+	local want=${*: -1} got
+	got=$("$tf" rollout "${@:1:$#-1}") || tf_fail "rollout ${*:1:$#-1}: exit $?"
+	[ "$got" = "$want" ] || tf_fail "rollout ${*:1:$#-1}: '$got', want '$want'"
+}
+step start r1 "rollout r1: draft -> running"
+step pause r1 "rollout r1: running -> paused"
+step pause r1 "rollout r1: paused -> paused (no change)"
+step resume r1 "rollout r1: paused -> running"
+step rollback r1 --scope wave --message "operator test" "rollout r1: running -> paused"
+step abort r1 "rollout r1: paused -> aborted"
+set +e
+"$tf" rollout resume r1 >/dev/null 2>"$w/r-resume.err"; rc=$?
+set -e
+[ $rc = 2 ] && grep -q ": invalid_state" "$w/r-resume.err" || tf_fail "resume aborted: exit $rc, $(cat "$w/r-resume.err")"
+"$tf" rollout status r1 >"$w/r-status.out"
+grep -q "^r1 cli-test 1.1.0: aborted " "$w/r-status.out" && grep -q "^WAVE  KIND" "$w/r-status.out" \
+	|| tf_fail "rollout status: $(cat "$w/r-status.out")"
+[ "$("$tf" --json rollout status r1 --devices | jq -r '.state, (.devices | length)' | tr '\n' ' ')" = "aborted 3 " ] \
+	|| tf_fail "rollout status --json --devices"
+"$tf" rollout status r1 --wait | grep -q "^rollout r1 ended aborted" || tf_fail "status --wait on an ended rollout"
+
 # watch: a device going away shows as an event line.
 "$tf" watch --count 1 --for 20 >"$w/watch.out" 2>/dev/null &
 watch_pid=$!
@@ -129,4 +159,4 @@ grep -q "no answer to fleet.status" "$w/down.err" && grep -q "status/gateway" "$
 "$tf" --uri "ssl://127.0.0.1:$(tf_port)" --timeout 2 status >/dev/null 2>&1; rc=$?
 [ $rc = 3 ] || tf_fail "no broker: exit $rc"
 set -e
-echo "operator_flow: publish, models, devices, status, watch and exit codes 1-4 OK"
+echo "operator_flow: publish, models, devices, status, rollout, watch and exit codes 1-4 OK"
