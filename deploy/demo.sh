@@ -6,9 +6,10 @@
 # It builds the project, creates a fleet PKI, starts Mosquitto (mutual TLS only) and
 # tinyfleetd on 127.0.0.1 and a simulated fleet of 100 devices (tinyfleet-sim) whose data
 # drifts on some of them, then plays the operator with the `tinyfleet` CLI: trains and
-# signs model v1, publishes it and rolls it out; publishes a pruned v2 and rolls it out in
-# waves (canary, then stages) as model-aware deltas; shows a tampered manifest refused;
-# publishes a broken v3 whose canary fails the quality gate and is rolled back. It prints a
+# signs models v1 (the devices' factory image), a pruned v2 and a broken v3 and publishes
+# them; shows a tampered manifest refused; rolls v2 out in waves (canary, then stages) as
+# model-aware deltas; rolls v3 out, whose canary fails the quality gate and is rolled
+# back. It prints a
 # summary (devices per version, bytes saved by deltas, drift, the rollback and why), stops
 # everything it started (by PID) and removes its temporary directory.
 #
@@ -147,7 +148,7 @@ note "containers: v1 $(stat -c %s "$work/v1.tfm") B, v2 $(stat -c %s "$work/v2.t
 pids+=($!)
 
 say "The fleet: $ndev simulated devices (tinyfleet-sim, one process), factory image = v1's weights"
-drift_at=$([ "$bounded" = 1 ] && echo 20 || echo 40)
+drift_at=$([ "$bounded" = 1 ] && echo 45 || echo 90)
 "$bin/device-agent/sim/tinyfleet-sim" --pki "$work/pki" --devices "$ndev" --port "$port" \
 	--site demo --model "$work/v1.tfm" --release-pub "$work/release/release.pub.pem" \
 	--duration 3600 --timeout 60 --sample-ms 50 --every 20 --label-rate 0.5 \
@@ -182,32 +183,38 @@ grep -q bad_signature "$work/tampered.err" && refused=1
 indent < "$work/tampered.err"
 "$tf" models | indent
 
-# A rollout to the whole fleet, followed to its end; prints the final state.
-rollout() {   # rollout ID VERSION CANARY STAGES ON_FAILURE
-	"$tf" rollout create --id "$1" --model vib-anomaly --version "$2" --all --canary "$3" \
-		--stages "$4" --settle "$settle" --on-failure "$5" | indent
-	"$tf" rollout start "$1" >/dev/null
+# A rollout to the whole fleet, created from a definition (schemas/operator/
+# rollout-definition), started and followed to its end or pause.
+rollout() {   # rollout ID VERSION STAGES ON_FAILURE
+	jq -n --arg id "$1" --arg v "$2" --argjson stages "[$3]" --arg onfail "$4" \
+		--argjson settle "$settle" '{id: $id, model: "vib-anomaly", version: $v,
+		target: {all: true}, waves: {canary: {count: 5}, stages: $stages},
+		max_in_flight: 50, success_threshold: 90, settle_seconds: $settle,
+		retry: {max_attempts: 3, backoff_seconds: 2},
+		gates: {max_failure_rate: 10, quality: {min_samples: 40, drift_alarm: false,
+		        max_accuracy_drop: 0.2, control_group: true}},
+		on_gate_failure: $onfail}' >"$work/$1.json"
+	"$tf" rollout create "$work/$1.json" | indent
+	"$tf" rollout start "$1" | indent
 	"$tf" rollout status "$1" --wait | indent
 }
 settle=$([ "$bounded" = 1 ] && echo 5 || echo 15)
-engine=1
-if ! "$tf" rollout list >/dev/null 2>"$work/probe.err"; then
-	grep -q unknown_operation "$work/probe.err" || fail "rollout list: $(cat "$work/probe.err")"
-	engine=0
-fi
 
-if [ "$engine" = 1 ]; then
-	say "Roll v1 out (it is the factory image's weights under its release name)"
-	rollout v1-r1 1.0.0 5 100 pause
-	say "Roll v2 out in waves: a canary of 5, then 25 %, then everyone; deltas from v1"
-	rollout v2-r1 1.1.0 5 25,100 rollback_all
-	"$tf" rollout status v2-r1 | sed -n '2,3p' | indent
-	say "Roll the broken v3 out: its canary fails the quality gate and is rolled back"
-	rollout v3-r1 1.2.0 5 25,100 rollback_all
-	"$tf" rollout status v3-r1 | indent
-else
-	say "Staged rollouts: not in this gateway build yet (rollout.* answers unknown_operation)"
-fi
+say "Roll v2 out in waves (a canary of 5, then 25 %, then everyone) as deltas from v1"
+note "each wave passes when its devices confirmed the update and, after ${settle} s, kept their accuracy"
+rollout v2-r1 1.1.0 25,100 pause
+"$tf" rollout status v2-r1 | sed -n '2,$p' | indent
+
+# The broken v3 goes out once the drifting devices show their drift (their clock started
+# with the fleet), so the quality gate has drift and a bad model to tell apart.
+while [ $(($(date +%s) - fleet_started)) -lt $((drift_at + 10)) ]; do sleep 1; done
+say "Roll the broken v3 out: its canary loses accuracy, the quality gate fails, rollback"
+rollout v3-r1 1.2.0 25,100 rollback_all
+for _ in $(seq 30); do   # the rollback is a slot switch on each canary device
+	[ "$("$tf" --json rollout status v3-r1 | jq '.totals.rolled_back')" -ge 5 ] && break
+	sleep 1
+done
+"$tf" rollout status v3-r1 --devices | awk 'NR == 1 || /^WAVE/ || /^[0-9]  / || / rolled_back / || /^DEVICE/' | indent
 
 say "Shipping v2 to a device running v1: the model-aware delta, against bsdiff and zstd"
 "$bin/tools/delta/tinyfleet-delta" diff "$work/v1.tfm" "$work/v2.tfm" "$work/v1-v2.tfd" >/dev/null
@@ -217,8 +224,6 @@ bsdiff "$work/v1.tfm" "$work/v2.tfm" "$work/v1-v2.bsdiff"
 zstd -q -19 -c "$work/v2.tfm" > "$work/v2.zst"
 note "full image $(stat -c %s "$work/v2.tfm") B | zstd -19 $(stat -c %s "$work/v2.zst") B | bsdiff $(stat -c %s "$work/v1-v2.bsdiff") B | tinyfleet delta $(stat -c %s "$work/v1-v2.tfd") B"
 
-# Give the drifting devices time to show it (their clock started with the fleet).
-while [ $(($(date +%s) - fleet_started)) -lt $((drift_at + 15)) ]; do sleep 1; done
 say "The fleet now"
 "$tf" status | indent
 "$tf" --json devices >"$work/devices.json"
@@ -238,15 +243,10 @@ say "Summary"
 {
 	echo "fleet: $(jq -r '.devices | "\(.total) devices, \(.online) online"' "$work/final.json")"
 	echo "devices per version: $(jq -r '[.models[] | "\(.name) \(.version): \(.devices)"] | join(", ")' "$work/final.json")"
-	if [ "$engine" = 1 ]; then
-		"$tf" --json rollout status v2-r1 >"$work/v2.json"
-		echo "v2 rollout: $(jq -r '"\(.state), \(.totals.succeeded) devices updated in \(.waves | length) waves; \(.bytes.sent) bytes sent instead of \(.bytes.full_equivalent) as full images (\(if .bytes.full_equivalent > 0 then (100 - 100 * .bytes.sent / .bytes.full_equivalent | floor) else 0 end) % saved by deltas)"' "$work/v2.json")"
-		"$tf" --json rollout status v3-r1 >"$work/v3.json"
-		echo "v3 rollout: $(jq -r '"\(.state) (\(.reason)): canary \(.waves[0].counts.succeeded) ok / \(.waves[0].counts.failed + .waves[0].counts.rolled_back) failed or rolled back; failing gates: \([.waves[].gates[] | select(.ok == false) | "\(.gate) \(.value) > \(.limit)"] | join(", "))"' "$work/v3.json")"
-	else
-		echo "deltas (offline): v1 -> v2 is $(stat -c %s "$work/v1-v2.tfd") bytes instead of $(stat -c %s "$work/v2.tfm") ($((100 - 100 * $(stat -c %s "$work/v1-v2.tfd") / $(stat -c %s "$work/v2.tfm"))) % saved)"
-		echo "rollouts: not in this gateway build yet"
-	fi
+	"$tf" --json rollout status v2-r1 >"$work/v2.json"
+	echo "v2 rollout: $(jq -r '"\(.state), \(.totals.succeeded) devices updated in \(.waves | length) waves; \(.bytes.sent) bytes sent instead of \(.bytes.full_equivalent) as full images (\(if .bytes.full_equivalent > 0 then (100 - 100 * .bytes.sent / .bytes.full_equivalent | floor) else 0 end) % saved by deltas)"' "$work/v2.json")"
+	"$tf" --json rollout status v3-r1 >"$work/v3.json"
+	echo "v3 rollout: $(jq -r '"\(.state) (\(.reason)): the canary'"'"'s \(.waves[0].devices) devices were switched back (\(.totals.rolled_back) rolled back); failing gates (value/limit): \([.waves[].gates[] | select(.ok == false) | "\(.gate) \(.value)/\(.limit)"] | join(", ")); the other \(.totals.targeted - .waves[0].devices) devices never got v3"' "$work/v3.json")"
 	echo "drift: $(jq -r '[.[] | select(.metrics.accuracy_avg != null and .metrics.accuracy_avg < 0.85)] | length' "$work/devices.json") device(s) whose accuracy fell below 0.85 after their data drifted; $(grep -c '"event":"drift.alert"' "$work/events.jsonl" || true) drift.alert event(s) from the gateway"
 	echo "security: $refused tampered manifest refused (bad_signature)"
 	echo "events recorded: $(wc -l <"$work/events.jsonl") (tinyfleet watch --json)"
