@@ -9,9 +9,9 @@
 # signs models v1 (the devices' factory image), a pruned v2 and a broken v3 and publishes
 # them; shows a tampered manifest refused; rolls v2 out in waves (canary, then stages) as
 # model-aware deltas; rolls v3 out, whose canary fails the quality gate and is rolled
-# back. It prints a
-# summary (devices per version, bytes saved by deltas, drift, the rollback and why), stops
-# everything it started (by PID) and removes its temporary directory.
+# back. It prints a summary (devices per version, bytes saved by deltas, drift, the
+# rollback and why), stops everything it started (by PID) and removes its temporary
+# directory.
 #
 #   TF_DEMO_KEEP=1      keep the work directory
 #   TF_DEMO_BOUNDED=1   CI mode: 24 devices, shorter waits, no package install or build when
