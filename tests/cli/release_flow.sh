@@ -73,4 +73,12 @@ printf '\377' | dd of="$work/bad.cose" bs=1 seek=40 conv=notrunc 2>/dev/null
 [ $? = 1 ] || fail "missing options were not a usage error"
 "$tf" model verify --pub "$work/nonexistent.pem" "$work/m.cose" >/dev/null 2>&1
 [ $? = 5 ] || fail "a missing file was not an I/O error"
-echo "release_flow: keygen, sign, verify and 6 refusals OK"
+"$tf" help > "$work/help.out" || fail "help exited non-zero"
+for w in "EXIT STATUS" "tinyfleet model publish" "tinyfleet rollout status" "TINYFLEET_URI"; do
+	grep -q "$w" "$work/help.out" || fail "help does not mention $w"
+done
+"$tf" help frobnicate >/dev/null 2>&1
+[ $? = 1 ] || fail "help on an unknown topic was not a usage error"
+"$tf" frobnicate >/dev/null 2>&1
+[ $? = 1 ] || fail "an unknown command was not a usage error"
+echo "release_flow: keygen, sign, verify, help and 8 refusals OK"
