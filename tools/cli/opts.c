@@ -47,7 +47,7 @@ trim(char *s)
 	return s;
 }
 
-/* Fills what is still unset from the config file; strings live until exit. */
+/* Fills what is still unset from the config file. */
 static int
 read_config(struct cli_opts *o, const char *path, int explicit, int *timeout_set)
 {
@@ -87,8 +87,17 @@ read_config(struct cli_opts *o, const char *path, int explicit, int *timeout_set
 			fclose(f);
 			return CLI_EXIT_USAGE;
 		}
-		if (*slot(o, i) == NULL)
-			*slot(o, i) = strdup(v);
+		if (*slot(o, i) == NULL) {
+			/* One value per setting, kept for the life of the process. */
+			static char values[NSETTINGS][1024];
+			if (strlen(v) >= sizeof(values[i])) {
+				cli_err("%s:%d: %s is too long", path, n, k);
+				fclose(f);
+				return CLI_EXIT_USAGE;
+			}
+			memcpy(values[i], v, strlen(v) + 1);
+			*slot(o, i) = values[i];
+		}
 	}
 	fclose(f);
 	return 0;
