@@ -87,8 +87,9 @@ struct cli_mqtt {
 	void *client; /* MQTTClient */
 	const struct cli_opts *o;
 	char cn[65];    /* operator CN, from the certificate */
-	char nonce[20]; /* per process; response topics are .../resp/<cn>/<nonce>-<n> */
+	char nonce[20]; /* per process; response topics are .../resp/<cn>/<nonce>/<n> */
 	unsigned next;
+	int subscribed; /* to .../resp/<cn>/<nonce>/+ */
 };
 
 /* Connects with mutual TLS. 0, or CLI_EXIT_CONN with a message saying what to check. */

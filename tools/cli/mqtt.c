@@ -4,8 +4,9 @@
  * MQTTClient_receive takes them, on this one thread).
  *
  * A request goes to tf/<site>/api/req/<op>/<cn> with a response topic under
- * tf/<site>/api/resp/<cn>/ and fresh correlation data; the answer is the one message on
- * that topic that echoes the correlation data. The CN is read from the operator's own
+ * tf/<site>/api/resp/<cn>/ (<nonce>/<n>: one subscription serves every request of the
+ * process) and fresh correlation data; the answer is the one message on that topic that
+ * echoes the correlation data. The CN is read from the operator's own
  * certificate, because the broker's ACL only lets it publish under that CN.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -147,7 +148,7 @@ cli_mqtt_close(struct cli_mqtt *m)
 	MQTTClient c = m->client;
 	if (c == NULL)
 		return;
-	MQTTClient_disconnect5(c, 100, MQTTREASONCODE_SUCCESS, NULL);
+	MQTTClient_disconnect5(c, 0, MQTTREASONCODE_SUCCESS, NULL);
 	MQTTClient_destroy(&c);
 	m->client = NULL;
 }
@@ -256,10 +257,16 @@ cli_request_raw(struct cli_mqtt *m, const char *op, json_t *body, json_t **resul
 
 	*result = NULL;
 	*error = NULL;
+	/* One subscription for all of this process's answers: .../resp/<cn>/<nonce>/<n>. */
+	if (!m->subscribed) {
+		snprintf(resp, sizeof(resp), "tf/%s/api/resp/%s/%s/+", m->o->site, m->cn, m->nonce);
+		if ((rc = cli_mqtt_subscribe(m, resp)) != 0)
+			return rc;
+		m->subscribed = 1;
+	}
 	snprintf(corr, sizeof(corr), "%s-%u", m->nonce, ++m->next);
-	snprintf(resp, sizeof(resp), "tf/%s/api/resp/%s/%s", m->o->site, m->cn, corr);
-	if ((rc = cli_mqtt_subscribe(m, resp)) != 0)
-		return rc;
+	snprintf(resp, sizeof(resp), "tf/%s/api/resp/%s/%s/%u", m->o->site, m->cn, m->nonce,
+	         m->next);
 	text = json_dumps(body, JSON_COMPACT);
 	if (text == NULL) {
 		cli_err("out of memory");
@@ -316,7 +323,6 @@ cli_request_raw(struct cli_mqtt *m, const char *op, json_t *body, json_t **resul
 		MQTTClient_free(t);
 		MQTTClient_freeMessage(&msg);
 	}
-	MQTTResponse_free(MQTTClient_unsubscribe5(m->client, resp, NULL));
 	return rc;
 }
 
