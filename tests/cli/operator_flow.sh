@@ -123,6 +123,10 @@ grep -q "^r1 cli-test 1.1.0: aborted " "$w/r-status.out" && grep -q "^WAVE  KIND
 [ "$("$tf" --json rollout status r1 --devices | jq -r '.state, (.devices | length)' | tr '\n' ' ')" = "aborted 3 " ] \
 	|| tf_fail "rollout status --json --devices"
 "$tf" rollout status r1 --wait | grep -q "^rollout r1 ended aborted" || tf_fail "status --wait on an ended rollout"
+# watch shows a rollout's progress from its retained status at once.
+"$tf" watch --rollout r1 --for 3 >"$w/watch-r1.out" 2>/dev/null || tf_fail "watch --rollout"
+grep -q "^progress        r1 cli-test 1.1.0: aborted wave 1/2 " "$w/watch-r1.out" \
+	|| tf_fail "watch --rollout: $(cat "$w/watch-r1.out")"
 
 # --json prints the contract's documents unchanged: each validates against its schema.
 check() {   # check SCHEMA tinyfleet-args...
