@@ -859,7 +859,8 @@ gw_rollouts_open(struct gw_rollouts *r, uv_loop_t *loop, struct gw_store *s,
 			snprintf(ro->message, sizeof(ro->message), "%s", msg);
 		}
 	}
-	if (api != NULL && (rc = gw_rollout_api_register(r, api)) != 0) {
+	if ((rc = gw_rollouts_flush(r)) != 0 ||
+	    (api != NULL && (rc = gw_rollout_api_register(r, api)) != 0)) {
 		gw_rollouts_close(r);
 		return rc;
 	}
