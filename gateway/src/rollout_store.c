@@ -638,6 +638,10 @@ send_command(struct gw_rollouts *r, struct gw_effect *fx)
 
 	if (d == NULL || d->cmd == 0)
 		return;
+	if (r->mqtt == NULL) {
+		d->sent_ms = 0;   /* no link (closing): the next start re-sends */
+		return;
+	}
 	memset(&c, 0, sizeof(c));
 	c.command_id = d->cmd;
 	if (fx->rollback) {
