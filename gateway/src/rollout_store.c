@@ -408,8 +408,13 @@ match_cb(void *arg, void *entry)
 		return;
 	if ((x = json_object_get(t, "classes")) && !in_array(x, gw_registry_class(c->r->registry, g)))
 		return;
-	if (json_object_get(t, "tags") != NULL)
-		return;   /* the registry keeps no tags yet: no device has any */
+	if ((x = json_object_get(t, "tags")) != NULL) {
+		size_t k;
+		json_t *tag;
+		json_array_foreach(x, k, tag)
+			if (!gw_registry_has_tag(g, json_string_value(tag)))
+				return;   /* a device must carry every tag named */
+	}
 	if ((x = json_object_get(t, "devices")) && !in_array(x, g->id))
 		return;
 	if (c->n == c->cap) {
