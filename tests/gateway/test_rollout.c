@@ -22,6 +22,7 @@
 #include "rollout.h"
 #include "rollout_int.h"
 #include "clock.h"
+#include "config.h"
 #include "tinyfleet/protocol/msg_report.h"
 #include "tinyfleet/protocol/msg_state.h"
 
@@ -138,8 +139,8 @@ report(struct fixture *f, const char *id, uint64_t cmd, int type, enum tfp_phase
 }
 
 static void
-telemetry(struct fixture *f, const char *id, const char *version, uint32_t samples,
-          float accuracy)
+telemetry_why(struct fixture *f, const char *id, const char *version, uint32_t samples,
+              float accuracy, uint32_t why)
 {
 	struct tfp_telemetry t;
 	tfp_telemetry_init(&t);
@@ -151,7 +152,15 @@ telemetry(struct fixture *f, const char *id, const char *version, uint32_t sampl
 	t.loss = 0.1f;
 	t.accuracy = accuracy;
 	t.conf_mean = 0.9f;
+	t.why = why;
 	assert_int_equal(gw_monitor_on_telemetry(&f->mon, &t, gw_wall_ms()), 0);
+}
+
+static void
+telemetry(struct fixture *f, const char *id, const char *version, uint32_t samples,
+          float accuracy)
+{
+	telemetry_why(f, id, version, samples, accuracy, 0);
 }
 
 /* One engine step; delta builds it started run to the end and the step is repeated, as
@@ -574,6 +583,50 @@ test_create_refuses_what_cannot_run(void **state)
 	json_decref(body);
 }
 
+static void
+test_drift_policy_rolls_back_a_drifting_version(void **state)
+{
+	struct fixture *f = *state;
+	struct gw_config cfg;
+	struct gw_drift_policy p;
+	static const char conf[] = "drift_policy.share = 50\ndrift_policy.window_s = 600\n"
+	                           "drift_policy.min_devices = 2\ndrift_policy.action = rollback\n";
+	struct gw_rollout *ro = create(
+	        f, "{\"id\": \"d1\", \"model\": \"pump-anomaly\", \"version\": \"1.1.0\", "
+	           "\"target\": {\"all\": true}, \"waves\": {\"canary\": {\"count\": 2}, "
+	           "\"stages\": [100]}, \"settle_seconds\": 600, \"gates\": {\"quality\": "
+	           "{\"drift_alarm\": false, \"min_samples\": 1}}, \"on_gate_failure\": \"pause\"}");
+
+	/* The keys as an operator writes them. */
+	assert_int_equal(gw_config_parse(&cfg, conf, sizeof(conf) - 1, "test"), 0);
+	assert_int_equal(cfg.drift_share, 50);
+	assert_int_equal(cfg.drift_action, 2);
+	assert_int_equal(gw_config_parse(&cfg, "drift_policy.action = maybe\n", 28, "test"),
+	                 -EINVAL);
+	p.share = 50;
+	p.window_s = 600;
+	p.min_devices = 2;
+	p.action = 2;
+	gw_rollouts_set_policy(&f->ro, &p);
+	assert_int_equal(gw_rollouts_start(&f->ro, ro, "op-alice", NULL), 0);
+	step(f, gw_wall_ms());
+	land(f, ro, "vib-0001");
+	land(f, ro, "vib-0002");
+	f->ro.policy_acted_ms = 0;
+	step(f, gw_wall_ms());
+	assert_int_equal(gw__find_dev(ro, "vib-0001")->state, GW_RD_SETTLING);
+	/* One of two recent installs in alarm (50 %), the old version quiet: act. */
+	telemetry_why(f, "vib-0001", "1.1.0", 100, 0.9f, TFP_TELEM_WHY_PH);
+	telemetry(f, "vib-0002", "1.1.0", 100, 0.9f);
+	telemetry(f, "vib-0003", "1.0.0", 100, 0.9f);
+	f->ro.policy_acted_ms = 0;
+	step(f, gw_wall_ms());
+	assert_int_equal(ro->state, GW_RO_ROLLED_BACK);
+	assert_string_equal(gw_reason_name(ro->reason), "drift_policy");
+	assert_int_equal(count_events(f, "drift.alert", "action", "rollback"), 1);
+	assert_int_equal(gw__find_dev(ro, "vib-0001")->state, GW_RD_ROLLING_BACK);
+}
+
 int
 main(void)
 {
@@ -589,6 +642,8 @@ main(void)
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quality_gate_rolls_back_the_wave, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(test_drift_policy_rolls_back_a_drifting_version,
+		                                setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
