@@ -460,7 +460,9 @@ on_progress(struct gw_rollouts *r, struct gw_rollout *ro, struct gw_rdev *d,
 	                                              p->bytes_total)
 	                                 : 0;
 
-	if (name == NULL || (d->flags & GW_RDF_ROLLBACK_CMD))
+	/* A late or repeated progress report (QoS 1 may deliver twice) must not move a
+	 * device back once its update landed. */
+	if (name == NULL || (d->flags & (GW_RDF_ROLLBACK_CMD | GW_RDF_CONFIRMED)))
 		return;
 	d->sent_ms = now_ms;     /* the device has it: no need to re-send */
 	if (p->phase == TFP_PHASE_FETCH)
