@@ -738,8 +738,20 @@ evaluate_wave(struct gw_rollouts *r, struct gw_rollout *ro, uint64_t now_ms)
 		gw__ro_transition(r, ro, GW_RO_RUNNING, GW_R_WAVE_PASSED, "gateway", NULL, now_ms);
 		return;
 	}
-	if (c.succeeded + c.failed + c.reverted + c.quality_failed < c.devices)
-		w->state = GW_WAVE_RUNNING;
+	/* Settling: every device of the wave has its update (or its outcome), some still
+	 * settle. */
+	{
+		bool open = false, settling = false;
+		for (size_t i = 0; i < ro->ndev && !open; i++) {
+			const struct gw_rdev *d = &ro->devs[i];
+			if (d->wave != ro->wave)
+				continue;
+			open = d->state == GW_RD_WAITING || in_flight(d);
+			settling |= d->state == GW_RD_SETTLING ||
+			            (d->state == GW_RD_ACTIVATING && (d->flags & GW_RDF_CONFIRMED));
+		}
+		w->state = !open && settling ? GW_WAVE_SETTLING : GW_WAVE_RUNNING;
+	}
 	if (now_ms - w->started_ms >= (uint64_t)ro->def.wave_timeout_s * 1000u)
 		gate_failed(r, ro, GW_R_WAVE_TIMEOUT, now_ms);
 }

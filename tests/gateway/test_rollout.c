@@ -458,6 +458,7 @@ test_quality_gate_rolls_back_the_wave(void **state)
 	b = gw__find_dev(ro, "vib-0002");
 	step(f, gw_wall_ms());
 	assert_int_equal(a->state, GW_RD_SETTLING);
+	assert_int_equal(ro->waves[0].state, GW_WAVE_SETTLING);
 	/* Too few samples on the new model: not judged yet. */
 	telemetry(f, "vib-0001", "1.1.0", 10, 0.2f);
 	step(f, gw_wall_ms());
