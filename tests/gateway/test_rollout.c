@@ -628,6 +628,28 @@ test_drift_policy_rolls_back_a_drifting_version(void **state)
 	assert_int_equal(gw__find_dev(ro, "vib-0001")->state, GW_RD_ROLLING_BACK);
 }
 
+static void
+test_offline_devices_are_offered_when_they_return(void **state)
+{
+	struct fixture *f = *state;
+	struct gw_rollout *ro = create(f, PLAN);
+	static const uint8_t gone[] = { 0x00 };
+	struct gw_rdev *d;
+
+	gw_registry_on_conn(&f->reg, "vib-0002", gone, sizeof(gone), gw_wall_ms());
+	assert_int_equal(gw_rollouts_start(&f->ro, ro, "op-alice", NULL), 0);
+	step(f, gw_wall_ms());
+	d = gw__find_dev(ro, "vib-0002");
+	assert_int_equal(gw__find_dev(ro, "vib-0001")->state, GW_RD_OFFERED);
+	assert_int_equal(d->state, GW_RD_WAITING);
+	assert_int_equal(d->attempts, 0);
+	/* Back: its hello/state says it is online again. */
+	device_says(f, "vib-0002", "stm32l4-vib", &f->v1, "1.0.0", 0);
+	step(f, gw_wall_ms());
+	assert_int_equal(d->state, GW_RD_OFFERED);
+	assert_int_equal(d->attempts, 1);
+}
+
 /* Calls operation `name` of the rollout group as the API front end would. */
 static json_t *
 call(struct gw_api *api, const char *name, const char *json, struct gw_api_error *e)
@@ -777,6 +799,8 @@ main(void)
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_operations_follow_the_contract, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(test_offline_devices_are_offered_when_they_return,
+		                                setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
