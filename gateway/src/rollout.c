@@ -198,7 +198,10 @@ progress_event(struct gw_rollouts *r, struct gw_rollout *ro, struct gw_rdev *d,
 		json_object_set_new(data, "bytes_done", json_integer(done));
 		json_object_set_new(data, "bytes_total", json_integer(total));
 	}
-	gw__queue_event(r, "update.progress", data, 0);
+	/* Offers and rollbacks are decisions of the gateway: the audit log keeps them; the
+	 * device's own phases are in its record and the event stream. */
+	gw__queue_event(r, "update.progress", data,
+	                strcmp(phase, "offered") == 0 || strcmp(phase, "rolling_back") == 0);
 }
 
 static void

@@ -333,7 +333,11 @@ test_waves_advance_on_confirmed_devices(void **state)
 	struct fixture *f = *state;
 	struct gw_rollout *ro = create(f, PLAN);
 	uint32_t c[GW_RD_COUNT];
+	struct gw_store_stats st;
+	uint64_t audit0;
 
+	gw_store_stats(&f->store, &st);
+	audit0 = st.audit_next;
 	assert_int_equal(gw_rollouts_start(&f->ro, ro, "op-alice", NULL), 0);
 	assert_int_equal(gw_rollouts_start(&f->ro, ro, "op-alice", NULL), 1);   /* idempotent */
 	step(f, gw_wall_ms());
@@ -351,6 +355,9 @@ test_waves_advance_on_confirmed_devices(void **state)
 	assert_int_equal(count_events(f, "rollout.state", "reason", "wave_passed"), 1);
 	assert_int_equal(count_events(f, "update.result", "outcome", "succeeded"), 2);
 	assert_true(ro->bytes_sent > 0 && ro->bytes_full == 2 * f->v2.tfm_len);
+	/* Audited: the start, two offers, two outcomes, the wave passing, the next offers. */
+	gw_store_stats(&f->store, &st);
+	assert_true(st.audit_next >= audit0 + 9);
 }
 
 static void
