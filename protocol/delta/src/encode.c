@@ -190,11 +190,63 @@ enc_op(struct enc *e, unsigned kind, uint32_t v)
 	enc_int(e, kind, v);
 }
 
+static uint32_t
+le32(const uint8_t *p)
+{
+	return get32(p);
+}
+
+/* Add bytes new[i, i+n) of an F32 block: whole elements as 32-bit differences, bytes of
+ * elements the operation cuts as 8 direct bits (FORMAT.md). */
+static void
+enc_add_f32(struct enc *e, const uint8_t *old_img, const uint8_t *new_img, const int64_t *src,
+            size_t i, size_t n)
+{
+	for (size_t k = 0; k < n;) {
+		size_t pos = i + k;
+		uint32_t o, v, s, mag;
+		unsigned sym, nbits = 0, ctx, m = 1;
+
+		if ((pos & 3) != 0 || n - k < 4) {
+			enc_direct(e, (uint8_t)(new_img[pos] - old_img[src[pos]]), 8);
+			k++;
+			continue;
+		}
+		o = le32(old_img + src[pos]);
+		v = le32(new_img + pos);
+		s = v - o;
+		mag = s & 0x80000000u ? 0u - s : s;
+		while (nbits < 32 && (mag >> nbits) != 0)
+			nbits++;
+		sym = s == 0 ? TFP_DELTA_F32_SAME : v == 0 ? TFP_DELTA_F32_ZERO :
+		      v == 0x80000000u ? TFP_DELTA_F32_NZERO : nbits;
+		ctx = tfp_delta_f32_ctx(e->m.fmag, o);
+		for (int b = 5; b >= 0; b--) {
+			unsigned bit = (sym >> b) & 1;
+
+			enc_bit(e, &e->m.u.f.sym[ctx][m], bit);
+			m = (m << 1) | bit;
+		}
+		if (sym >= 1 && sym <= 32) {
+			enc_direct(e, mag, nbits - 1);
+			enc_direct(e, (s & 0x80000000u) != 0, 1);
+			e->m.fmag = (uint16_t)(nbits + ((o >> 23) & 0xFF));
+		} else {
+			e->m.fmag = 0;
+		}
+		k += 4;
+	}
+}
+
 static void
 enc_add(struct enc *e, const uint8_t *old_img, size_t old_len, const uint8_t *new_img,
-        const int64_t *src, size_t i, size_t n, unsigned mask)
+        const int64_t *src, size_t i, size_t n, unsigned mask, int f32)
 {
 	enc_op(e, TFP_DELTA_OP_ADD, (uint32_t)n);
+	if (f32) {
+		enc_add_f32(e, old_img, new_img, src, i, n);
+		return;
+	}
 	for (size_t k = 0; k < n; k++) {
 		size_t pos = i + k;
 		unsigned lane = (unsigned)pos & mask;
@@ -223,22 +275,24 @@ enc_add(struct enc *e, const uint8_t *old_img, size_t old_len, const uint8_t *ne
 			continue;
 		}
 		enc_bit(e, &m->zero[lane][m->last[lane]], 0);
-		enc_tree8(e, m->diff[lane][mask == 3 ? mag >= 2 : m->prev_cls == 2], d);
+		enc_tree8(e, m->u.diff[lane][mask == 3 ? mag >= 2 : m->prev_cls == 2], d);
 		m->last[lane] = TFP_DELTA_SYM_OTHER;
 		m->prev_cls = cls;
 	}
 }
 
 /*
- * Code new[b0, b1) with lane stride 1 << stride_code into out (block header + payload).
+ * Code new[b0, b1) with block flags `flags` (lane stride code, F32 bit) into out (block
+ * header + payload).
  */
 static int
 encode_block(const uint8_t *old_img, size_t old_len, const uint8_t *new_img, const int64_t *src,
-             size_t b0, size_t b1, unsigned stride_code, struct buf *out)
+             size_t b0, size_t b1, unsigned flags, struct buf *out)
 {
 	struct enc *e = malloc(sizeof(*e));
 	uint8_t hdr[TFP_DELTA_BLK_HDR_LEN];
-	unsigned mask = (1u << stride_code) - 1;
+	unsigned mask = (1u << (flags & TFP_DELTA_BLK_STRIDE_MASK)) - 1;
+	int f32 = (flags & TFP_DELTA_BLK_F32) != 0;
 	int64_t cur = src[b0] >= 0 ? src[b0] : 0;
 	uint32_t old_pos = (uint32_t)cur;
 	size_t i = b0;
@@ -288,15 +342,24 @@ encode_block(const uint8_t *old_img, size_t old_len, const uint8_t *new_img, con
 			while (k + z < i + r && new_img[k + z] == old_img[src[k + z]])
 				z++;
 			if (z >= COPY_MIN) {
-				if (k > add_from)
-					enc_add(e, old_img, old_len, new_img, src, add_from, k - add_from, mask);
-				enc_op(e, TFP_DELTA_OP_COPY, (uint32_t)z);
-				add_from = k + z;
+				/* F32 blocks cut copies at element boundaries, so adds keep whole
+				 * elements. */
+				size_t cs = f32 ? (k + 3) & ~(size_t)3 : k;
+				size_t ce = f32 ? (k + z) & ~(size_t)3 : k + z;
+
+				if (ce > cs && ce - cs >= COPY_MIN) {
+					if (cs > add_from)
+						enc_add(e, old_img, old_len, new_img, src, add_from,
+						        cs - add_from, mask, f32);
+					enc_op(e, TFP_DELTA_OP_COPY, (uint32_t)(ce - cs));
+					add_from = ce;
+				}
 			}
 			k += z > 0 ? z : 1;
 		}
 		if (i + r > add_from)
-			enc_add(e, old_img, old_len, new_img, src, add_from, i + r - add_from, mask);
+			enc_add(e, old_img, old_len, new_img, src, add_from, i + r - add_from, mask,
+			        f32);
 		i += r;
 		cur += (int64_t)r;
 	}
@@ -306,7 +369,7 @@ encode_block(const uint8_t *old_img, size_t old_len, const uint8_t *new_img, con
 	put32(hdr, (uint32_t)e->out.len);
 	put32(hdr + 4, tfp_delta_crc32(0, new_img + b0, b1 - b0));
 	put32(hdr + 8, old_pos);
-	hdr[12] = (uint8_t)stride_code;
+	hdr[12] = (uint8_t)flags;
 	hdr[13] = hdr[14] = hdr[15] = 0;
 	buf_append(out, hdr, sizeof(hdr));
 	buf_append(out, e->out.p, e->out.len);
@@ -656,13 +719,21 @@ static int
 build_patch(const uint8_t *old_img, size_t old_len, const uint8_t *new_img, size_t new_len,
             const int64_t *src, int mode, uint32_t block_out, uint8_t **patch, size_t *plen)
 {
-	struct buf out = { 0 }, b1 = { 0 }, b4 = { 0 };
-	uint8_t hdr[TFP_DELTA_HDR_LEN];
+	/* Every block is coded with each coding and keeps the smallest. */
+	static const unsigned codings[] = { 0, 2, 2 | TFP_DELTA_BLK_F32 };
+	struct buf out = { 0 }, cand[3] = { { 0 }, { 0 }, { 0 } };
+	uint8_t *hdr;
 	uint32_t n_blocks = (uint32_t)(new_len / block_out + (new_len % block_out != 0));
-	int rc = TFP_ERR_INTERNAL;
+	int rc = TFP_ERR_INTERNAL, any_f32 = 0;
 
+	/* The header goes first; its version and CRC are filled in once the blocks are. */
+	for (size_t k = 0; k < TFP_DELTA_HDR_LEN; k++)
+		buf_put(&out, 0);
+	if (out.oom)
+		goto out;
+	hdr = out.p;
 	memcpy(hdr, "TFDP", 4);
-	hdr[4] = TFP_DELTA_VERSION;
+	hdr[4] = TFP_DELTA_VERSION_MIN;
 	hdr[5] = (uint8_t)mode;
 	hdr[6] = hdr[7] = 0;
 	put32(hdr + 8, mode == TFP_DELTA_MODE_FULL ? 0 : (uint32_t)old_len);
@@ -670,31 +741,36 @@ build_patch(const uint8_t *old_img, size_t old_len, const uint8_t *new_img, size
 	put32(hdr + 16, block_out);
 	put32(hdr + 20, n_blocks);
 	put32(hdr + 24, mode == TFP_DELTA_MODE_FULL ? 0 : tfp_delta_crc32(0, old_img, old_len));
-	put32(hdr + 28, tfp_delta_crc32(0, hdr, 28));
-	buf_append(&out, hdr, sizeof(hdr));
 	for (uint32_t b = 0; b < n_blocks; b++) {
 		size_t s = (size_t)b * block_out, e = s + block_out < new_len ? s + block_out : new_len;
-		struct buf *pick;
+		size_t pick = 0;
 
-		b1.len = b4.len = 0;
-		if ((rc = encode_block(old_img, old_len, new_img, src, s, e, 0, &b1)) != 0)
-			goto out;
-		if ((rc = encode_block(old_img, old_len, new_img, src, s, e, 2, &b4)) != 0)
-			goto out;
-		pick = b4.len < b1.len ? &b4 : &b1;
-		buf_append(&out, pick->p, pick->len);
+		for (size_t c = 0; c < 3; c++) {
+			cand[c].len = 0;
+			if ((rc = encode_block(old_img, old_len, new_img, src, s, e, codings[c],
+			                       &cand[c])) != 0)
+				goto out;
+			if (cand[c].len < cand[pick].len)
+				pick = c;
+		}
+		any_f32 |= (codings[pick] & TFP_DELTA_BLK_F32) != 0;
+		buf_append(&out, cand[pick].p, cand[pick].len);
 	}
 	rc = TFP_ERR_INTERNAL;
 	if (out.oom)
 		goto out;
+	/* Version 1 whenever it suffices, so devices with an older applier can use the patch. */
+	hdr = out.p;
+	hdr[4] = any_f32 ? TFP_DELTA_VERSION : TFP_DELTA_VERSION_MIN;
+	put32(hdr + 28, tfp_delta_crc32(0, hdr, 28));
 	*patch = out.p;
 	*plen = out.len;
 	out.p = NULL;
 	rc = 0;
 out:
 	free(out.p);
-	free(b1.p);
-	free(b4.p);
+	for (size_t c = 0; c < 3; c++)
+		free(cand[c].p);
 	return rc;
 }
 
@@ -810,7 +886,7 @@ tfp_delta_info(const uint8_t *patch, size_t len, struct tfp_delta_info *info)
 		return len < 4 ? TFP_ERR_DELTA_TRUNCATED : TFP_ERR_DELTA_MAGIC;
 	if (len < TFP_DELTA_HDR_LEN)
 		return TFP_ERR_DELTA_TRUNCATED;
-	if (patch[4] != TFP_DELTA_VERSION)
+	if (patch[4] < TFP_DELTA_VERSION_MIN || patch[4] > TFP_DELTA_VERSION)
 		return TFP_ERR_DELTA_VERSION;
 	if (get32(patch + 28) != tfp_delta_crc32(0, patch, 28))
 		return TFP_ERR_DELTA;
