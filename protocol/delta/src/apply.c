@@ -275,18 +275,16 @@ add_f32(struct tfp_delta_apply *a)
 	m -= TFP_DELTA_F32_TREE;
 	if (m == TFP_DELTA_F32_SAME) {
 		n = o;
-		a->m.fmag = 0;
 	} else if (m == TFP_DELTA_F32_ZERO || m == TFP_DELTA_F32_NZERO) {
 		n = m == TFP_DELTA_F32_ZERO ? 0 : 0x80000000u;
-		a->m.fmag = 0;
 	} else if (m < TFP_DELTA_F32_ZERO) {
 		mag = (uint32_t)1 << (m - 1) | rc_direct(a, m - 1);
 		n = rc_direct(a, 1) ? o - mag : o + mag;
-		a->m.fmag = (uint16_t)(m + ((o >> 23) & 0xFF));
 	} else {
 		a->rc_overrun = 2;      /* symbols 35..63 are never coded: malformed */
 		return 0;
 	}
+	a->m.fmag = tfp_delta_f32_next(a->m.fmag, m, o);
 	a->old_pos += 4;
 	a->op_left -= 4;
 	for (int k = 0; k < 4; k++)

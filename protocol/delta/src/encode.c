@@ -230,10 +230,8 @@ enc_add_f32(struct enc *e, const uint8_t *old_img, const uint8_t *new_img, const
 		if (sym >= 1 && sym <= 32) {
 			enc_direct(e, mag, nbits - 1);
 			enc_direct(e, (s & 0x80000000u) != 0, 1);
-			e->m.fmag = (uint16_t)(nbits + ((o >> 23) & 0xFF));
-		} else {
-			e->m.fmag = 0;
 		}
+		e->m.fmag = tfp_delta_f32_next(e->m.fmag, sym, o);
 		k += 4;
 	}
 }

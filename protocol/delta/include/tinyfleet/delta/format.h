@@ -115,8 +115,8 @@ struct tfp_delta_models {
 	uint8_t lrun[TFP_DELTA_LANES];    /* zero literals in a row */
 	uint8_t prev_kind;                /* previous operation kind (SEEK at block start) */
 	uint8_t prev_cls;                 /* class of the previous add byte, any lane */
-	uint16_t fmag;                    /* F32 blocks: L + exponent of the previous element
-	                                     when it was symbol 1..32, else 0 */
+	uint16_t fmag;                    /* F32 blocks: recent L + exponent, quarter units,
+	                                     0 after a symbol other than 1..32 */
 };
 
 _Static_assert(sizeof(struct tfp_delta_fmodels) <= TFP_DELTA_LANES * TFP_DELTA_DIFF_CTX * 256 *
@@ -221,10 +221,12 @@ tfp_delta_fexp_ctx(uint8_t b2, uint8_t b3)
 }
 
 /*
- * Context of an element symbol: the bit length the previous element's change predicts for
- * this one (its L plus its exponent minus this exponent, halved, 0..14; 15 when the previous
- * element was unchanged, zeroed or absent) times whether this old element's exponent is at
- * least 121 (|w| >= 2^-6).
+ * Context of an element symbol. fmag is the recent magnitude of changes in this block: a
+ * running average (weight 3/4 old, 1/4 new, in quarter units) of L + exponent over the
+ * elements with symbol 1..32 since the last element with another symbol, 0 after one (or at
+ * block start). The context is the bit length that magnitude predicts for this element (it
+ * minus this old element's exponent, halved, 0..14; 15 when fmag is 0) times whether this
+ * old element's exponent is at least 121 (|w| >= 2^-6).
  */
 static inline unsigned
 tfp_delta_f32_ctx(uint16_t fmag, uint32_t old_elem)
@@ -234,11 +236,23 @@ tfp_delta_f32_ctx(uint16_t fmag, uint32_t old_elem)
 	if (fmag == 0) {
 		p = 15;
 	} else {
-		int d = (int)fmag - (int)e;
+		int d = ((int)fmag + 2) / 4 - (int)e;
 
 		p = d < 0 ? 0 : d > 29 ? 14 : (unsigned)d / 2;
 	}
 	return p * 2 + (e >= 121);
+}
+
+/* The element context state after an element with symbol sym over old element old_elem. */
+static inline uint16_t
+tfp_delta_f32_next(uint16_t fmag, unsigned sym, uint32_t old_elem)
+{
+	unsigned v;
+
+	if (sym == TFP_DELTA_F32_SAME || sym > 32)
+		return 0;
+	v = sym + ((old_elem >> 23) & 0xFF);
+	return (uint16_t)(fmag == 0 ? 4 * v : (3 * fmag + 4 * v + 2) / 4);
 }
 
 static inline uint8_t
