@@ -936,6 +936,48 @@ test_f32_corrupt_payload(void **state)
 	free_fixture(&f);
 }
 
+/*
+ * tfp_delta_encode_stats: the same patch as tfp_delta_encode, and an accounting an operator
+ * can trust: every new byte is counted once as add, F32 add, literal or copy; the header
+ * part is exact; the estimated information content of the coded parts is within the
+ * coder's flush bytes (5 per block) of the real payload size.
+ */
+static void
+test_encode_stats(void **state)
+{
+	struct tfp_delta_enc_opts opts = { TFP_DELTA_MODE_AGNOSTIC, 4096, NULL, NULL };
+	struct tfp_delta_enc_stats st;
+	struct tfp_delta_info info;
+	uint8_t *o, *nw, *p, *q;
+	size_t ol, nl, pl, ql;
+	double coded = 0;
+
+	(void)state;
+	rng_seed(14);
+	make_f32_pair(3000, 2, &o, &ol, &nw, &nl);
+	assert_int_equal(tfp_delta_encode_stats(o, ol, nw, nl, &opts, &p, &pl, NULL, &st), 0);
+	q = encode(o, ol, nw, nl, TFP_DELTA_MODE_AGNOSTIC, 4096, &ql);
+	assert_int_equal(pl, ql);
+	assert_memory_equal(p, q, pl);
+	assert_int_equal(tfp_delta_info(p, pl, &info), 0);
+	assert_int_equal(st.add_bytes + st.add_f32_bytes + st.insert_bytes + st.copy_bytes, nl);
+	assert_true(st.add_f32_bytes > 0 && st.add_bytes > 0);   /* aligned part, shifted part */
+	assert_int_equal(st.blocks_stride1 + st.blocks_stride4 + st.blocks_f32, info.n_blocks);
+	assert_true(st.blocks_f32 > 0);
+	assert_true(st.bytes[TFP_DELTA_ST_HEADERS] ==
+	            TFP_DELTA_HDR_LEN + (double)TFP_DELTA_BLK_HDR_LEN * info.n_blocks);
+	for (int k = TFP_DELTA_ST_OPS; k < TFP_DELTA_ST_FLUSH; k++) {
+		assert_true(st.bytes[k] >= 0);
+		coded += st.bytes[k];
+	}
+	assert_true(coded <= (double)info.coded_bytes);
+	assert_true(coded >= (double)info.coded_bytes - 6.0 * info.n_blocks);
+	free(o);
+	free(nw);
+	free(p);
+	free(q);
+}
+
 static uint8_t *
 read_all(const char *name, size_t *len)
 {
@@ -1011,6 +1053,7 @@ main(void)
 		cmocka_unit_test(test_f32_elements),
 		cmocka_unit_test(test_f32_corrupt_payload),
 		cmocka_unit_test(test_version1_patch_applies),
+		cmocka_unit_test(test_encode_stats),
 		cmocka_unit_test(test_ram_budget),
 	};
 
