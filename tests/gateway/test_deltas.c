@@ -279,6 +279,60 @@ test_no_gain_is_remembered(void **state)
 	assert_int_equal(gw_deltas_pending(&f->deltas), 0);
 }
 
+/* Fills the store with blobs until not even `step` more bytes fit. */
+static void
+fill_store(struct fixture *f, size_t step)
+{
+	static uint8_t junk[8192];
+	for (uint32_t n = 0;; n++) {
+		uint8_t key[32] = { 0xf1, (uint8_t)step, (uint8_t)(n >> 16), (uint8_t)(n >> 8),
+			            (uint8_t)n };
+		struct gw_txn t;
+		int rc;
+		assert_int_equal(gw_store_begin(&f->store, &t), 0);
+		rc = gw_store_put_blob(&t, key, junk, step);
+		if (rc == 0)
+			rc = gw_store_commit(&t);
+		gw_store_abort(&t);
+		if (rc == -ENOSPC)
+			return;
+		assert_int_equal(rc, 0);
+	}
+}
+
+/* A store too full to take the patch: the build's result is not committed, devices get
+ * the full image, and the pair is not rebuilt on every request. */
+static void
+test_a_full_store_gives_the_full_image(void **state)
+{
+	struct fixture *f = *state;
+	struct gw_store_config cfg = { .path = f->dir, .map_size = 1u << 20 };
+	static uint8_t a[96 << 10], b[96 << 10];
+	uint8_t da[32], db[32];
+	struct gw_fetch x;
+
+	close_all(f);
+	tu_rmtree(f->dir);
+	tu_mkdtemp(f->dir, sizeof(f->dir), "gw-deltas");
+	assert_int_equal(gw_store_open(&f->store, &cfg), 0);
+	assert_int_equal(gw_deltas_init(&f->deltas, &f->loop, &f->store, on_ready, f), 0);
+	for (size_t i = 0; i < sizeof(a); i++) {
+		a[i] = (uint8_t)(i * 13 + i / 7);
+		b[i] = (uint8_t)(a[i] + (i % 5 == 0));
+	}
+	put_image(f, a, sizeof(a), da);
+	put_image(f, b, sizeof(b), db);
+	fill_store(f, 8192);
+	fill_store(f, 1024);
+	assert_int_equal(gw_deltas_choose(&f->deltas, da, db, &x), -EAGAIN);
+	wait_ready(f, 1);
+	assert_int_equal(f->deltas.stats.built, 1);          /* a useful patch ... */
+	assert_int_equal(f->deltas.stats.store_errors, 1);   /* ... that did not fit */
+	assert_int_equal(gw_deltas_choose(&f->deltas, da, db, &x), 0);
+	assert_int_equal(x.fetch, TFP_FETCH_FULL);
+	assert_int_equal(gw_deltas_pending(&f->deltas), 0);
+}
+
 /* Closing with builds waiting and running: none reports ready, nothing leaks (ASan), the
  * loop ends, and the store is left without half a result. */
 static void
@@ -374,6 +428,8 @@ main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_base_or_target, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_gain_is_remembered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_full_store_gives_the_full_image, setup,
+		                                teardown),
 		cmocka_unit_test_setup_teardown(test_close_with_builds_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prebuild_from_installed_images, setup,
 		                                teardown),
