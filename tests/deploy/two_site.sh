@@ -91,6 +91,14 @@ for s in site-a site-b; do
 		|| tf_fail "$s: devices not on vib-net 1.0.0"
 done
 
+# The central broker's ACL: a site's bridge cannot speak for another site, and an operator
+# cannot publish into a device subtree (nor would it cross: dev/ is not bridged).
+mosquitto_pub -h 127.0.0.1 -p "$cport" --cafile "$w/central-pki/ca.crt" \
+	--cert "$w/site-a-pki/bridge-site-a.crt" --key "$w/site-a-pki/bridge-site-a.key" \
+	-V mqttv5 -q 1 -t tf/site-b/status/fleet -m forged-by-site-a 2>/dev/null || true
+mosquitto_pub -h 127.0.0.1 -p "$cport" --cafile "$w/central-pki/ca.crt" \
+	--cert "$w/central-pki/op-alice.crt" --key "$w/central-pki/op-alice.key" \
+	-V mqttv5 -q 1 -t tf/site-a/dev/dev-0001/cmd -m forged-by-operator 2>/dev/null || true
 sleep 1
 # Device traffic flowed on each site, and none of it reached the central broker; the
 # operator plane did (events, status, responses).
@@ -100,6 +108,9 @@ for s in site-a site-b; do
 	grep -q "^tf/$s/events/device.online " "$w/tap.txt" || tf_fail "$s: no event crossed the bridge"
 	grep -q "^tf/$s/status/fleet " "$w/tap.txt" || tf_fail "$s: no status crossed the bridge"
 done
+if grep -q "forged" "$w/tap.txt"; then
+	tf_fail "the central ACL let through: $(grep forged "$w/tap.txt")"
+fi
 if grep -q "/dev/" "$w/tap.txt"; then
 	tf_fail "device traffic crossed a bridge: $(grep /dev/ "$w/tap.txt" | head -3)"
 fi
