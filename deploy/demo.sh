@@ -190,6 +190,7 @@ rollout() {   # rollout ID VERSION STAGES ON_FAILURE
 		--argjson settle "$settle" '{id: $id, model: "vib-anomaly", version: $v,
 		target: {all: true}, waves: {canary: {count: 5}, stages: $stages},
 		max_in_flight: 50, success_threshold: 90, settle_seconds: $settle,
+		wave_timeout_seconds: 180,
 		retry: {max_attempts: 3, backoff_seconds: 2},
 		gates: {max_failure_rate: 10, quality: {min_samples: 40, drift_alarm: false,
 		        max_accuracy_drop: 0.2, control_group: true}},
