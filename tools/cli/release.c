@@ -166,6 +166,16 @@ cli_sign(const struct cli_sign_params *p, const uint8_t *img, size_t imglen, uin
 		        tfp_strerror(rc));
 		return CLI_EXIT_REFUSED;
 	}
+	{
+		/* A device self-tests an update before it confirms it; without test vectors it
+		 * refuses the container (container_invalid), so say so before anyone ships it. */
+		struct tfp_tensor t;
+		if (tfp_container_find(&ct, TFP_KIND_TEST_IN, &t) != 0) {
+			cli_err("the container has no self-test vectors (test_x in the packer's "
+			        ".npz); devices would refuse it: pack it again with test_x");
+			return CLI_EXIT_REFUSED;
+		}
+	}
 	snprintf(m.name, sizeof(m.name), "%s", ct.info.name);
 	snprintf(m.version, sizeof(m.version), "%s", ct.info.version);
 	m.image_size = imglen;
