@@ -4,6 +4,7 @@
  * Offline commands (keygen, model pack/sign/verify) take their own options only; the rest
  * talk to a gateway and also take the connection options of opts.c, anywhere on the line.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -35,6 +36,8 @@ main(int argc, char **argv)
 
 	if ((rc = cli_opts_take(&o, &argc, argv)) != 0)
 		return rc;
+	/* A broker that drops the link mid-write must give exit 3, not kill us with SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2)
 		cli_usage(NULL);
 	cmd = argv[1];
