@@ -788,6 +788,20 @@ test_operations_follow_the_contract(void **state)
 	assert_int_equal(json_array_size(json_object_get(res, "devices")), 5);
 	assert_true(json_is_string(json_object_get(res, "next_cursor")));
 	json_decref(res);
+	/* fleet.status lists the paused rollout and its devices still under way. */
+	{
+		struct gw_api full;
+		gw_api_init(&full, "site1", &f->cat, &f->reg, &f->mon, NULL);
+		assert_int_equal(gw_rollout_api_register(&f->ro, &full), 0);
+		res = gw_api_fleet_status(&full);
+		assert_int_equal(json_array_size(json_object_get(res, "rollouts")), 1);
+		assert_string_equal(json_string_value(json_object_get(
+		                            json_array_get(json_object_get(res, "rollouts"), 0), "state")),
+		                    "paused");
+		assert_int_equal(json_integer_value(json_object_get(json_object_get(res, "devices"),
+		                                                    "updating")), 9);
+		json_decref(res);
+	}
 }
 
 int
