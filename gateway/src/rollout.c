@@ -136,10 +136,13 @@ snap(struct gw_rollouts *r, const char *id, const char *model, const char *versi
 	if (m == NULL || (model != NULL && (strcmp(m->model, model) != 0 ||
 	                                    strcmp(m->version, version) != 0)))
 		return;
+	/* Devices may report NaN before their first label; records and JSON need finite
+	 * numbers, and the contract bounds accuracy and confidence to [0, 1]. */
 	out->valid = 1;
-	out->loss = m->loss;
-	out->accuracy = m->accuracy;
-	out->confidence = m->confidence;
+	out->loss = isfinite(m->loss) && m->loss > 0 ? m->loss : 0.0f;
+	out->accuracy = isfinite(m->accuracy) ? fminf(fmaxf(m->accuracy, 0.0f), 1.0f) : 0.0f;
+	out->confidence = isfinite(m->confidence) ? fminf(fmaxf(m->confidence, 0.0f), 1.0f)
+	                                          : 0.0f;
 	out->samples = m->samples;
 	out->drift = (m->why & (TFP_TELEM_WHY_PH | TFP_TELEM_WHY_ADWIN | TFP_TELEM_WHY_DDM |
 	                        TFP_TELEM_WHY_HDDM)) != 0;

@@ -7,6 +7,7 @@
  * without a link, so commands are committed but not published, as while a link is down.
  */
 #include <errno.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -650,8 +651,10 @@ test_offline_devices_are_offered_when_they_return(void **state)
 	assert_int_equal(gw__find_dev(ro, "vib-0001")->state, GW_RD_OFFERED);
 	assert_int_equal(d->state, GW_RD_WAITING);
 	assert_int_equal(d->attempts, 0);
-	/* Back: its hello/state says it is online again. */
+	/* Back: its hello/state says it is online again, and its first report has no label
+	 * yet (NaN accuracy): the baseline taken at the offer is still a storable number. */
 	device_says(f, "vib-0002", "stm32l4-vib", &f->v1, "1.0.0", 0);
+	telemetry(f, "vib-0002", "1.0.0", 5, NAN);
 	step(f, gw_wall_ms());
 	assert_int_equal(d->state, GW_RD_OFFERED);
 	assert_int_equal(d->attempts, 1);
@@ -785,6 +788,20 @@ test_operations_follow_the_contract(void **state)
 	assert_int_equal(json_array_size(json_object_get(res, "devices")), 5);
 	assert_true(json_is_string(json_object_get(res, "next_cursor")));
 	json_decref(res);
+	/* fleet.status lists the paused rollout and its devices still under way. */
+	{
+		struct gw_api full;
+		gw_api_init(&full, "site1", &f->cat, &f->reg, &f->mon, NULL);
+		assert_int_equal(gw_rollout_api_register(&f->ro, &full), 0);
+		res = gw_api_fleet_status(&full);
+		assert_int_equal(json_array_size(json_object_get(res, "rollouts")), 1);
+		assert_string_equal(json_string_value(json_object_get(
+		                            json_array_get(json_object_get(res, "rollouts"), 0), "state")),
+		                    "paused");
+		assert_int_equal(json_integer_value(json_object_get(json_object_get(res, "devices"),
+		                                                    "updating")), 9);
+		json_decref(res);
+	}
 }
 
 int
