@@ -66,6 +66,10 @@ void cli_table_row(struct cli_table *t, ...);
 /* A number as text with that many decimals, in one of 32 rotating static buffers (so a
  * table row may hold several). */
 const char *cli_f(double v, int decimals);
+/* A whole-number member as text (cli_f of cli_num, 0 when missing). */
+const char *cli_int(const json_t *o, const char *path);
+/* s, or dflt when s is empty. */
+const char *cli_or(const char *s, const char *dflt);
 void cli_table_print(struct cli_table *t); /* prints and frees */
 
 /* Prints a JSON value on stdout, indented, with a newline. */

@@ -24,7 +24,7 @@ print_device(const json_t *d)
 	printf("\ntags       %s", json_array_size(tags) == 0 ? "(none)" : "");
 	for (i = 0; i < json_array_size(tags); i++)
 		printf("%s%s", i ? " " : "", json_string_value(json_array_get(tags, i)));
-	printf("\nmodel      %s %s%s\n", json_is_object(json_object_get(d, "model")) ? cli_str(d, "model.name") : "(none)",
+	printf("\nmodel      %s %s%s\n", cli_or(cli_str(d, "model.name"), "(none)"),
 	       cli_str(d, "model.version"), cli_bool(d, "drifting") ? ", DRIFTING" : "");
 	for (i = 0; i < json_array_size(slots); i++) {
 		const json_t *s = json_array_get(slots, i);
@@ -106,7 +106,8 @@ cmd_devices(const struct cli_opts *o, int argc, char **argv)
 	for (;;) {
 		json_t *cursor;
 		if (max < SIZE_MAX && strcmp(op, "device.list") == 0)
-			json_object_set_new(req, "limit", json_integer((json_int_t)(max > 500 ? 500 : max < 1 ? 1 : max)));
+			json_object_set_new(req, "limit",
+			                    json_integer((json_int_t)(max > 500 ? 500 : max < 1 ? 1 : max)));
 		if ((rc = cli_request(&m, op, req, &res)) != 0 || strcmp(op, "device.get") == 0)
 			break;
 		json_array_extend(all, json_object_get(res, "items"));
@@ -135,15 +136,17 @@ cmd_devices(const struct cli_opts *o, int argc, char **argv)
 	               "ROLLOUT");
 	for (size_t k = 0; k < json_array_size(all) && k < max; k++) {
 		const json_t *d = json_array_get(all, k);
-		const int has_acc = json_is_number(json_object_get(json_object_get(d, "metrics"), "accuracy_avg"));
-		char acc[16], ro[80];
-		snprintf(acc, sizeof(acc), has_acc ? "%.3f" : "-", cli_num(d, "metrics.accuracy_avg", 0));
+		const json_t *acc_v = json_object_get(json_object_get(d, "metrics"), "accuracy_avg");
+		char ro[80];
 		snprintf(ro, sizeof(ro), "%s%s%s", cli_str(d, "rollout.id"),
 		         json_is_object(json_object_get(d, "rollout")) ? ":" : "-",
 		         cli_str(d, "rollout.state"));
-		cli_table_row(&t, cli_str(d, "id"), cli_str(d, "class"), cli_bool(d, "online") ? "yes" : "no", json_is_object(json_object_get(d, "model")) ? cli_str(d, "model.name") : "-",
-		              json_is_object(json_object_get(d, "model")) ? cli_str(d, "model.version") : "-",
-		              cli_bool(d, "drifting") ? "DRIFT" : "-", acc, ro);
+		cli_table_row(&t, cli_str(d, "id"), cli_str(d, "class"),
+		              cli_bool(d, "online") ? "yes" : "no",
+		              cli_or(cli_str(d, "model.name"), "-"),
+		              cli_or(cli_str(d, "model.version"), "-"),
+		              cli_bool(d, "drifting") ? "DRIFT" : "-",
+		              json_is_number(acc_v) ? cli_f(json_number_value(acc_v), 3) : "-", ro);
 	}
 	cli_table_print(&t);
 	printf("%zu of %.0f device(s)\n", json_array_size(all) < max ? json_array_size(all) : max,
@@ -189,7 +192,8 @@ cmd_status(const struct cli_opts *o, int argc, char **argv)
 	cli_table_init(&t, 5, "MODEL", "VERSION", "DEVICES", "ONLINE", "DRIFTING");
 	for (size_t k = 0; k < json_array_size(list); k++) {
 		const json_t *x = json_array_get(list, k);
-		cli_table_row(&t, cli_str(x, "name"), cli_str(x, "version"), cli_f(cli_num(x, "devices", 0), 0), cli_f(cli_num(x, "online", 0), 0), cli_f(cli_num(x, "drifting", 0), 0));
+		cli_table_row(&t, cli_str(x, "name"), cli_str(x, "version"), cli_int(x, "devices"),
+		              cli_int(x, "online"), cli_int(x, "drifting"));
 	}
 	cli_table_print(&t);
 	list = json_object_get(res, "rollouts");
@@ -198,7 +202,8 @@ cmd_status(const struct cli_opts *o, int argc, char **argv)
 		cli_table_init(&t, 5, "ROLLOUT", "MODEL", "VERSION", "STATE", "WAVE");
 		for (size_t k = 0; k < json_array_size(list); k++) {
 			const json_t *x = json_array_get(list, k);
-			cli_table_row(&t, cli_str(x, "id"), cli_str(x, "model"), cli_str(x, "version"), cli_str(x, "state"), cli_f(cli_num(x, "wave", 0), 0));
+			cli_table_row(&t, cli_str(x, "id"), cli_str(x, "model"), cli_str(x, "version"),
+			              cli_str(x, "state"), cli_int(x, "wave"));
 		}
 		cli_table_print(&t);
 	}

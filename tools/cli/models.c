@@ -200,8 +200,9 @@ cmd_models(const struct cli_opts *o, int argc, char **argv)
 		const json_t *mod = json_array_get(all, k);
 		char b[32];
 		cli_table_row(&t, cli_str(mod, "name"), cli_str(mod, "version"),
-		              cli_f(cli_num(mod, "sequence", 0), 0), cli_str(mod, "class"),
-		              cli_bytes(cli_num(mod, "size", 0), b, sizeof(b)), cli_f(cli_num(mod, "devices.installed", 0), 0), cli_str(mod, "key_id"),
+		              cli_int(mod, "sequence"), cli_str(mod, "class"),
+		              cli_bytes(cli_num(mod, "size", 0), b, sizeof(b)),
+		              cli_int(mod, "devices.installed"), cli_str(mod, "key_id"),
 		              cli_str(mod, "published_at"));
 	}
 	cli_table_print(&t);

@@ -63,6 +63,18 @@ cli_f(double v, int decimals)
 	return b;
 }
 
+const char *
+cli_int(const json_t *o, const char *path)
+{
+	return cli_f(cli_num(o, path, 0), 0);
+}
+
+const char *
+cli_or(const char *s, const char *dflt)
+{
+	return s != NULL && s[0] != '\0' ? s : dflt;
+}
+
 void
 cli_table_print(struct cli_table *t)
 {

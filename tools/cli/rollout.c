@@ -73,7 +73,9 @@ print_status(const json_t *st)
 		}
 		snprintf(okf, sizeof(okf), "%.0f/%.0f", cli_num(w, "counts.succeeded", 0),
 		         cli_num(w, "counts.failed", 0) + cli_num(w, "counts.reverted", 0));
-		cli_table_row(&t, cli_f(cli_num(w, "index", 0), 0), cli_str(w, "kind"), cli_f(cli_num(w, "share", 0), 1), cli_f(cli_num(w, "devices", 0), 0), cli_str(w, "state"), okf, gl[0] ? gl : "-");
+		cli_table_row(&t, cli_int(w, "index"), cli_str(w, "kind"),
+		              cli_f(cli_num(w, "share", 0), 1), cli_int(w, "devices"),
+		              cli_str(w, "state"), okf, cli_or(gl, "-"));
 	}
 	cli_table_print(&t);
 	if (json_array_size(devs) == 0)
@@ -85,7 +87,10 @@ print_status(const json_t *st)
 		char wave[16];
 		snprintf(wave, sizeof(wave), json_is_number(json_object_get(d, "wave")) ? "%.0f" : "-",
 		         cli_num(d, "wave", 0));
-		cli_table_row(&t, cli_str(d, "id"), wave, cli_str(d, "state"), cli_str(d, "reason")[0] ? cli_str(d, "reason") : "-", cli_str(d, "from_version")[0] ? cli_str(d, "from_version") : "-", cli_str(d, "transfer")[0] ? cli_str(d, "transfer") : "-", cli_f(cli_num(d, "bytes_sent", 0), 0));
+		cli_table_row(&t, cli_str(d, "id"), wave, cli_str(d, "state"),
+		              cli_or(cli_str(d, "reason"), "-"),
+		              cli_or(cli_str(d, "from_version"), "-"),
+		              cli_or(cli_str(d, "transfer"), "-"), cli_int(d, "bytes_sent"));
 	}
 	cli_table_print(&t);
 }
@@ -293,7 +298,8 @@ cmd_rollout(const struct cli_opts *o, int argc, char **argv)
 		cli_table_init(&t, 5, "ROLLOUT", "MODEL", "VERSION", "STATE", "WAVE");
 		for (size_t k = 0; k < json_array_size(items); k++) {
 			const json_t *x = json_array_get(items, k);
-			cli_table_row(&t, cli_str(x, "id"), cli_str(x, "model"), cli_str(x, "version"), cli_str(x, "state"), cli_f(cli_num(x, "wave", 0), 0));
+			cli_table_row(&t, cli_str(x, "id"), cli_str(x, "model"), cli_str(x, "version"),
+			              cli_str(x, "state"), cli_int(x, "wave"));
 		}
 		cli_table_print(&t);
 	} else {
