@@ -5,9 +5,9 @@
 # certificate of the fleet CA whose CN is bridge-<site>.
 #
 #   deploy/mosquitto/gen-bridge.sh site OUTDIR PKIDIR --site NAME --central HOST:PORT
-#       Issues PKIDIR/bridge-<site>.{crt,key} (unless present) and appends the bridge to the
-#       site broker's OUTDIR/mosquitto.conf (written by gen-config.sh) as
-#       OUTDIR/bridges/central.conf, included last.
+#       Appends the bridge to the site broker's OUTDIR/mosquitto.conf (from gen-config.sh)
+#       as OUTDIR/bridges/central.conf, included last. Issues PKIDIR/bridge-<site>.{crt,key}
+#       with the fleet CA key in PKIDIR unless both exist (else issue them there, copy them).
 #   deploy/mosquitto/gen-bridge.sh central OUTDIR PKIDIR --sites a,b [--operators alice,..]
 #                                  [--port N] [--bind ADDR] [--user NAME] [--reader CN]
 #       Writes the central broker's mosquitto.conf and acl: mutual TLS only; each site's
