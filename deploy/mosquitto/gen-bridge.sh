@@ -21,7 +21,7 @@
 # response topic and correlation data across the bridge (schemas/README.md).
 set -euo pipefail
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 mode=${1:-}; out=${2:-}; pki=${3:-}
 [ -n "$mode" ] && [ -n "$out" ] && [ -n "$pki" ] || usage
 shift 3
