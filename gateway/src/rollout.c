@@ -872,6 +872,36 @@ gw_rollouts_step(struct gw_rollouts *r, uint64_t now_ms)
 
 /* ---- operator commands ---------------------------------------------------------------- */
 
+struct gw_rollout *
+gw_rollouts_holder(struct gw_rollouts *r, const struct gw_rollout *ro, const char *id)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		struct gw_rollout *o = r->list[i];
+		const struct gw_rdev *d;
+		if (o == ro || (o->state != GW_RO_RUNNING && o->state != GW_RO_PAUSED))
+			continue;
+		if ((d = gw__find_dev(o, id)) != NULL && d->state != GW_RD_SKIPPED)
+			return o;
+	}
+	return NULL;
+}
+
+struct gw_rollout *
+gw_rollouts_conflict(struct gw_rollouts *r, const struct gw_rollout *ro, const char **device)
+{
+	for (size_t i = 0; i < ro->ndev; i++) {
+		struct gw_rollout *o;
+		if (ro->devs[i].state == GW_RD_SKIPPED)
+			continue;
+		if ((o = gw_rollouts_holder(r, ro, ro->devs[i].id)) != NULL) {
+			if (device != NULL)
+				*device = ro->devs[i].id;
+			return o;
+		}
+	}
+	return NULL;
+}
+
 int
 gw_rollouts_start(struct gw_rollouts *r, struct gw_rollout *ro, const char *by,
                   const char *msg)
@@ -882,6 +912,8 @@ gw_rollouts_start(struct gw_rollouts *r, struct gw_rollout *ro, const char *by,
 		return 1;
 	if (ro->state != GW_RO_DRAFT)
 		return -EPERM;
+	if (gw_rollouts_conflict(r, ro, NULL) != NULL)
+		return -EBUSY;   /* a device of ours is another active rollout's */
 	for (size_t i = 0; i < ro->ndev; i++)
 		if (ro->devs[i].state == GW_RD_WAITING)
 			snap(r, ro->devs[i].id, NULL, NULL, &ro->devs[i].base),

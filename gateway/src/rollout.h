@@ -212,8 +212,17 @@ struct gw_rollout *gw_rollouts_find(struct gw_rollouts *r, const char *id);
  * store errors. */
 int gw_rollouts_create(struct gw_rollouts *r, struct gw_rollout_def *def, const char *by,
                        struct gw_rollout **out);
+/* A device belongs to at most one active (running or paused) rollout: the active rollout
+ * other than ro whose non-skipped devices include id, or NULL. */
+struct gw_rollout *gw_rollouts_holder(struct gw_rollouts *r, const struct gw_rollout *ro,
+                                      const char *id);
+/* The first active rollout other than ro that holds one of ro's non-skipped devices (that
+ * device's id in *device), or NULL. */
+struct gw_rollout *gw_rollouts_conflict(struct gw_rollouts *r, const struct gw_rollout *ro,
+                                        const char **device);
 /* Operator commands: 0 changed, 1 already in that state (nothing done), -EPERM (not
- * allowed from the current state), store errors. */
+ * allowed from the current state), -EBUSY (start only: gw_rollouts_conflict names the
+ * active rollout that holds one of its devices), store errors. */
 int gw_rollouts_start(struct gw_rollouts *r, struct gw_rollout *ro, const char *by,
                       const char *msg);
 int gw_rollouts_pause(struct gw_rollouts *r, struct gw_rollout *ro, const char *by,

@@ -261,6 +261,16 @@ action(struct gw_rollouts *r, const char *cn, json_t *body, struct gw_api_error 
 		                     json_pack("{s:s}", "state", gw_ro_state_name(ro->state)),
 		                     "rollout %s is %s; the command does not apply", ro->id,
 		                     gw_ro_state_name(ro->state));
+	if (rc == -EBUSY) {
+		const char *dev = "";
+		struct gw_rollout *o = gw_rollouts_conflict(r, ro, &dev);
+		return gw_api_refuse(e, "conflict",
+		                     json_pack("{s:s, s:s, s:s}", "kind", "rollout", "id",
+		                               o != NULL ? o->id : "", "device", dev),
+		                     "device %s is in active rollout %s; a device belongs to at "
+		                     "most one running or paused rollout (end that one first)",
+		                     dev, o != NULL ? o->id : "?");
+	}
 	if (rc < 0)
 		return store_error(e, rc);
 	return json_pack("{s:s, s:s, s:s, s:b}", "id", ro->id, "state",

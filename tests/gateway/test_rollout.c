@@ -804,6 +804,53 @@ test_operations_follow_the_contract(void **state)
 	}
 }
 
+/* A device belongs to at most one active rollout: starting an overlapping one is refused
+ * (conflict, naming the holder), also after a restart; a disjoint one starts; once the
+ * holder ends, the other starts. */
+static void
+test_overlapping_rollouts_do_not_both_run(void **state)
+{
+	struct fixture *f = *state;
+	struct gw_rollout *r1 = create(f, PLAN), *r2, *r3;
+	const char *dev = NULL;
+	char def[2048];
+
+	snprintf(def, sizeof(def), "%s", PLAN);
+	memcpy(strstr(def, "\"r1\""), "\"r2\"", 4);
+	r2 = create(f, def);
+	/* r3 targets only the device r1 excludes. */
+	{
+		json_t *b = json_loads(PLAN, 0, NULL);
+		char *t;
+		json_object_set_new(b, "id", json_string("r3"));
+		json_object_set_new(b, "target", json_pack("{s:[s]}", "devices", "vib-0010"));
+		t = json_dumps(b, 0);
+		r3 = create(f, t);
+		free(t);
+		json_decref(b);
+	}
+	assert_null(gw_rollouts_conflict(&f->ro, r2, NULL));   /* drafts hold nothing */
+	assert_int_equal(gw_rollouts_start(&f->ro, r1, "op-alice", NULL), 0);
+	assert_int_equal(gw_rollouts_start(&f->ro, r2, "op-alice", NULL), -EBUSY);
+	assert_ptr_equal(gw_rollouts_conflict(&f->ro, r2, &dev), r1);
+	assert_string_equal(dev, "vib-0001");
+	assert_int_equal(r2->state, GW_RO_DRAFT);
+	assert_int_equal(gw_rollouts_start(&f->ro, r3, "op-alice", NULL), 0);
+	/* Paused still holds; and the rule is the stored state's, so a restart keeps it. */
+	assert_int_equal(gw_rollouts_pause(&f->ro, r1, "op-alice", NULL), 0);
+	gw_rollouts_close(&f->ro);
+	clear_events(f);
+	open_engine(f);
+	r1 = gw_rollouts_find(&f->ro, "r1");
+	r2 = gw_rollouts_find(&f->ro, "r2");
+	assert_int_equal(gw_rollouts_start(&f->ro, r2, "op-alice", NULL), -EBUSY);
+	assert_int_equal(count_events(f, "rollout.state", "to", "running"), 1);   /* r3 resumed */
+	assert_int_equal(gw_rollouts_abort(&f->ro, r1, "op-alice", NULL), 0);
+	assert_int_equal(gw_rollouts_start(&f->ro, r2, "op-alice", NULL), 0);
+	step(f, gw_wall_ms());
+	assert_int_equal(gw__find_dev(r2, "vib-0001")->state, GW_RD_OFFERED);
+}
+
 int
 main(void)
 {
@@ -825,6 +872,8 @@ main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_offline_devices_are_offered_when_they_return,
 		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(test_overlapping_rollouts_do_not_both_run, setup,
+		                                teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
