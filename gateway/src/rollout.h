@@ -17,7 +17,9 @@
  * operations flush before they answer, so nothing anyone sees is ahead of the store.
  * Command ids come from the store and are stored with the device's record before the
  * command is sent, so after a restart the engine re-sends the same id and a device that
- * already carried it out answers DUPLICATE instead of acting twice.
+ * already carried it out answers DUPLICATE instead of acting twice. A failed commit sends
+ * nothing and reads the changed rollouts back from the store, so memory never runs ahead
+ * of it (gw_rollouts_flush).
  *
  * Loop thread only. Errors: negative errno.
  */
@@ -133,6 +135,8 @@ struct gw_rollout {
 	uint8_t dirty;             /* the rollout record must be written */
 	uint8_t status_dirty;      /* the retained status must be republished */
 	uint8_t policy_alerted;    /* the drift policy already spoke (memory) */
+	uint8_t fresh;             /* created, not yet committed */
+	uint8_t status_cleared;    /* the retained status was cleared after the retention */
 	char *status_text;         /* last retained status published (without devices) */
 };
 
@@ -193,8 +197,9 @@ void gw_rollouts_delta_ready(void *arg, const uint8_t base[TFP_DIGEST_LEN],
                              const uint8_t target[TFP_DIGEST_LEN]);
 
 /* Commits every dirty record with its audit entries and event numbers in one transaction,
- * then sends the queued effects. 0, or a store error (nothing was sent; the changes stay
- * dirty and are retried at the next flush). */
+ * then sends the queued effects. 0, or a store error: then nothing was sent, the queued
+ * effects are dropped and every changed rollout is read back from the store (in place), so
+ * memory is what the store has; the engine's next step decides again. */
 int gw_rollouts_flush(struct gw_rollouts *r);
 /* One engine step (what the loop timer runs): promotes, judges, evaluates gates, offers,
  * re-sends and retries. now_ms is wall-clock time. */

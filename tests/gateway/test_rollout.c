@@ -851,6 +851,128 @@ test_overlapping_rollouts_do_not_both_run(void **state)
 	assert_int_equal(gw__find_dev(r2, "vib-0001")->state, GW_RD_OFFERED);
 }
 
+/* Fills the store's map (blobs in their own commits, smaller and smaller) until not even
+ * a small commit fits. */
+static void
+fill_map(struct fixture *f)
+{
+	static const size_t sizes[] = { 1u << 20, 64u << 10, 4u << 10, 256, 16 };
+	static uint8_t junk[1u << 20];
+	uint8_t digest[32] = { 0xee };
+	uint32_t n = 0;
+
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		for (;;) {
+			struct gw_txn t;
+			int rc;
+			memcpy(digest + 1, &n, sizeof(n));
+			n++;
+			assert_int_equal(gw_store_begin(&f->store, &t), 0);
+			if ((rc = gw_store_put_blob(&t, digest, junk, sizes[k])) != 0) {
+				gw_store_abort(&t);
+				assert_int_equal(rc, -ENOSPC);
+				break;
+			}
+			if ((rc = gw_store_commit(&t)) != 0) {
+				assert_int_equal(rc, -ENOSPC);
+				break;
+			}
+		}
+	}
+}
+
+/* A full map where every later write commit fails with -ENOSPC: the reader *pin keeps the
+ * pages that commits free from being reused (LMDB recycles them otherwise). */
+static void
+fill_store(struct fixture *f, struct gw_txn *pin)
+{
+	fill_map(f);
+	assert_int_equal(gw_store_begin_read(&f->store, pin), 0);
+	fill_map(f);
+	/* A split needs more pages than an update in place: take the last ones with commits
+	 * like the engine's (each takes an event number). */
+	for (;;) {
+		struct gw_txn t;
+		uint64_t seq;
+		int rc;
+		assert_int_equal(gw_store_begin(&f->store, &t), 0);
+		if ((rc = gw_store_event_seq_next(&t, &seq)) == 0)
+			rc = gw_store_commit(&t);
+		else
+			gw_store_abort(&t);
+		if (rc != 0) {
+			assert_int_equal(rc, -ENOSPC);
+			break;
+		}
+	}
+}
+
+/* A commit that fails (map full) changes nothing anyone can see: an operator command
+ * answers the error and the rollout is as the store has it, a device report is undone,
+ * no event or command goes out and nothing piles up; a restart finds the same. */
+static void
+test_failed_commit_leaves_memory_as_stored(void **state)
+{
+	struct fixture *f = *state;
+	struct gw_rollout *ro = create(f, PLAN);
+	struct gw_rdev *d;
+	uint64_t cmd;
+	struct tfp_report p;
+	uint8_t buf[TFP_REPORT_WIRE_MAX];
+	size_t len;
+	struct gw_txn pin;
+
+	assert_int_equal(gw_rollouts_start(&f->ro, ro, "op-alice", NULL), 0);
+	step(f, gw_wall_ms());
+	d = gw__find_dev(ro, "vib-0001");
+	assert_int_equal(d->state, GW_RD_OFFERED);
+	cmd = d->cmd;
+	clear_events(f);
+	fill_store(f, &pin);
+
+	assert_int_equal(gw_rollouts_pause(&f->ro, ro, "op-alice", NULL), -ENOSPC);
+	assert_int_equal(ro->state, GW_RO_RUNNING);
+	assert_int_equal(ro->reason, GW_R_OPERATOR_START);
+	assert_null(f->ro.fx_head);
+	assert_int_equal(gw_rollouts_abort(&f->ro, ro, "op-alice", NULL), -ENOSPC);
+	assert_int_equal(ro->state, GW_RO_RUNNING);
+
+	/* The canary device confirms; the commit fails, so the report is undone. */
+	memset(&p, 0, sizeof(p));
+	p.type = TFP_MSG_RESULT;
+	p.command_id = cmd;
+	p.phase = TFP_PHASE_CONFIRM;
+	p.outcome = TFP_OUTCOME_OK;
+	p.reason = TFP_REASON_CONFIRMED;
+	assert_int_equal(tfp_report_encode(&p, buf, sizeof(buf), &len), 0);
+	gw_rollouts_on_report(&f->ro, "vib-0001", buf, len);
+	assert_int_equal(gw_rollouts_flush(&f->ro), -ENOSPC);
+	d = gw__find_dev(ro, "vib-0001");
+	assert_int_equal(d->state, GW_RD_OFFERED);
+	assert_false(d->flags & GW_RDF_CONFIRMED);
+	assert_true(d->cmd == cmd);
+
+	/* Steps whose commits fail queue nothing for later: effects do not pile up. */
+	for (int i = 0; i < 5; i++) {
+		gw_rollouts_step(&f->ro, gw_wall_ms() + 400000u * (uint64_t)(i + 1));
+		assert_int_equal(gw_rollouts_flush(&f->ro), -ENOSPC);
+		assert_null(f->ro.fx_head);
+		assert_int_equal(gw__find_dev(ro, "vib-0001")->state, GW_RD_OFFERED);
+		assert_true(gw__find_dev(ro, "vib-0001")->cmd == cmd);
+	}
+	assert_int_equal(f->nev, 0);
+
+	/* What a restart loads is what memory says. */
+	gw_rollouts_close(&f->ro);
+	open_engine(f);
+	ro = gw_rollouts_find(&f->ro, "r1");
+	assert_int_equal(ro->state, GW_RO_RUNNING);
+	d = gw__find_dev(ro, "vib-0001");
+	assert_int_equal(d->state, GW_RD_OFFERED);
+	assert_true(d->cmd == cmd);
+	gw_store_abort(&pin);
+}
+
 int
 main(void)
 {
@@ -873,6 +995,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_offline_devices_are_offered_when_they_return,
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overlapping_rollouts_do_not_both_run, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_failed_commit_leaves_memory_as_stored, setup,
 		                                teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
