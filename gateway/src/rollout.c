@@ -288,8 +288,12 @@ rollback_devices(struct gw_rollouts *r, struct gw_rollout *ro, int wave, int rea
 }
 
 static void
-wave_start(struct gw_rollout *ro, int w, uint64_t now_ms)
+wave_start(struct gw_rollouts *r, struct gw_rollout *ro, int w, uint64_t now_ms)
 {
+	/* The canary stays as chosen at create time; later waves take in the devices that
+	 * registered since and match the target. */
+	if (w > 0)
+		gw__add_newcomers(r, ro, w, now_ms);
 	ro->wave = w;
 	ro->waves[w].state = GW_WAVE_RUNNING;
 	ro->waves[w].started_ms = now_ms;
@@ -740,7 +744,7 @@ evaluate_wave(struct gw_rollouts *r, struct gw_rollout *ro, uint64_t now_ms)
 			                  NULL, now_ms);
 			return;
 		}
-		wave_start(ro, ro->wave + 1, now_ms);
+		wave_start(r, ro, ro->wave + 1, now_ms);
 		gw__ro_transition(r, ro, GW_RO_RUNNING, GW_R_WAVE_PASSED, "gateway", NULL, now_ms);
 		return;
 	}
@@ -919,7 +923,7 @@ gw_rollouts_start(struct gw_rollouts *r, struct gw_rollout *ro, const char *by,
 			snap(r, ro->devs[i].id, NULL, NULL, &ro->devs[i].base),
 			        ro->devs[i].dirty = 1;
 	ro->dirty |= 2;
-	wave_start(ro, 0, now);
+	wave_start(r, ro, 0, now);
 	gw__ro_transition(r, ro, GW_RO_RUNNING, GW_R_OPERATOR_START, by, msg, now);
 	return gw_rollouts_flush(r);
 }
@@ -955,7 +959,7 @@ gw_rollouts_resume(struct gw_rollouts *r, struct gw_rollout *ro, const char *by,
 			gw__ro_transition(r, ro, GW_RO_COMPLETED, GW_R_OPERATOR_RESUME, by, msg, now);
 			return gw_rollouts_flush(r);
 		}
-		wave_start(ro, ro->wave + 1, now);
+		wave_start(r, ro, ro->wave + 1, now);
 	} else {
 		/* The wave's clock does not count the pause against its timeout. */
 		w->started_ms = now;

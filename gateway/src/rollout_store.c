@@ -575,6 +575,54 @@ plan_waves(struct gw_rollout *ro)
 	}
 }
 
+size_t
+gw__add_newcomers(struct gw_rollouts *r, struct gw_rollout *ro, int wave, uint64_t now_ms)
+{
+	struct match_ctx mc = { 0 };
+	struct gw_model m;
+	struct gw_rdev *p;
+	size_t added = 0, eligible = 0;
+
+	if (gw_catalog_find_version(r->catalog, ro->def.model, ro->def.version, &m) != 0)
+		return 0;
+	mc.r = r;
+	mc.target = json_object_get(ro->def.json, "target");
+	mc.m = &m.m;
+	gw_devtab_each(&r->registry->tab, match_cb, &mc);
+	for (size_t i = 0; i < mc.n; i++) {
+		/* Known already, or another active rollout's: not now (the next wave looks
+		 * again). */
+		if (gw__find_dev(ro, mc.devs[i].id) != NULL ||
+		    gw_rollouts_holder(r, ro, mc.devs[i].id) != NULL)
+			continue;
+		mc.devs[added++] = mc.devs[i];
+	}
+	if (added == 0 || mc.rc != 0 ||
+	    (p = realloc(ro->devs, (ro->ndev + added) * sizeof(*p))) == NULL) {
+		free(mc.devs);
+		return 0;
+	}
+	ro->devs = p;
+	for (size_t i = 0; i < added; i++) {
+		struct gw_rdev *d = &ro->devs[ro->ndev++];
+		*d = mc.devs[i];
+		if (d->state == GW_RD_WAITING) {
+			d->wave = (uint8_t)wave;
+			eligible++;
+		}
+		d->dirty = 1;
+		d->updated_ms = now_ms;
+	}
+	free(mc.devs);
+	gw__sort_devs(ro);
+	ro->waves[wave].devices += (uint32_t)eligible;
+	ro->dirty |= 3;
+	ro->status_dirty = 1;
+	log_info("rollout %s: %zu device(s) registered since creation match its target; %zu "
+	         "join wave %d", ro->id, added, eligible, wave);
+	return added;
+}
+
 int
 gw_rollouts_create(struct gw_rollouts *r, struct gw_rollout_def *def, const char *by,
                    struct gw_rollout **out)

@@ -973,6 +973,61 @@ test_failed_commit_leaves_memory_as_stored(void **state)
 	gw_store_abort(&pin);
 }
 
+/* Devices that register after create and match the target join the wave that starts next
+ * (the canary stays as chosen); those the target or the version does not fit are skipped
+ * with their reason; one held by another active rollout is left to it. */
+static void
+test_newcomers_join_the_remaining_waves(void **state)
+{
+	struct fixture *f = *state;
+	struct gw_rollout *ro = create(f, PLAN), *other;
+	uint32_t c[GW_RD_COUNT];
+	size_t n0 = ro->ndev;
+
+	/* vib-0000 sorts before the canary: it must not displace it. */
+	device_says(f, "vib-0000", "stm32l4-vib", &f->v1, "1.0.0", 0);
+	assert_int_equal(gw_rollouts_start(&f->ro, ro, "op-alice", NULL), 0);
+	step(f, gw_wall_ms());
+	assert_null(gw__find_dev(ro, "vib-0000"));
+	assert_int_equal(gw__find_dev(ro, "vib-0001")->state, GW_RD_OFFERED);
+	assert_int_equal(gw__find_dev(ro, "vib-0002")->state, GW_RD_OFFERED);
+	land(f, ro, "vib-0001");
+	land(f, ro, "vib-0002");
+	device_says(f, "other-0002", "nrf52-temp", &f->v1, "1.0.0", 0);
+	device_says(f, "vib-0300", "stm32l4-vib", &f->v1, "1.0.0", 0);
+	{
+		json_t *b = json_loads(PLAN, 0, NULL);
+		char *t;
+		json_object_set_new(b, "id", json_string("r3"));
+		json_object_set_new(b, "target", json_pack("{s:[s]}", "devices", "vib-0300"));
+		t = json_dumps(b, 0);
+		other = create(f, t);
+		free(t);
+		json_decref(b);
+	}
+	assert_int_equal(gw_rollouts_start(&f->ro, other, "op-alice", NULL), 0);
+	step(f, gw_wall_ms());
+	step(f, gw_wall_ms());
+	assert_int_equal(ro->wave, 1);
+	assert_int_equal(ro->ndev, n0 + 2);
+	assert_int_equal(gw__find_dev(ro, "vib-0000")->wave, 1);
+	assert_int_equal(gw__find_dev(ro, "vib-0000")->state, GW_RD_OFFERED);
+	assert_int_equal(gw__find_dev(ro, "other-0002")->state, GW_RD_SKIPPED);
+	assert_string_equal(gw_reason_name(gw__find_dev(ro, "other-0002")->reason),
+	                    "class_mismatch");
+	assert_null(gw__find_dev(ro, "vib-0300"));
+	assert_int_equal(ro->waves[1].devices, 4);
+	gw_rollout_counts(ro, 1, c);
+	assert_int_equal(c[GW_RD_OFFERED], 4);
+	/* Stored with the rollout: a restart keeps them. */
+	gw_rollouts_close(&f->ro);
+	open_engine(f);
+	ro = gw_rollouts_find(&f->ro, "r1");
+	assert_int_equal(ro->ndev, n0 + 2);
+	assert_int_equal(gw__find_dev(ro, "vib-0000")->wave, 1);
+	assert_int_equal(ro->waves[1].devices, 4);
+}
+
 int
 main(void)
 {
@@ -997,6 +1052,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_overlapping_rollouts_do_not_both_run, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_failed_commit_leaves_memory_as_stored, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_newcomers_join_the_remaining_waves, setup,
 		                                teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
