@@ -371,7 +371,7 @@ offer(struct gw_rollouts *r, struct gw_rollout *ro, struct gw_rdev *d,
 	d->flags &= (uint8_t)~(GW_RDF_CONFIRMED | GW_RDF_ROLLBACK_CMD);
 	d->cmd = 0;
 	d->sent_ms = 0;
-	d->due_ms = now_ms + (uint64_t)r->download_timeout_s * 1000u;
+	d->due_ms = now_ms + (uint64_t)ro->def.download_timeout_s * 1000u;
 	d->last_phase = TFP_PHASE_CHECK;   /* "offered" is said here, not again on CHECK */
 	d->last_decile = 0;
 	dev_set(ro, d, GW_RD_OFFERED, now_ms);
@@ -799,7 +799,8 @@ step_devices(struct gw_rollouts *r, struct gw_rollout *ro, uint64_t now_ms)
 			attempt_failed(r, ro, d, GW_R_DOWNLOAD_TIMEOUT, 0, true, now_ms);
 			continue;
 		}
-		if (!link || (d->sent_ms != 0 && now_ms - d->sent_ms < (uint64_t)r->resend_s * 1000u))
+		if (!link ||
+		    (d->sent_ms != 0 && now_ms - d->sent_ms < (uint64_t)ro->def.resend_s * 1000u))
 			continue;
 		g = gw_registry_get(r->registry, d->id);
 		if (g == NULL || !g->online)

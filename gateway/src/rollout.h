@@ -173,8 +173,6 @@ struct gw_rollouts {
 	uint64_t last_status_ms;
 	struct gw_drift_policy policy;
 	uint64_t policy_acted_ms;
-	uint32_t resend_s;             /* re-send an unanswered command after this long */
-	uint32_t download_timeout_s;   /* an attempt with no result after this long fails */
 	uint64_t commits, commit_errors, reports, stray_reports;
 };
 

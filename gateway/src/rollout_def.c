@@ -403,6 +403,8 @@ defaults(struct gw_rollout_def *d)
 	d->success_threshold = 95;
 	d->settle_s = 900;
 	d->wave_timeout_s = 86400;
+	d->resend_s = 10;
+	d->download_timeout_s = 300;
 	d->retry_max = 3;
 	d->retry_backoff_s = 60;
 	d->max_failure_rate = 5;
@@ -434,6 +436,8 @@ normalized(json_t *body, const struct gw_rollout_def *d)
 	json_object_set_new(o, "success_threshold", json_real(d->success_threshold));
 	json_object_set_new(o, "settle_seconds", json_integer(d->settle_s));
 	json_object_set_new(o, "wave_timeout_seconds", json_integer(d->wave_timeout_s));
+	json_object_set_new(o, "resend_seconds", json_integer(d->resend_s));
+	json_object_set_new(o, "download_timeout_seconds", json_integer(d->download_timeout_s));
 	r = json_pack("{s:i, s:i}", "max_attempts", (int)d->retry_max, "backoff_seconds",
 	              (int)d->retry_backoff_s);
 	json_object_set_new(o, "retry", r);
@@ -470,7 +474,8 @@ gw_rollout_def_parse(json_t *body, struct gw_rollout_def *d, struct gw_api_error
 	static const char *const members[] = { "id", "description", "model", "version",
 	                                       "target", "waves", "transfer", "max_in_flight",
 	                                       "success_threshold", "settle_seconds",
-	                                       "wave_timeout_seconds", "retry", "gates",
+	                                       "wave_timeout_seconds", "resend_seconds",
+	                                       "download_timeout_seconds", "retry", "gates",
 	                                       "on_gate_failure", NULL };
 	static const char *const required[] = { "model", "version", "target", "waves",
 	                                        "on_gate_failure", NULL };
@@ -538,6 +543,16 @@ gw_rollout_def_parse(json_t *body, struct gw_rollout_def *d, struct gw_api_error
 		if (gw_rdef_int(x, "/wave_timeout_seconds", 60, 2592000, e) != 0)
 			return -EINVAL;
 		d->wave_timeout_s = (uint32_t)json_integer_value(x);
+	}
+	if ((x = json_object_get(body, "resend_seconds")) != NULL) {
+		if (gw_rdef_int(x, "/resend_seconds", 1, 3600, e) != 0)
+			return -EINVAL;
+		d->resend_s = (uint32_t)json_integer_value(x);
+	}
+	if ((x = json_object_get(body, "download_timeout_seconds")) != NULL) {
+		if (gw_rdef_int(x, "/download_timeout_seconds", 10, 86400, e) != 0)
+			return -EINVAL;
+		d->download_timeout_s = (uint32_t)json_integer_value(x);
 	}
 	if ((x = json_object_get(body, "retry")) != NULL) {
 		json_t *y;

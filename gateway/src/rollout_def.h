@@ -52,6 +52,8 @@ struct gw_rollout_def {
 	double success_threshold;            /* percent */
 	uint32_t settle_s;
 	uint32_t wave_timeout_s;
+	uint32_t resend_s;                   /* re-send an unanswered command after this long */
+	uint32_t download_timeout_s;         /* an attempt without a result fails after this */
 	uint32_t retry_max;
 	uint32_t retry_backoff_s;
 	double max_failure_rate;             /* percent */

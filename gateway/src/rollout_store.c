@@ -995,8 +995,6 @@ gw_rollouts_open(struct gw_rollouts *r, uv_loop_t *loop, struct gw_store *s,
 	r->mqtt = mqtt;
 	r->emit = emit;
 	r->arg = arg;
-	r->resend_s = 10;
-	r->download_timeout_s = 300;
 	snprintf(r->site, sizeof(r->site), "%s", site);
 	if ((rc = load_all(r)) != 0) {
 		gw_rollouts_close(r);

@@ -410,6 +410,7 @@ test_failed_attempts_retry_with_backoff_then_fail(void **state)
 	uint64_t first, now = gw_wall_ms();
 
 	assert_int_equal(gw_rollouts_start(&f->ro, ro, "op-alice", NULL), 0);
+	now = gw_wall_ms();
 	step(f, now);
 	d = gw__find_dev(ro, "vib-0001");
 	first = d->cmd;
@@ -1028,6 +1029,36 @@ test_newcomers_join_the_remaining_waves(void **state)
 	assert_int_equal(ro->waves[1].devices, 4);
 }
 
+/* The download timeout is the definition's (here 60 s, not the 300 s default): an attempt
+ * without a result after it fails with download_timeout and waits for its retry. */
+static void
+test_download_timeout_is_the_definitions(void **state)
+{
+	struct fixture *f = *state;
+	struct gw_rollout *ro;
+	struct gw_rdev *d;
+	uint64_t now;
+	json_t *b = json_loads(PLAN, 0, NULL);
+	char *t;
+
+	json_object_set_new(b, "download_timeout_seconds", json_integer(60));
+	t = json_dumps(b, 0);
+	ro = create(f, t);
+	free(t);
+	json_decref(b);
+	assert_int_equal(ro->def.download_timeout_s, 60);
+	assert_int_equal(gw_rollouts_start(&f->ro, ro, "op-alice", NULL), 0);
+	now = gw_wall_ms();
+	step(f, now);
+	d = gw__find_dev(ro, "vib-0001");
+	assert_int_equal(d->state, GW_RD_OFFERED);
+	step(f, now + 59000);
+	assert_int_equal(d->state, GW_RD_OFFERED);
+	step(f, now + 61000);
+	assert_int_equal(d->state, GW_RD_WAITING);
+	assert_string_equal(gw_reason_name(d->reason), "download_timeout");
+}
+
 int
 main(void)
 {
@@ -1054,6 +1085,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_failed_commit_leaves_memory_as_stored, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_newcomers_join_the_remaining_waves, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_download_timeout_is_the_definitions, setup,
 		                                teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
