@@ -873,6 +873,7 @@ gw_rollouts_step(struct gw_rollouts *r, uint64_t now_ms)
 	}
 	gw__drift_policy(r, now_ms);
 	gw__publish_status(r, now_ms);
+	gw__clear_statuses(r, now_ms);
 }
 
 /* ---- operator commands ---------------------------------------------------------------- */

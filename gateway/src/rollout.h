@@ -173,8 +173,11 @@ struct gw_rollouts {
 	uint64_t last_status_ms;
 	struct gw_drift_policy policy;
 	uint64_t policy_acted_ms;
+	uint32_t status_retention_s;   /* ended rollouts' retained status is cleared after */
 	uint64_t commits, commit_errors, reports, stray_reports;
 };
+
+#define GW_ROLLOUT_STATUS_RETENTION_S (7u * 86400u)
 
 /* Loads every rollout from the store (running ones resume: their in-flight commands are
  * re-sent with the same ids once the link is up) and registers the rollout.* operations
@@ -203,6 +206,10 @@ int gw_rollouts_flush(struct gw_rollouts *r);
  * re-sends and retries. now_ms is wall-clock time. */
 void gw_rollouts_step(struct gw_rollouts *r, uint64_t now_ms);
 
+/* How long the retained status of an ended (completed, aborted, rolled back) rollout stays
+ * on tf/<site>/status/rollout/<id> after it ended (config "rollout.status_retention_s");
+ * then the engine's tick clears it with an empty retained message, once. */
+void gw_rollouts_set_status_retention(struct gw_rollouts *r, uint32_t seconds);
 /* Sets the drift policy (config "drift_policy.*"); share 0 turns it off. */
 void gw_rollouts_set_policy(struct gw_rollouts *r, const struct gw_drift_policy *p);
 

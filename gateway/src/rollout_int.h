@@ -32,5 +32,6 @@ void gw__drift_policy(struct gw_rollouts *r, uint64_t now_ms);
 size_t gw__add_newcomers(struct gw_rollouts *r, struct gw_rollout *ro, int wave,
                          uint64_t now_ms);
 void gw__publish_status(struct gw_rollouts *r, uint64_t now_ms);
+void gw__clear_statuses(struct gw_rollouts *r, uint64_t now_ms);
 
 #endif

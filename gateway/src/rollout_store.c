@@ -926,7 +926,7 @@ gw__publish_status(struct gw_rollouts *r, uint64_t now_ms)
 		struct gw_rollout *ro = r->list[i];
 		char topic[128], *text;
 		json_t *o;
-		if (!ro->status_dirty)
+		if (!ro->status_dirty || ro->status_cleared)
 			continue;
 		if ((o = gw_rollout_status_json(r, ro)) == NULL)
 			continue;
@@ -948,6 +948,44 @@ gw__publish_status(struct gw_rollouts *r, uint64_t now_ms)
 			free(text);
 		}
 	}
+}
+
+/* Ended rollouts' retained status goes (an empty retained message) once the retention has
+ * passed since they ended; the record remembers it, so a restart neither republishes nor
+ * clears again. The message goes before the commit: a crash between them clears again,
+ * which is harmless, where the other order could leave the status retained for good. */
+void
+gw__clear_statuses(struct gw_rollouts *r, uint64_t now_ms)
+{
+	uint64_t keep = (uint64_t)r->status_retention_s * 1000u;
+
+	if (r->mqtt == NULL || !r->mqtt->connected)
+		return;
+	for (size_t i = 0; i < r->n; i++) {
+		struct gw_rollout *ro = r->list[i];
+		char topic[128];
+		if (ro->status_cleared ||
+		    (ro->state != GW_RO_COMPLETED && ro->state != GW_RO_ABORTED &&
+		     ro->state != GW_RO_ROLLED_BACK) ||
+		    now_ms < ro->updated_ms + keep)
+			continue;
+		snprintf(topic, sizeof(topic), "tf/%s/status/rollout/%s", r->site, ro->id);
+		if (gw_mqtt_publish(r->mqtt, topic, "", 0, 1, 1, NULL) != 0)
+			continue;
+		log_info("rollout %s: retained status cleared (ended more than %u s ago)", ro->id,
+		         r->status_retention_s);
+		ro->status_cleared = 1;
+		ro->status_dirty = 0;
+		ro->dirty |= 1;
+		free(ro->status_text);
+		ro->status_text = NULL;
+	}
+}
+
+void
+gw_rollouts_set_status_retention(struct gw_rollouts *r, uint32_t seconds)
+{
+	r->status_retention_s = seconds;
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------ */
@@ -995,6 +1033,7 @@ gw_rollouts_open(struct gw_rollouts *r, uv_loop_t *loop, struct gw_store *s,
 	r->mqtt = mqtt;
 	r->emit = emit;
 	r->arg = arg;
+	r->status_retention_s = GW_ROLLOUT_STATUS_RETENTION_S;
 	snprintf(r->site, sizeof(r->site), "%s", site);
 	if ((rc = load_all(r)) != 0) {
 		gw_rollouts_close(r);

@@ -19,7 +19,9 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "broker.h"
 #include "gw_testutil.h"
+#include "mqtt.h"
 #include "rollout.h"
 #include "rollout_int.h"
 #include "clock.h"
@@ -1059,6 +1061,164 @@ test_download_timeout_is_the_definitions(void **state)
 	assert_string_equal(gw_reason_name(d->reason), "download_timeout");
 }
 
+/* ---- retained status, against a real Mosquitto ---------------------------------------- */
+
+struct link {
+	struct gw_mqtt m;
+	int connected, closed;
+};
+
+static void
+link_message(void *arg, const struct gw_mqtt_msg *m)
+{
+	(void)arg;
+	(void)m;
+}
+
+static void
+link_state(void *arg, int connected, const char *why)
+{
+	(void)why;
+	((struct link *)arg)->connected = connected;
+}
+
+static void
+link_closed(struct gw_mqtt *m)
+{
+	((struct link *)((char *)m - offsetof(struct link, m)))->closed = 1;
+}
+
+static void
+idle(uv_timer_t *t)
+{
+	(void)t;
+}
+
+/* Runs the loop for up to ms, or until *flag is set. */
+static void
+spin(struct fixture *f, const int *flag, int ms)
+{
+	uv_timer_t tick;
+	uint64_t end = uv_now(&f->loop) + (uint64_t)ms;
+
+	uv_timer_init(&f->loop, &tick);
+	uv_timer_start(&tick, idle, 10, 10);
+	while ((flag == NULL || !*flag) && uv_now(&f->loop) < end)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	uv_close((uv_handle_t *)&tick, NULL);
+	uv_run(&f->loop, UV_RUN_NOWAIT);
+}
+
+/* What an operator subscribing now gets as the topic's retained message ("" if none). */
+static void
+retained(const struct test_broker *b, const char *topic, char *out, size_t cap)
+{
+	char cmd[1024];
+	FILE *p;
+	size_t n;
+
+	snprintf(cmd, sizeof(cmd),
+	         "mosquitto_sub -h 127.0.0.1 -p %d --cafile %s --cert %s --key %s -t %s -C 1 "
+	         "-W 2 -F '%%r %%p' 2>/dev/null",
+	         b->port, test_broker_path(b, "ca.crt"), test_broker_path(b, "op-alice.crt"),
+	         test_broker_path(b, "op-alice.key"), topic);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(out, 1, cap - 1, p);
+	out[n] = '\0';
+	pclose(p);
+}
+
+/* An ended rollout's retained status is cleared once the retention has passed since it
+ * ended, and stays cleared across a restart; a running one's stays. */
+static void
+test_ended_rollout_status_is_cleared_after_retention(void **state)
+{
+	struct fixture *f = *state;
+	struct test_broker b;
+	struct gw_mqtt_config cfg = { 0 };
+	struct link l = { 0 };
+	struct gw_rollout *ro, *other;
+	char got[4096];
+	uint64_t now;
+
+	gw_log_init(GW_LOG_WARNING);
+	assert_int_equal(test_broker_start(&b, 0), 0);
+	cfg.uri = b.uri;
+	cfg.client_id = "gw-site1";
+	cfg.ca_file = strdup(test_broker_path(&b, "ca.crt"));
+	cfg.cert_file = strdup(test_broker_path(&b, "gateway.crt"));
+	cfg.key_file = strdup(test_broker_path(&b, "gateway.key"));
+	cfg.backoff_min_ms = 100;
+	cfg.backoff_max_ms = 400;
+	assert_int_equal(gw_mqtt_init(&f->loop, &l.m, &cfg, link_message, link_state, &l), 0);
+	assert_int_equal(gw_mqtt_start(&l.m), 0);
+	spin(f, &l.connected, 10000);
+	assert_true(l.connected);
+	gw_rollouts_close(&f->ro);
+	assert_int_equal(gw_rollouts_open(&f->ro, NULL, &f->store, &f->reg, &f->cat, &f->mon,
+	                                  &f->deltas, &l.m, NULL, "site1", on_event, f),
+	                 0);
+	ro = create(f, PLAN);
+	{
+		json_t *j = json_loads(PLAN, 0, NULL);
+		char *t;
+		json_object_set_new(j, "id", json_string("r3"));
+		json_object_set_new(j, "target", json_pack("{s:[s]}", "devices", "vib-0010"));
+		t = json_dumps(j, 0);
+		other = create(f, t);
+		free(t);
+		json_decref(j);
+	}
+	assert_int_equal(gw_rollouts_start(&f->ro, ro, "op-alice", NULL), 0);
+	assert_int_equal(gw_rollouts_start(&f->ro, other, "op-alice", NULL), 0);
+	assert_int_equal(gw_rollouts_abort(&f->ro, ro, "op-alice", NULL), 0);
+	now = gw_wall_ms();
+	gw_rollouts_step(&f->ro, now);
+	assert_int_equal(gw_rollouts_flush(&f->ro), 0);
+	spin(f, NULL, 300);
+	retained(&b, "tf/site1/status/rollout/r1", got, sizeof(got));
+	assert_non_null(strstr(got, "\"aborted\""));
+	assert_int_equal(got[0], '1');     /* retained */
+
+	/* Within the retention nothing changes; past it the ended one's status goes. */
+	gw_rollouts_set_status_retention(&f->ro, 60);
+	gw_rollouts_step(&f->ro, now + 30000);
+	assert_int_equal(gw_rollouts_flush(&f->ro), 0);
+	assert_false(ro->status_cleared);
+	gw_rollouts_step(&f->ro, now + 61000);
+	assert_int_equal(gw_rollouts_flush(&f->ro), 0);
+	assert_true(ro->status_cleared);
+	spin(f, NULL, 300);
+	retained(&b, "tf/site1/status/rollout/r1", got, sizeof(got));
+	assert_string_equal(got, "");
+	retained(&b, "tf/site1/status/rollout/r3", got, sizeof(got));
+	assert_non_null(strstr(got, "\"running\""));
+
+	/* A restart republishes what is under way, never what was cleared. */
+	gw_rollouts_close(&f->ro);
+	assert_int_equal(gw_rollouts_open(&f->ro, NULL, &f->store, &f->reg, &f->cat, &f->mon,
+	                                  &f->deltas, &l.m, NULL, "site1", on_event, f),
+	                 0);
+	gw_rollouts_set_status_retention(&f->ro, 60);
+	assert_true(gw_rollouts_find(&f->ro, "r1")->status_cleared);
+	gw_rollouts_step(&f->ro, now + 62000);
+	assert_int_equal(gw_rollouts_flush(&f->ro), 0);
+	spin(f, NULL, 300);
+	retained(&b, "tf/site1/status/rollout/r1", got, sizeof(got));
+	assert_string_equal(got, "");
+
+	gw_rollouts_close(&f->ro);
+	gw_mqtt_close(&l.m, link_closed);
+	spin(f, &l.closed, 5000);
+	assert_true(l.closed);
+	free((char *)cfg.ca_file);
+	free((char *)cfg.cert_file);
+	free((char *)cfg.key_file);
+	test_broker_destroy(&b);
+	open_engine(f);
+}
+
 int
 main(void)
 {
@@ -1088,6 +1248,8 @@ main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_download_timeout_is_the_definitions, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(test_ended_rollout_status_is_cleared_after_retention,
+		                                setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
