@@ -994,6 +994,10 @@ gw_rollouts_rollback(struct gw_rollouts *r, struct gw_rollout *ro, bool whole,
 		if (ro->state != GW_RO_RUNNING && ro->state != GW_RO_PAUSED &&
 		    ro->state != GW_RO_COMPLETED)
 			return -EPERM;
+		/* A completed rollout's devices may be another active rollout's by now: rolling
+		 * them back would undo that one's work behind its back. */
+		if (ro->state == GW_RO_COMPLETED && gw_rollouts_conflict(r, ro, NULL) != NULL)
+			return -EBUSY;
 		rollback_devices(r, ro, -1, GW_R_OPERATOR_ROLLBACK, now);
 		gw__ro_transition(r, ro, GW_RO_ROLLED_BACK, GW_R_OPERATOR_ROLLBACK, by, msg, now);
 		return gw_rollouts_flush(r);

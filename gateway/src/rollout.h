@@ -231,8 +231,9 @@ struct gw_rollout *gw_rollouts_holder(struct gw_rollouts *r, const struct gw_rol
 struct gw_rollout *gw_rollouts_conflict(struct gw_rollouts *r, const struct gw_rollout *ro,
                                         const char **device);
 /* Operator commands: 0 changed, 1 already in that state (nothing done), -EPERM (not
- * allowed from the current state), -EBUSY (start only: gw_rollouts_conflict names the
- * active rollout that holds one of its devices), store errors. */
+ * allowed from the current state), -EBUSY (start, and rollback of a completed rollout:
+ * gw_rollouts_conflict names the active rollout that holds one of its devices), store
+ * errors. */
 int gw_rollouts_start(struct gw_rollouts *r, struct gw_rollout *ro, const char *by,
                       const char *msg);
 int gw_rollouts_pause(struct gw_rollouts *r, struct gw_rollout *ro, const char *by,

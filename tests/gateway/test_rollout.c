@@ -1219,6 +1219,48 @@ test_ended_rollout_status_is_cleared_after_retention(void **state)
 	open_engine(f);
 }
 
+/* A completed rollout whose devices another rollout now runs on cannot be rolled back
+ * (that would undo the other's work); once the other ends, it can. */
+static void
+test_completed_rollout_rollback_respects_the_active_one(void **state)
+{
+	struct fixture *f = *state;
+	struct gw_rollout *a, *b;
+	const char *dev = NULL;
+	json_t *j = json_loads(PLAN, 0, NULL);
+	char *t;
+
+	json_object_set_new(j, "target", json_pack("{s:[s]}", "devices", "vib-0010"));
+	json_object_set_new(j, "waves", json_pack("{s:{s:i}, s:[i]}", "canary", "count", 1,
+	                                          "stages", 100));
+	t = json_dumps(j, 0);
+	a = create(f, t);
+	free(t);
+	json_object_set_new(j, "id", json_string("r2"));
+	json_object_set_new(j, "version", json_string("1.0.0"));
+	t = json_dumps(j, 0);
+	json_decref(j);
+	assert_int_equal(gw_rollouts_start(&f->ro, a, "op-alice", NULL), 0);
+	step(f, gw_wall_ms());
+	land(f, a, "vib-0010");
+	for (int i = 0; i < 4 && a->state == GW_RO_RUNNING; i++)
+		step(f, gw_wall_ms());
+	assert_int_equal(a->state, GW_RO_COMPLETED);
+	/* r2 takes the device back to 1.0.0 (an operator's way back that is not a rollback). */
+	b = create(f, t);
+	free(t);
+	assert_int_equal(gw_rollouts_start(&f->ro, b, "op-alice", NULL), 0);
+	step(f, gw_wall_ms());
+	assert_int_equal(gw__find_dev(b, "vib-0010")->state, GW_RD_OFFERED);
+	assert_int_equal(gw_rollouts_rollback(&f->ro, a, true, "op-alice", NULL), -EBUSY);
+	assert_ptr_equal(gw_rollouts_conflict(&f->ro, a, &dev), b);
+	assert_string_equal(dev, "vib-0010");
+	assert_int_equal(a->state, GW_RO_COMPLETED);
+	assert_int_equal(gw_rollouts_abort(&f->ro, b, "op-alice", NULL), 0);
+	assert_int_equal(gw_rollouts_rollback(&f->ro, a, true, "op-alice", NULL), 0);
+	assert_int_equal(a->state, GW_RO_ROLLED_BACK);
+}
+
 int
 main(void)
 {
@@ -1242,6 +1284,8 @@ main(void)
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overlapping_rollouts_do_not_both_run, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(test_completed_rollout_rollback_respects_the_active_one,
+		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_commit_leaves_memory_as_stored, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_newcomers_join_the_remaining_waves, setup,
