@@ -366,6 +366,10 @@ gw_mqtt_init(uv_loop_t *loop, struct gw_mqtt *m, const struct gw_mqtt_config *cf
 	m->on_state = on_state;
 	m->arg = arg;
 
+	/* Paho formats every protocol-level trace line (vsnprintf under a global mutex, into
+	 * its own ring buffer) unless told not to: about a tenth of the instructions per
+	 * received message. Errors are still traced; the link logs what matters itself. */
+	MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_ERROR);
 	copts.MQTTVersion = MQTTVERSION_5;
 	/* Publishes while disconnected fail fast: state lives in the store and is re-sent.
 	 * The buffer bound applies while connected too (Paho's queue of outgoing messages), so
