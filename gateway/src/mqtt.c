@@ -323,7 +323,8 @@ drain(void *arg, struct gw_mail *item)
 			finish_close(m);
 		break;
 	case MAIL_DELIVERED:
-		if (!m->closing && m->on_delivery != NULL)
+		/* Also while closing: what the broker acknowledged need not be sent again. */
+		if (m->on_delivery != NULL)
 			m->on_delivery(m->delivery_arg, mail->token, mail->ok);
 		break;
 	}
