@@ -47,6 +47,14 @@ post_state(struct gw_mqtt *m, enum mail_kind kind, const char *why)
 
 /* ---- Paho threads ---- */
 
+/* Whether a message on this topic waits for gw_mqtt_poll() (mqtt.h, lazy_suffix). */
+static int
+is_lazy(const struct gw_mqtt *m, const char *topic, size_t tlen)
+{
+	size_t n = m->lazy_suffix_len;
+	return n > 0 && tlen >= n && memcmp(topic + tlen - n, m->cfg.lazy_suffix, n) == 0;
+}
+
 static int
 paho_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *pm)
 {
@@ -93,8 +101,7 @@ paho_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *pm)
 	}
 	mail->msg.qos = pm->qos;
 	mail->msg.retained = pm->retained;
-	if ((m->lazy_suffix_len > 0 && tlen >= m->lazy_suffix_len &&
-	     memcmp(topic + tlen - m->lazy_suffix_len, m->cfg.lazy_suffix, m->lazy_suffix_len) == 0
+	if ((is_lazy(m, topic, tlen)
 	         ? gw_mailbox_post_lazy(&m->mailbox, &mail->link, m->cfg.lazy_wake_at)
 	         : gw_mailbox_post(&m->mailbox, &mail->link)) != 0) {
 		free(mail);

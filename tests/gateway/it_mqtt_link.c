@@ -130,8 +130,10 @@ group_setup(void **state)
 	cfg.will_topic = "tf/site1/status/gateway";
 	cfg.will_payload = "offline";
 	cfg.online_payload = "online";
+	cfg.lazy_suffix = "/telemetry";
 	if (gw_mqtt_init(&c.loop, &c.link, &cfg, on_message, on_state, &c) != 0 ||
 	    gw_mqtt_subscribe(&c.link, "tf/site1/dev/+/state", 1) != 0 ||
+	    gw_mqtt_subscribe(&c.link, "tf/site1/dev/+/telemetry", 1) != 0 ||
 	    gw_mqtt_subscribe(&c.link, "tf/site1/dev/+/report", 1) != 0 ||
 	    gw_mqtt_subscribe(&c.link, "tf/site1/api/req/#", 1) != 0 ||
 	    gw_mqtt_start(&c.link) != 0 || !run_until(&c, &c.connected, 1, 10000))
@@ -259,6 +261,37 @@ test_operator_request_gets_correlated_response(void **state)
 	fclose(f);
 	/* The response carries the request's correlation data back unchanged. */
 	assert_string_equal(line, "{\"ok\":true}|corr-42\n");
+}
+
+static void
+test_lazy_messages_wait_for_poll_in_order(void **state)
+{
+	struct ctx *c = *state;
+	int before = c->nseen;
+
+	/* Telemetry waits in the mailbox without waking the loop... */
+	assert_int_equal(test_broker_pub(&c->broker, "devices/dev-0001", "-q", "1", "-t",
+	                                 "tf/site1/dev/dev-0001/telemetry", "-m", "lazy-1", NULL),
+	                 0);
+	run_until(c, &c->nseen, before + 1, 500);
+	assert_int_equal(c->nseen, before);
+	/* ...until the owner polls (on its flush timer, in the daemon). */
+	for (int i = 0; i < 50 && c->nseen == before; i++) {
+		gw_mqtt_poll(&c->link);
+		run_until(c, &c->nseen, before + 1, 100);
+	}
+	assert_int_equal(c->nseen, before + 1);
+	assert_string_equal(c->seen[before].payload, "lazy-1");
+	/* Any other message wakes the loop and brings the waiting ones first, in order. */
+	assert_int_equal(test_broker_pub(&c->broker, "devices/dev-0001", "-q", "1", "-t",
+	                                 "tf/site1/dev/dev-0001/telemetry", "-m", "lazy-2", NULL),
+	                 0);
+	assert_int_equal(test_broker_pub(&c->broker, "devices/dev-0001", "-q", "1", "-t",
+	                                 "tf/site1/dev/dev-0001/state", "-m", "eager-3", NULL),
+	                 0);
+	assert_true(run_until(c, &c->nseen, before + 3, 5000));
+	assert_string_equal(c->seen[before + 1].payload, "lazy-2");
+	assert_string_equal(c->seen[before + 2].payload, "eager-3");
 }
 
 static void
@@ -531,6 +564,7 @@ main(void)
 		cmocka_unit_test(test_device_message_reaches_loop),
 		cmocka_unit_test(test_denied_publishes_never_arrive),
 		cmocka_unit_test(test_operator_request_gets_correlated_response),
+		cmocka_unit_test(test_lazy_messages_wait_for_poll_in_order),
 		cmocka_unit_test(test_link_recovers_after_broker_restart),
 	};
 	const struct CMUnitTest outbox_tests[] = {
