@@ -56,6 +56,23 @@ was_acked(const struct gw_outbox *o, uint64_t seq)
 	return 0;
 }
 
+/* Remembers seq for deletion at the next gw_outbox_flush; -ENOMEM leaves it to be sent
+ * again after a reconnect. */
+static int
+mark_done(struct gw_outbox *o, uint64_t seq)
+{
+	if (o->nacked == o->acked_cap) {
+		size_t cap = o->acked_cap ? 2 * o->acked_cap : 64;
+		uint64_t *p = realloc(o->acked, cap * sizeof(*p));
+		if (p == NULL)
+			return -ENOMEM;
+		o->acked = p;
+		o->acked_cap = cap;
+	}
+	o->acked[o->nacked++] = seq;
+	return 0;
+}
+
 /* Publishes one record; 0, or the error of the publish. */
 static int
 publish_record(struct gw_outbox *o, uint64_t seq, const uint8_t *rec, size_t len)
@@ -102,9 +119,11 @@ kick(struct gw_outbox *o)
 		return;
 	while (o->ninflight < GW_OUTBOX_WINDOW &&
 	       gw_store_outbox_next(&t, o->next, &seq, &val, &len) == 0) {
-		if (!was_acked(o, seq) && (rc = publish_record(o, seq, val, len)) != 0 &&
-		    rc != -EBADMSG)
-			break;   /* link down or out of memory: the next connect or ack retries */
+		if (!was_acked(o, seq) && (rc = publish_record(o, seq, val, len)) != 0) {
+			if (rc != -EBADMSG)
+				break;   /* link down or out of memory: the next connect or ack retries */
+			mark_done(o, seq);
+		}
 		o->next = seq + 1;
 	}
 	gw_store_abort(&t);
@@ -124,16 +143,8 @@ on_delivery(void *arg, int token, int ok)
 				o->next = seq;   /* publish it again */
 			break;
 		}
-		if (o->nacked == o->acked_cap) {
-			size_t cap = o->acked_cap ? 2 * o->acked_cap : 64;
-			uint64_t *p = realloc(o->acked, cap * sizeof(*p));
-			if (p == NULL)
-				break;   /* not deleted now: published again after a reconnect */
-			o->acked = p;
-			o->acked_cap = cap;
-		}
-		o->acked[o->nacked++] = seq;
-		o->delivered++;
+		if (mark_done(o, seq) == 0)
+			o->delivered++;
 		break;
 	}
 	kick(o);
