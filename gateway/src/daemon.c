@@ -125,7 +125,7 @@ on_flush(uv_timer_t *t)
 	 * collect it now, then commit it in one transaction. */
 	gw_mqtt_poll(&d->mqtt);
 	gw_store_telemetry_flush(&d->store);
-	gw_outbox_flush(&d->outbox);
+	gw_outbox_tick(&d->outbox, uv_now(d->loop));
 }
 
 /* Republishes the retained fleet status when its content changed (schemas/README.md,

@@ -217,6 +217,15 @@ gw_outbox_flush(struct gw_outbox *o)
 }
 
 void
+gw_outbox_tick(struct gw_outbox *o, uint64_t now_ms)
+{
+	if (o->nacked >= GW_OUTBOX_WINDOW || (o->nacked > 0 && now_ms - o->last_flush_ms >= 1000)) {
+		gw_outbox_flush(o);
+		o->last_flush_ms = now_ms;
+	}
+}
+
+void
 gw_outbox_close(struct gw_outbox *o)
 {
 	gw_outbox_flush(o);

@@ -40,6 +40,7 @@ struct gw_outbox {
 	unsigned ninflight;
 	uint64_t *acked;           /* delivered, deleted at the next gw_outbox_flush */
 	size_t nacked, acked_cap;
+	uint64_t last_flush_ms;
 	uint64_t published, delivered;
 };
 
@@ -52,8 +53,12 @@ void gw_outbox_emit(struct gw_outbox *o, uint64_t seq, const char *kind, json_t 
                     uint64_t now_ms);
 /* Link news: on connect everything left is published again, from the lowest seq. */
 void gw_outbox_on_link(struct gw_outbox *o, int connected);
-/* Deletes delivered entries (one transaction); on the loop's flush timer. */
+/* Deletes delivered entries (one transaction). */
 void gw_outbox_flush(struct gw_outbox *o);
+/* On the loop's flush timer: gw_outbox_flush once GW_OUTBOX_WINDOW entries are delivered
+ * or a second has passed since the last delete. A delete is one more fsync'd commit, and
+ * waiting costs only repeats after a crash (what was delivered but not yet deleted). */
+void gw_outbox_tick(struct gw_outbox *o, uint64_t now_ms);
 void gw_outbox_close(struct gw_outbox *o);
 
 #endif
