@@ -12,7 +12,8 @@
 #   bench/gateway/ingest.sh BUILD_DIR [DEVICES=1000] [RATE=2000] [SECONDS=20] [PKI_DIR]
 #
 # Optionally a tinyfleet-sim run (QoS 0, the simulator's own telemetry) as a third row:
-# SIM=1 bench/gateway/ingest.sh ...; only the RSS rows: RSS_ONLY=1 bench/gateway/ingest.sh ...
+# SIM=1 bench/gateway/ingest.sh ...; only the RSS rows: RSS_ONLY=1 bench/gateway/ingest.sh ...;
+# without them: NO_RSS=1 bench/gateway/ingest.sh ...
 set -euo pipefail
 build=$(cd "${1:?build dir}" && pwd); n=${2:-1000}; rate=${3:-2000}; secs=${4:-20}; pki=${5:-}
 here=$(cd "$(dirname "$0")" && pwd); top=$(cd "$here/../.." && pwd)
@@ -186,7 +187,7 @@ rss_row() {   # devices
 	stop_daemon
 	echo "$kb"
 }
-[ "${SIM_ONLY:-0}" = 1 ] && exit 0
+{ [ "${SIM_ONLY:-0}" = 1 ] || [ "${NO_RSS:-0}" = 1 ]; } && exit 0
 r0=$(rss_row 0); r10=$(rss_row 10000); r100=$(rss_row 100000)
 echo "$r0|$r10|$r100" | awk -F'|' '{
 	split($1, a, " "); split($2, b, " "); split($3, c, " ")

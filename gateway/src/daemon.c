@@ -36,29 +36,14 @@ parse_device_topic(const struct gw_daemon *d, const char *topic, char *id, size_
 	return 0;
 }
 
-/* Publishes an operator event (schemas/operator/event-*.schema.json). Its sequence number
- * was committed with the change it reports; a publish that fails while the broker is away
- * leaves a gap that subscribers see and resynchronise from status (schemas/README.md). */
+/* Publishes an operator event (schemas/operator/event-*.schema.json) through the outbox:
+ * its sequence number, and (for callers that record it) the event itself, were committed
+ * with the change it reports, and it is published until the broker acknowledges it. */
 static void
 emit_event(void *arg, uint64_t seq, const char *kind, json_t *data)
 {
 	struct gw_daemon *d = arg;
-	char at[21], topic[128];
-	json_t *ev;
-	char *text;
-
-	gw_format_time(gw_wall_ms(), at);
-	ev = json_pack("{s:s, s:s, s:I, s:s, s:o}", "event", kind, "site", d->cfg.site, "seq",
-	               (json_int_t)seq, "at", at, "data", data);
-	if (ev == NULL)
-		return;
-	text = json_dumps(ev, JSON_COMPACT);
-	json_decref(ev);
-	if (text == NULL)
-		return;
-	snprintf(topic, sizeof(topic), "tf/%s/events/%s", d->cfg.site, kind);
-	gw_mqtt_publish(&d->mqtt, topic, text, strlen(text), 1, 0, NULL);
-	free(text);
+	gw_outbox_emit(&d->outbox, seq, kind, data, gw_wall_ms());
 }
 
 static void
@@ -131,7 +116,8 @@ on_message(void *arg, const struct gw_mqtt_msg *m)
 static void
 on_link_state(void *arg, int connected, const char *why)
 {
-	(void)arg;
+	struct gw_daemon *d = arg;
+	gw_outbox_on_link(&d->outbox, connected);
 	sd_notifyf(0, "STATUS=%s", connected ? "connected to broker" : why);
 }
 
@@ -139,7 +125,11 @@ static void
 on_flush(uv_timer_t *t)
 {
 	struct gw_daemon *d = t->data;
+	/* Telemetry waits in the mailbox without waking the loop (mqtt.h, lazy_suffix):
+	 * collect it now, then commit it in one transaction. */
+	gw_mqtt_poll(&d->mqtt);
 	gw_store_telemetry_flush(&d->store);
+	gw_outbox_tick(&d->outbox, uv_now(d->loop));
 }
 
 /* Republishes the retained fleet status when its content changed (schemas/README.md,
@@ -240,6 +230,7 @@ on_mqtt_closed(struct gw_mqtt *m)
 	struct gw_daemon *d = (struct gw_daemon *)((char *)m - offsetof(struct gw_daemon, mqtt));
 	/* The link is gone, so no more telemetry can arrive: flush and close the store. */
 	gw_rollouts_close(&d->rollouts);
+	gw_outbox_close(&d->outbox);
 	gw_monitor_close(&d->monitor);
 	gw_registry_close(&d->registry);
 	gw_store_close(&d->store);
@@ -251,6 +242,7 @@ gw_daemon_stop(struct gw_daemon *d)
 {
 	if (d->stopping)
 		return;
+	gw_mqtt_poll(&d->mqtt);   /* telemetry already taken from the broker is stored */
 	d->stopping = 1;
 	sd_notify(0, "STOPPING=1");
 	log_notice("daemon: stopping");
@@ -292,6 +284,7 @@ gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
 	scfg.reserve = (size_t)d->cfg.store_reserve_mb << 20;
 	scfg.telemetry_keep = d->cfg.store_telemetry_keep;
 	scfg.batch_max = d->cfg.telemetry_batch_max;
+	scfg.outbox = 1;
 	if ((rc = gw_store_open(&d->store, &scfg)) != 0) {
 		log_warnx("daemon: cannot open the store in %s: %s", d->cfg.state_dir,
 		          strerror(-rc));
@@ -320,6 +313,7 @@ gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
 	mcfg.will_topic = d->status_topic;
 	mcfg.will_payload = "offline";
 	mcfg.online_payload = "online";
+	mcfg.lazy_suffix = "/telemetry";
 	if ((rc = gw_mqtt_init(loop, &d->mqtt, &mcfg, on_message, on_link_state, d)) != 0) {
 		gw_registry_close(&d->registry);
 		gw_store_close(&d->store);
@@ -335,6 +329,7 @@ gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
 		snprintf(filter, sizeof(filter), "%s+/+", d->api_prefix);
 		gw_mqtt_subscribe(&d->mqtt, filter, 1);
 	}
+	gw_outbox_init(&d->outbox, &d->store, &d->mqtt, d->cfg.site);
 	gw_monitor_init(&d->monitor, &d->store, emit_event, d);
 	gw_api_init(&d->api, d->cfg.site, &d->catalog, &d->registry, &d->monitor, &d->mqtt);
 	gw_deltas_init(&d->deltas, loop, &d->store, gw_rollouts_delta_ready, &d->rollouts);

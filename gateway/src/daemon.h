@@ -22,6 +22,7 @@
 #include "modelstatus.h"
 #include "monitor.h"
 #include "mqtt.h"
+#include "outbox.h"
 #include "registry.h"
 #include "rollout.h"
 #include "store.h"
@@ -39,6 +40,7 @@ struct gw_daemon {
 	struct gw_monitor monitor;
 	struct gw_rollouts rollouts;
 	struct gw_mqtt mqtt;
+	struct gw_outbox outbox;   /* operator events until the broker has them */
 	uv_timer_t flush_timer;
 	uv_timer_t watchdog_timer;
 	uv_timer_t status_timer;   /* retained tf/<site>/status/fleet, once a second if changed */

@@ -14,10 +14,9 @@ take_all(struct gw_mailbox *mb)
 	return all;
 }
 
-static void
-on_async(uv_async_t *h)
+void
+gw_mailbox_drain_now(struct gw_mailbox *mb)
 {
-	struct gw_mailbox *mb = h->data;
 	struct gw_mail *m = take_all(mb);
 
 	while (m != NULL) {
@@ -27,6 +26,12 @@ on_async(uv_async_t *h)
 		mb->drain(mb->arg, m);
 		m = next;
 	}
+}
+
+static void
+on_async(uv_async_t *h)
+{
+	gw_mailbox_drain_now(h->data);
 }
 
 int
@@ -50,9 +55,11 @@ gw_mailbox_init(uv_loop_t *loop, struct gw_mailbox *mb, size_t max,
 	return 0;
 }
 
+/* wake_at 0: always wake the loop. */
 static int
-post(struct gw_mailbox *mb, struct gw_mail *item, int bounded)
+post(struct gw_mailbox *mb, struct gw_mail *item, int bounded, size_t wake_at)
 {
+	int wake;
 	pthread_mutex_lock(&mb->lock);
 	if (bounded && mb->count >= mb->max) {
 		pthread_mutex_unlock(&mb->lock);
@@ -65,22 +72,30 @@ post(struct gw_mailbox *mb, struct gw_mail *item, int bounded)
 		mb->head = item;
 	mb->tail = item;
 	mb->count++;
+	wake = wake_at == 0 || mb->count >= wake_at;
 	pthread_mutex_unlock(&mb->lock);
 	/* Outside the lock: the loop may already be draining, which is fine. */
-	uv_async_send(&mb->async);
+	if (wake)
+		uv_async_send(&mb->async);
 	return 0;
 }
 
 int
 gw_mailbox_post(struct gw_mailbox *mb, struct gw_mail *item)
 {
-	return post(mb, item, 1);
+	return post(mb, item, 1, 0);
+}
+
+int
+gw_mailbox_post_lazy(struct gw_mailbox *mb, struct gw_mail *item, size_t wake_at)
+{
+	return post(mb, item, 1, wake_at ? wake_at : 1);
 }
 
 void
 gw_mailbox_post_always(struct gw_mailbox *mb, struct gw_mail *item)
 {
-	post(mb, item, 0);
+	post(mb, item, 0, 0);
 }
 
 static void

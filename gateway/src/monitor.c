@@ -11,6 +11,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "outbox.h"
 
 /* Telemetry alarm bits -> the contract's detector names and the published default
  * thresholds of the device-side detectors (device-agent/include/tinyfleet/agent/drift.h). */
@@ -115,7 +116,7 @@ alert(struct gw_monitor *m, const struct gw_metrics *x, const struct tfp_telemet
 	struct gw_txn tx;
 	uint64_t seq;
 	char at[21], *text = NULL;
-	json_t *entry, *data;
+	json_t *entry, *data = NULL;
 	int rc;
 
 	gw_format_time(now_ms, at);
@@ -128,25 +129,28 @@ alert(struct gw_monitor *m, const struct gw_metrics *x, const struct tfp_telemet
 		return -ENOMEM;
 	}
 	json_decref(entry);
-	if ((rc = gw_store_begin(m->store, &tx)) != 0)
-		goto out;
-	if ((rc = gw_store_audit_append(&tx, text, strlen(text), NULL)) != 0 ||
-	    (rc = gw_store_event_seq_next(&tx, &seq)) != 0 || (rc = gw_store_commit(&tx)) != 0) {
-		gw_store_abort(&tx);
-		goto out;
-	}
-	m->alerts++;
 	data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:o, s:n, s:s}", "scope",
 	                 "device", "device", x->id, "model", x->model, "version", x->version,
 	                 "state", raised ? "raised" : "cleared", "detector", detectors[d].detector,
 	                 "score", finite(score_of(t, detectors[d].bit)), "threshold",
 	                 (double)detectors[d].threshold, "metrics", gw_monitor_metrics_json(x),
 	                 "rollout", "action", "alert");
-	if (data != NULL && m->emit != NULL)
+	if ((rc = gw_store_begin(m->store, &tx)) != 0)
+		goto out;
+	if ((rc = gw_store_audit_append(&tx, text, strlen(text), NULL)) != 0 ||
+	    (rc = gw_store_event_seq_next(&tx, &seq)) != 0 ||
+	    (data != NULL && (rc = gw_outbox_record(&tx, seq, "drift.alert", data, now_ms)) != 0) ||
+	    (rc = gw_store_commit(&tx)) != 0) {
+		gw_store_abort(&tx);
+		goto out;
+	}
+	m->alerts++;
+	if (data != NULL && m->emit != NULL) {
 		m->emit(m->arg, seq, "drift.alert", data);
-	else
-		json_decref(data);
+		data = NULL;
+	}
 out:
+	json_decref(data);
 	free(text);
 	return rc;
 }

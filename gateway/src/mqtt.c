@@ -12,11 +12,13 @@
 
 #include "log.h"
 
-enum mail_kind { MAIL_MESSAGE, MAIL_CONNECTED, MAIL_CONNECT_FAILED, MAIL_LOST, MAIL_DISCONNECTED };
+enum mail_kind { MAIL_MESSAGE, MAIL_CONNECTED, MAIL_CONNECT_FAILED, MAIL_LOST, MAIL_DISCONNECTED,
+                 MAIL_DELIVERED };
 
 struct mqtt_mail {
 	struct gw_mail link;
 	enum mail_kind kind;
+	int token, ok;              /* MAIL_DELIVERED */
 	char why[96];
 	struct gw_mqtt_msg msg;     /* MAIL_MESSAGE: pointers into data[] */
 	uint8_t data[];
@@ -44,6 +46,14 @@ post_state(struct gw_mqtt *m, enum mail_kind kind, const char *why)
 }
 
 /* ---- Paho threads ---- */
+
+/* Whether a message on this topic waits for gw_mqtt_poll() (mqtt.h, lazy_suffix). */
+static int
+is_lazy(const struct gw_mqtt *m, const char *topic, size_t tlen)
+{
+	size_t n = m->lazy_suffix_len;
+	return n > 0 && tlen >= n && memcmp(topic + tlen - n, m->cfg.lazy_suffix, n) == 0;
+}
 
 static int
 paho_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *pm)
@@ -91,7 +101,9 @@ paho_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *pm)
 	}
 	mail->msg.qos = pm->qos;
 	mail->msg.retained = pm->retained;
-	if (gw_mailbox_post(&m->mailbox, &mail->link) != 0) {
+	if ((is_lazy(m, topic, tlen)
+	         ? gw_mailbox_post_lazy(&m->mailbox, &mail->link, m->cfg.lazy_wake_at)
+	         : gw_mailbox_post(&m->mailbox, &mail->link)) != 0) {
 		free(mail);
 		goto defer;
 	}
@@ -139,6 +151,29 @@ paho_disconnect_failed(void *ctx, MQTTAsync_failureData5 *resp)
 {
 	(void)resp;
 	post_state(ctx, MAIL_DISCONNECTED, "disconnect failed");
+}
+
+static void
+post_delivery(struct gw_mqtt *m, int token, int ok)
+{
+	struct mqtt_mail *mail = state_mail(MAIL_DELIVERED, NULL);
+	if (mail == NULL)
+		fatalx("mqtt: out of memory posting a delivery");
+	mail->token = token;
+	mail->ok = ok;
+	gw_mailbox_post_always(&m->mailbox, &mail->link);
+}
+
+static void
+paho_delivered(void *ctx, MQTTAsync_successData5 *resp)
+{
+	post_delivery(ctx, resp != NULL ? resp->token : 0, 1);
+}
+
+static void
+paho_delivery_failed(void *ctx, MQTTAsync_failureData5 *resp)
+{
+	post_delivery(ctx, resp != NULL ? resp->token : 0, 0);
 }
 
 static void
@@ -294,6 +329,11 @@ drain(void *arg, struct gw_mail *item)
 		if (m->closing)
 			finish_close(m);
 		break;
+	case MAIL_DELIVERED:
+		/* Also while closing: what the broker acknowledged need not be sent again. */
+		if (m->on_delivery != NULL)
+			m->on_delivery(m->delivery_arg, mail->token, mail->ok);
+		break;
 	}
 	free(mail);
 }
@@ -326,10 +366,18 @@ gw_mqtt_init(uv_loop_t *loop, struct gw_mqtt *m, const struct gw_mqtt_config *cf
 	if (m->cfg.backoff_max_ms < m->cfg.backoff_min_ms)
 		m->cfg.backoff_max_ms = m->cfg.backoff_min_ms > 30000 ? m->cfg.backoff_min_ms : 30000;
 	m->backoff_ms = m->cfg.backoff_min_ms;
+	if (m->cfg.lazy_suffix != NULL)
+		m->lazy_suffix_len = strlen(m->cfg.lazy_suffix);
+	if (m->cfg.lazy_wake_at == 0)
+		m->cfg.lazy_wake_at = 512;
 	m->on_message = on_message;
 	m->on_state = on_state;
 	m->arg = arg;
 
+	/* Paho formats every protocol-level trace line (vsnprintf under a global mutex, into
+	 * its own ring buffer) unless told not to: about a tenth of the instructions per
+	 * received message. Errors are still traced; the link logs what matters itself. */
+	MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_ERROR);
 	copts.MQTTVersion = MQTTVERSION_5;
 	/* Publishes while disconnected fail fast: state lives in the store and is re-sent.
 	 * The buffer bound applies while connected too (Paho's queue of outgoing messages), so
@@ -378,9 +426,9 @@ gw_mqtt_start(struct gw_mqtt *m)
 	return 0;
 }
 
-int
-gw_mqtt_publish(struct gw_mqtt *m, const char *topic, const void *payload, size_t len,
-                int qos, int retain, const struct gw_mqtt_reply *reply)
+static int
+publish(struct gw_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
+        int retain, const struct gw_mqtt_reply *reply, int *token)
 {
 	MQTTAsync_message msg = MQTTAsync_message_initializer;
 	MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
@@ -401,6 +449,11 @@ gw_mqtt_publish(struct gw_mqtt *m, const char *topic, const void *payload, size_
 		cd.value.data.len = (int)reply->correlation_len;
 		MQTTProperties_add(&msg.properties, &cd);
 	}
+	if (token != NULL) {
+		opts.onSuccess5 = paho_delivered;
+		opts.onFailure5 = paho_delivery_failed;
+		opts.context = m;
+	}
 	rc = MQTTAsync_sendMessage(m->client, topic, &msg, &opts);
 	MQTTProperties_free(&msg.properties);
 	if (rc != MQTTASYNC_SUCCESS) {
@@ -409,7 +462,37 @@ gw_mqtt_publish(struct gw_mqtt *m, const char *topic, const void *payload, size_
 		return rc == MQTTASYNC_DISCONNECTED ? -ENOTCONN : -EIO;
 	}
 	m->stats.published++;
+	if (token != NULL)
+		*token = opts.token;
 	return 0;
+}
+
+int
+gw_mqtt_publish(struct gw_mqtt *m, const char *topic, const void *payload, size_t len,
+                int qos, int retain, const struct gw_mqtt_reply *reply)
+{
+	return publish(m, topic, payload, len, qos, retain, reply, NULL);
+}
+
+int
+gw_mqtt_publish_tracked(struct gw_mqtt *m, const char *topic, const void *payload,
+                        size_t len, int qos, int retain, int *token)
+{
+	return publish(m, topic, payload, len, qos, retain, NULL, token);
+}
+
+void
+gw_mqtt_on_delivery(struct gw_mqtt *m, gw_mqtt_delivery_fn fn, void *arg)
+{
+	m->on_delivery = fn;
+	m->delivery_arg = arg;
+}
+
+void
+gw_mqtt_poll(struct gw_mqtt *m)
+{
+	if (m->client != NULL)
+		gw_mailbox_drain_now(&m->mailbox);
 }
 
 void

@@ -39,6 +39,12 @@ struct gw_mqtt_config {
 	const char *will_topic;    /* retained will (NULL: none) */
 	const char *will_payload;
 	const char *online_payload;/* published retained to will_topic on every connect */
+	/* Messages whose topic ends with this (NULL: none) are queued without waking the loop:
+	 * the owner collects them with gw_mqtt_poll() on its own timer (any other message, or
+	 * lazy_wake_at of them waiting, delivers them too, in order). For a stream that is
+	 * batched anyway, such as telemetry. */
+	const char *lazy_suffix;
+	size_t lazy_wake_at;       /* 0: 512 */
 };
 
 /* An arrived message. Everything borrows the mail item and is valid only during the
@@ -61,6 +67,8 @@ struct gw_mqtt_reply {
 };
 
 typedef void (*gw_mqtt_message_fn)(void *arg, const struct gw_mqtt_msg *m);
+/* A tracked publish ended: delivered (QoS 1: PUBACK received) or not (ok 0). */
+typedef void (*gw_mqtt_delivery_fn)(void *arg, int token, int ok);
 /* connected: 1 on (re)connect, 0 on loss; why is a short reason on loss. */
 typedef void (*gw_mqtt_state_fn)(void *arg, int connected, const char *why);
 
@@ -90,6 +98,9 @@ struct gw_mqtt {
 	gw_mqtt_state_fn on_state;
 	void *arg;
 	void (*on_closed)(struct gw_mqtt *);
+	gw_mqtt_delivery_fn on_delivery;
+	void *delivery_arg;
+	size_t lazy_suffix_len;
 	uint64_t deferred;         /* written by Paho threads: read only for stats */
 	struct gw_mqtt_stats stats;
 };
@@ -106,6 +117,13 @@ int gw_mqtt_start(struct gw_mqtt *m);
  * caller decides whether to retry: state is in the store, so re-sending is idempotent). */
 int gw_mqtt_publish(struct gw_mqtt *m, const char *topic, const void *payload, size_t len,
                     int qos, int retain, const struct gw_mqtt_reply *reply);
+/* Like gw_mqtt_publish(), and *token names the publish in the delivery callback set with
+ * gw_mqtt_on_delivery(), which runs on the loop once Paho reports the outcome. */
+int gw_mqtt_publish_tracked(struct gw_mqtt *m, const char *topic, const void *payload,
+                            size_t len, int qos, int retain, int *token);
+void gw_mqtt_on_delivery(struct gw_mqtt *m, gw_mqtt_delivery_fn fn, void *arg);
+/* Delivers the messages queued lazily (see lazy_suffix) now. */
+void gw_mqtt_poll(struct gw_mqtt *m);
 void gw_mqtt_stats(const struct gw_mqtt *m, struct gw_mqtt_stats *out);
 /* Disconnects, stops Paho's callbacks for this client and closes the handles; on_closed
  * (may be NULL) runs when the memory may go. */

@@ -10,6 +10,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "outbox.h"
 #include "tinyfleet/protocol/cbor_io.h"
 #include "tinyfleet/protocol/msg_state.h"
 
@@ -359,7 +360,7 @@ gw_registry_on_state(struct gw_registry *r, const char *id, const uint8_t *msg, 
 	uint64_t seq = 0, first_seen = now_ms;
 	uint32_t h = fnv32(msg, len);
 	int rc, first_time = d == NULL, went_online, changed;
-	json_t *details, *ev;
+	json_t *details, *ev = NULL;
 
 	if ((rc = tfp_state_decode(msg, len, &s)) != 0) {
 		r->refused++;
@@ -399,9 +400,15 @@ gw_registry_on_state(struct gw_registry *r, const char *id, const uint8_t *msg, 
 	else
 		json_decref(details);
 	details = NULL;
-	if (rc != 0 ||
-	    (went_online && (rc = gw_store_event_seq_next(&t, &seq)) != 0) ||
-	    (rc = gw_store_commit(&t)) != 0)
+	if (rc == 0 && went_online &&
+	    (rc = gw_store_event_seq_next(&t, &seq)) == 0) {
+		/* The event as it will read once the state applies, recorded in this commit. */
+		struct gw_device next = *d;
+		apply_state(r, &next, &s);
+		if ((ev = online_event(r, &next, s.agent_version, first_time)) != NULL)
+			rc = gw_outbox_record(&t, seq, "device.online", ev, now_ms);
+	}
+	if (rc != 0 || (rc = gw_store_commit(&t)) != 0)
 		goto out;
 	/* Committed: now memory and the world may learn of it. */
 	apply_state(r, d, &s);
@@ -413,12 +420,14 @@ gw_registry_on_state(struct gw_registry *r, const char *id, const uint8_t *msg, 
 			goto out;
 		fresh = NULL;
 	}
-	if (went_online && r->emit != NULL &&
-	    (ev = online_event(r, d, s.agent_version, first_time)) != NULL)
+	if (went_online && r->emit != NULL && ev != NULL) {
 		r->emit(r->arg, seq, "device.online", ev);
+		ev = NULL;
+	}
 	rc = 0;
 out:
 	gw_store_abort(&t);
+	json_decref(ev);
 	free(rec);
 	free(fresh);
 	return rc;
@@ -438,7 +447,7 @@ gw_registry_on_conn(struct gw_registry *r, const char *id, const uint8_t *msg, s
 	uint64_t v, seq;
 	char last_seen[21];
 	const char *cause;
-	json_t *ev;
+	json_t *ev = NULL;
 	int rc;
 
 	tfp_cbor_reader_init(&rd, msg, len);
@@ -467,16 +476,23 @@ gw_registry_on_conn(struct gw_registry *r, const char *id, const uint8_t *msg, s
 	    (rc = gw_store_put_device(&t, id, buf, reclen)) != 0 ||
 	    (rc = audit(&t, now_ms, id, "device.offline",
 	                json_pack("{s:s}", "cause", cause))) != 0 ||
-	    (rc = gw_store_event_seq_next(&t, &seq)) != 0 || (rc = gw_store_commit(&t)) != 0)
+	    (rc = gw_store_event_seq_next(&t, &seq)) != 0)
+		goto out;
+	gw_format_time(d->last_seen_ms, last_seen);
+	if ((ev = json_pack("{s:s, s:s, s:s}", "device", id, "cause", cause, "last_seen",
+	                    last_seen)) != NULL &&
+	    (rc = gw_outbox_record(&t, seq, "device.offline", ev, now_ms)) != 0)
+		goto out;
+	if ((rc = gw_store_commit(&t)) != 0)
 		goto out;
 	d->online = 0;
-	gw_format_time(d->last_seen_ms, last_seen);
-	if (r->emit != NULL &&
-	    (ev = json_pack("{s:s, s:s, s:s}", "device", id, "cause", cause, "last_seen",
-	                    last_seen)) != NULL)
+	if (r->emit != NULL && ev != NULL) {
 		r->emit(r->arg, seq, "device.offline", ev);
+		ev = NULL;
+	}
 	rc = 0;
 out:
+	json_decref(ev);
 	gw_store_abort(&t);
 	free(buf);
 	return rc;

@@ -12,6 +12,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "outbox.h"
 #include "tinyfleet/protocol/msg_command.h"
 
 /* Something to do once the store has committed the change that caused it. */
@@ -869,6 +870,9 @@ gw_rollouts_flush(struct gw_rollouts *r)
 				goto abort;
 		}
 		if ((rc = gw_store_event_seq_next(&t, &fx->seq)) != 0)
+			goto abort;
+		/* The event itself goes with the change, so a crash cannot lose it. */
+		if ((rc = gw_outbox_record(&t, fx->seq, fx->event, fx->data, now)) != 0)
 			goto abort;
 	}
 	if ((rc = gw_store_commit(&t)) != 0)

@@ -18,6 +18,7 @@ static const char *const db_names[GW_DB_COUNT] = {
 	[GW_DB_MODELS] = "models",     [GW_DB_BLOBS] = "blobs",
 	[GW_DB_DELTAS] = "deltas",     [GW_DB_ROLLOUTS] = "rollouts",
 	[GW_DB_TELEMETRY] = "telemetry", [GW_DB_AUDIT] = "audit",
+	[GW_DB_OUTBOX] = "outbox",
 };
 
 #define DEVICE_ID_MAX 64
@@ -775,4 +776,55 @@ gw_store_release_pages(struct gw_store *s)
 	 * from the page cache or the file. */
 	if (found && madvise((void *)start, len, MADV_DONTNEED) != 0)
 		log_warn("store: madvise");
+}
+
+/* ---- event outbox ---- */
+
+int
+gw_store_outbox_put(struct gw_txn *t, uint64_t seq, const void *val, size_t len)
+{
+	uint8_t key[8];
+	be64_put(key, seq);
+	return put(t, GW_DB_OUTBOX, key, sizeof(key), val, len, 0);
+}
+
+int
+gw_store_outbox_get(struct gw_txn *t, uint64_t seq, const void **val, size_t *len)
+{
+	uint8_t key[8];
+	be64_put(key, seq);
+	return get(t, GW_DB_OUTBOX, key, sizeof(key), val, len);
+}
+
+int
+gw_store_outbox_next(struct gw_txn *t, uint64_t from, uint64_t *seq, const void **val,
+                     size_t *len)
+{
+	uint8_t key[8];
+	MDB_cursor *c;
+	MDB_val k = { sizeof(key), key }, v;
+	int rc;
+
+	be64_put(key, from);
+	if ((rc = mdb_cursor_open(t->txn, t->store->dbi[GW_DB_OUTBOX], &c)) != 0)
+		return mdb_err(rc, "outbox cursor");
+	rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	mdb_cursor_close(c);
+	if (rc == 0 && k.mv_size != 8)
+		return -EIO;
+	if (rc != 0)
+		return mdb_err(rc, "outbox");
+	*seq = be64_get(k.mv_data);
+	*val = v.mv_data;
+	*len = v.mv_size;
+	return 0;
+}
+
+int
+gw_store_outbox_del(struct gw_txn *t, uint64_t seq)
+{
+	uint8_t key[8];
+	MDB_val k = { sizeof(key), key };
+	be64_put(key, seq);
+	return mdb_err(mdb_del(t->txn, t->store->dbi[GW_DB_OUTBOX], &k, NULL), "outbox");
 }

@@ -11,6 +11,8 @@
  *   rollouts   rollout id (BE64)            -> rollout record
  *   telemetry  sequence (BE64)              -> device id, time, SenML-CBOR pack
  *   audit      sequence (BE64)              -> audit entry (JSON text)
+ *   outbox     event seq (BE64)             -> operator event not yet confirmed delivered
+ *                                            (outbox.h; only with config.outbox)
  *   meta       name                         -> store metadata (schema version)
  *
  * Durability: every commit is synchronous (LMDB's default fsync), so a state change a
@@ -49,6 +51,7 @@ enum gw_db {
 	GW_DB_ROLLOUTS,
 	GW_DB_TELEMETRY,
 	GW_DB_AUDIT,
+	GW_DB_OUTBOX,
 	GW_DB_COUNT
 };
 
@@ -58,6 +61,8 @@ struct gw_store_config {
 	size_t reserve;            /* 0: map_size / 16 */
 	uint64_t telemetry_keep;   /* 0: 1,000,000 records */
 	size_t batch_max;          /* 0: 4,096 records per telemetry commit */
+	int outbox;                /* keep operator events in the outbox until delivered (the
+	                            * daemon does; tools that publish nothing do not) */
 };
 
 struct gw_store_stats {
@@ -170,6 +175,14 @@ size_t gw_store_telemetry_pending(const struct gw_store *s);
 int gw_store_telemetry_parse(const void *val, size_t vlen, const char **device,
                              size_t *device_len, uint64_t *time_ms, const void **pack,
                              size_t *pack_len);
+
+/* Event outbox (outbox.h owns the value format). gw_store_outbox_next finds the first
+ * entry with seq >= from (-ENOENT: none). */
+int gw_store_outbox_put(struct gw_txn *t, uint64_t seq, const void *val, size_t len);
+int gw_store_outbox_get(struct gw_txn *t, uint64_t seq, const void **val, size_t *len);
+int gw_store_outbox_next(struct gw_txn *t, uint64_t from, uint64_t *seq, const void **val,
+                         size_t *len);
+int gw_store_outbox_del(struct gw_txn *t, uint64_t seq);
 
 void gw_store_stats(struct gw_store *s, struct gw_store_stats *out);
 

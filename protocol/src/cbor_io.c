@@ -219,12 +219,14 @@ tfp_cbor_skip(struct tfp_cbor_reader *r)
 static int
 next_of(struct tfp_cbor_reader *r, struct tfp_cbor_item *it, enum tfp_cbor_type type)
 {
-	int rc = tfp_cbor_peek(r, it);
+	size_t used;
+	int rc = decode_head(r, it, &used);
 	if (rc != 0)
 		return rc;
 	if (it->type != type)
 		return TFP_ERR_WRONG_TYPE;
-	return tfp_cbor_next(r, it);
+	r->pos += used;   /* decoded once: peek and advance */
+	return 0;
 }
 
 int
@@ -241,7 +243,8 @@ int
 tfp_cbor_read_u32(struct tfp_cbor_reader *r, uint32_t *v)
 {
 	struct tfp_cbor_item it;
-	int rc = tfp_cbor_peek(r, &it);
+	size_t used;
+	int rc = decode_head(r, &it, &used);
 	if (rc != 0)
 		return rc;
 	if (it.type != TFP_CBOR_UINT)
@@ -249,14 +252,16 @@ tfp_cbor_read_u32(struct tfp_cbor_reader *r, uint32_t *v)
 	if (it.u > UINT32_MAX)
 		return TFP_ERR_RANGE;
 	*v = (uint32_t)it.u;
-	return tfp_cbor_next(r, &it);
+	r->pos += used;   /* decoded once: peek and advance */
+	return 0;
 }
 
 int
 tfp_cbor_read_int(struct tfp_cbor_reader *r, int64_t *v)
 {
 	struct tfp_cbor_item it;
-	int rc = tfp_cbor_peek(r, &it);
+	size_t used;
+	int rc = decode_head(r, &it, &used);
 	if (rc != 0)
 		return rc;
 	if (it.type != TFP_CBOR_UINT && it.type != TFP_CBOR_NEGINT)
@@ -264,7 +269,8 @@ tfp_cbor_read_int(struct tfp_cbor_reader *r, int64_t *v)
 	if (it.u > (uint64_t)INT64_MAX)
 		return TFP_ERR_RANGE;
 	*v = it.type == TFP_CBOR_UINT ? (int64_t)it.u : -1 - (int64_t)it.u;
-	return tfp_cbor_next(r, &it);
+	r->pos += used;   /* decoded once: peek and advance */
+	return 0;
 }
 
 int
@@ -335,7 +341,8 @@ int
 tfp_cbor_read_number(struct tfp_cbor_reader *r, double *v)
 {
 	struct tfp_cbor_item it;
-	int rc = tfp_cbor_peek(r, &it);
+	size_t used;
+	int rc = decode_head(r, &it, &used);
 	if (rc != 0)
 		return rc;
 	switch (it.type) {
@@ -344,14 +351,16 @@ tfp_cbor_read_number(struct tfp_cbor_reader *r, double *v)
 	case TFP_CBOR_NEGINT: *v = -1.0 - (double)it.u; break;
 	default: return TFP_ERR_WRONG_TYPE;
 	}
-	return tfp_cbor_next(r, &it);
+	r->pos += used;   /* decoded once: peek and advance */
+	return 0;
 }
 
 int
 tfp_cbor_read_text_into(struct tfp_cbor_reader *r, char *dst, size_t cap)
 {
 	struct tfp_cbor_item it;
-	int rc = tfp_cbor_peek(r, &it);
+	size_t used;
+	int rc = decode_head(r, &it, &used);
 	if (rc != 0)
 		return rc;
 	if (it.type != TFP_CBOR_TEXT)
@@ -363,14 +372,16 @@ tfp_cbor_read_text_into(struct tfp_cbor_reader *r, char *dst, size_t cap)
 	if (it.len > 0)
 		memcpy(dst, it.ptr, it.len);
 	dst[it.len] = '\0';
-	return tfp_cbor_next(r, &it);
+	r->pos += used;   /* decoded once: peek and advance */
+	return 0;
 }
 
 int
 tfp_cbor_read_bytes_exact(struct tfp_cbor_reader *r, uint8_t *dst, size_t len)
 {
 	struct tfp_cbor_item it;
-	int rc = tfp_cbor_peek(r, &it);
+	size_t used;
+	int rc = decode_head(r, &it, &used);
 	if (rc != 0)
 		return rc;
 	if (it.type != TFP_CBOR_BYTES)
@@ -379,7 +390,8 @@ tfp_cbor_read_bytes_exact(struct tfp_cbor_reader *r, uint8_t *dst, size_t len)
 		return TFP_ERR_OVERSIZE;
 	if (len > 0)
 		memcpy(dst, it.ptr, len);
-	return tfp_cbor_next(r, &it);
+	r->pos += used;   /* decoded once: peek and advance */
+	return 0;
 }
 
 int

@@ -105,6 +105,7 @@ tfp__senml_begin(struct tfp__senml_reader *sr, const uint8_t *buf, size_t len)
 
 	memset(sr, 0, sizeof(*sr));
 	tfp_cbor_reader_init(&sr->r, buf, len);
+	sr->bn_chars = true;
 	if ((rc = tfp_cbor_read_array(&sr->r, &count)) != 0)
 		return rc;
 	if (count > TFP__SENML_RECORDS_MAX)
@@ -173,7 +174,10 @@ read_label(struct tfp__senml_reader *sr, struct tfp__senml_rec *rec, struct fiel
 		return u > TFP__SENML_VERSION ? TFP_ERR_SENML_BASE : 0;
 	case TFP__SENML_BN:
 		rec->has_bn = true;
-		return read_short_text(r, sr->bn, sizeof(sr->bn), &sr->bn_len);
+		if ((rc = read_short_text(r, sr->bn, sizeof(sr->bn), &sr->bn_len)) != 0)
+			return rc;
+		sr->bn_chars = tfp__senml_name_chars(sr->bn, sr->bn_len);
+		return 0;
 	case TFP__SENML_BT:
 		return read_finite(r, &sr->bt);
 	case TFP__SENML_BU:
@@ -289,7 +293,8 @@ tfp__senml_next(struct tfp__senml_reader *sr, struct tfp__senml_rec *rec)
 		memcpy(rec->name + sr->bn_len, f.n, f.n_len);
 	rec->name_len = sr->bn_len + f.n_len;
 	rec->name[rec->name_len] = '\0';
-	if (rec->name_len == 0 || !tfp__senml_name_chars(rec->name, rec->name_len) ||
+	/* The characters of bn were checked when it was set: only n's are new here. */
+	if (rec->name_len == 0 || !sr->bn_chars || !tfp__senml_name_chars(f.n, f.n_len) ||
 	    rec->name[0] == '-' || rec->name[0] == ':' || rec->name[0] == '.' ||
 	    rec->name[0] == '/' || rec->name[0] == '_')
 		return TFP_ERR_SENML_NAME;

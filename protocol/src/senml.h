@@ -111,6 +111,7 @@ struct tfp__senml_reader {
 	size_t index;         /* records read so far */
 	char bn[TFP__SENML_NAME_MAX + 1];
 	size_t bn_len;
+	bool bn_chars;        /* bn holds name characters only (checked once, when set) */
 	char bu[TFP__SENML_UNIT_MAX + 1];
 	double bt, bv, bs;
 	size_t ignored_labels;   /* text labels skipped (extensions not understood) */

@@ -505,7 +505,8 @@ apply_record(struct tfp_telemetry *t, struct dstate *ds, const struct tfp__senml
 
 	for (size_t i = 0; i < NDEFS; i++) {
 		const struct rdef *d = &defs[i];
-		if (strlen(d->name) != mlen || memcmp(d->name, m, mlen) != 0)
+		/* First byte first: most names differ there, and mlen >= 1. */
+		if (d->name[0] != m[0] || strlen(d->name) != mlen || memcmp(d->name, m, mlen) != 0)
 			continue;
 		if (ds->seen & (UINT32_C(1) << i))
 			return TFP_ERR_DUPLICATE_FIELD;

@@ -16,8 +16,12 @@
 #include <cmocka.h>
 
 #include "broker.h"
+#include "gw_testutil.h"
 #include "log.h"
 #include "mqtt.h"
+#include "outbox.h"
+#include "registry.h"
+#include "tinyfleet/protocol/msg_state.h"
 
 #define MAX_SEEN 64
 
@@ -126,8 +130,10 @@ group_setup(void **state)
 	cfg.will_topic = "tf/site1/status/gateway";
 	cfg.will_payload = "offline";
 	cfg.online_payload = "online";
+	cfg.lazy_suffix = "/telemetry";
 	if (gw_mqtt_init(&c.loop, &c.link, &cfg, on_message, on_state, &c) != 0 ||
 	    gw_mqtt_subscribe(&c.link, "tf/site1/dev/+/state", 1) != 0 ||
+	    gw_mqtt_subscribe(&c.link, "tf/site1/dev/+/telemetry", 1) != 0 ||
 	    gw_mqtt_subscribe(&c.link, "tf/site1/dev/+/report", 1) != 0 ||
 	    gw_mqtt_subscribe(&c.link, "tf/site1/api/req/#", 1) != 0 ||
 	    gw_mqtt_start(&c.link) != 0 || !run_until(&c, &c.connected, 1, 10000))
@@ -258,6 +264,37 @@ test_operator_request_gets_correlated_response(void **state)
 }
 
 static void
+test_lazy_messages_wait_for_poll_in_order(void **state)
+{
+	struct ctx *c = *state;
+	int before = c->nseen;
+
+	/* Telemetry waits in the mailbox without waking the loop... */
+	assert_int_equal(test_broker_pub(&c->broker, "devices/dev-0001", "-q", "1", "-t",
+	                                 "tf/site1/dev/dev-0001/telemetry", "-m", "lazy-1", NULL),
+	                 0);
+	run_until(c, &c->nseen, before + 1, 500);
+	assert_int_equal(c->nseen, before);
+	/* ...until the owner polls (on its flush timer, in the daemon). */
+	for (int i = 0; i < 50 && c->nseen == before; i++) {
+		gw_mqtt_poll(&c->link);
+		run_until(c, &c->nseen, before + 1, 100);
+	}
+	assert_int_equal(c->nseen, before + 1);
+	assert_string_equal(c->seen[before].payload, "lazy-1");
+	/* Any other message wakes the loop and brings the waiting ones first, in order. */
+	assert_int_equal(test_broker_pub(&c->broker, "devices/dev-0001", "-q", "1", "-t",
+	                                 "tf/site1/dev/dev-0001/telemetry", "-m", "lazy-2", NULL),
+	                 0);
+	assert_int_equal(test_broker_pub(&c->broker, "devices/dev-0001", "-q", "1", "-t",
+	                                 "tf/site1/dev/dev-0001/state", "-m", "eager-3", NULL),
+	                 0);
+	assert_true(run_until(c, &c->nseen, before + 3, 5000));
+	assert_string_equal(c->seen[before + 1].payload, "lazy-2");
+	assert_string_equal(c->seen[before + 2].payload, "eager-3");
+}
+
+static void
 test_link_recovers_after_broker_restart(void **state)
 {
 	struct ctx *c = *state;
@@ -277,6 +314,249 @@ test_link_recovers_after_broker_restart(void **state)
 	assert_true(find(c, "after-restart") >= 0);
 }
 
+/* ---- the event outbox over a real link ---- */
+
+struct octx {
+	struct test_broker broker;
+	uv_loop_t loop;
+	struct gw_mqtt link;
+	struct gw_store store;
+	struct gw_outbox outbox;
+	int outbox_on;
+	int connected, closed;
+	uint64_t connects;
+	char dir[64];
+};
+
+static void
+o_on_message(void *arg, const struct gw_mqtt_msg *m)
+{
+	(void)arg;
+	(void)m;
+}
+
+static void
+o_on_state(void *arg, int connected, const char *why)
+{
+	struct octx *o = arg;
+	(void)why;
+	o->connected = connected;
+	o->connects += (uint64_t)connected;
+	if (o->outbox_on)
+		gw_outbox_on_link(&o->outbox, connected);
+}
+
+static void
+o_emit(void *arg, uint64_t seq, const char *kind, json_t *data)
+{
+	struct octx *o = arg;
+	gw_outbox_emit(&o->outbox, seq, kind, data, 1700000000000ull);
+}
+
+static void
+o_on_closed(struct gw_mqtt *m)
+{
+	struct octx *o = (struct octx *)((char *)m - offsetof(struct octx, link));
+	o->closed = 1;
+}
+
+static int
+o_run_until(struct octx *o, const uint64_t *v, uint64_t want, int ms)
+{
+	uv_timer_t tick;
+	uint64_t end;
+	uv_update_time(&o->loop);
+	end = uv_now(&o->loop) + (uint64_t)ms;
+	uv_timer_init(&o->loop, &tick);
+	uv_timer_start(&tick, on_tick, 10, 10);
+	while (*v < want && uv_now(&o->loop) < end)
+		uv_run(&o->loop, UV_RUN_ONCE);
+	uv_close((uv_handle_t *)&tick, NULL);
+	uv_run(&o->loop, UV_RUN_NOWAIT);
+	return *v >= want;
+}
+
+/* The gateway's link (not started: down) with the outbox on a store in o->dir. */
+static void
+o_open(struct octx *o)
+{
+	struct gw_store_config scfg = { 0 };
+	struct gw_mqtt_config cfg = { 0 };
+
+	scfg.path = o->dir;
+	scfg.map_size = 16u << 20;
+	scfg.outbox = 1;
+	assert_int_equal(gw_store_open(&o->store, &scfg), 0);
+	cfg.uri = o->broker.uri;
+	cfg.client_id = "gw-site1";
+	cfg.ca_file = strdup(test_broker_path(&o->broker, "ca.crt"));
+	cfg.cert_file = strdup(test_broker_path(&o->broker, "gateway.crt"));
+	cfg.key_file = strdup(test_broker_path(&o->broker, "gateway.key"));
+	cfg.backoff_min_ms = 100;
+	cfg.backoff_max_ms = 400;
+	o->connected = o->closed = 0;
+	assert_int_equal(gw_mqtt_init(&o->loop, &o->link, &cfg, o_on_message, o_on_state, o), 0);
+	gw_outbox_init(&o->outbox, &o->store, &o->link, "site1");
+	o->outbox_on = 1;
+}
+
+/* Deletes what was delivered, closes the link and the store. */
+static void
+o_close(struct octx *o)
+{
+	gw_outbox_close(&o->outbox);
+	o->outbox_on = 0;
+	gw_mqtt_close(&o->link, o_on_closed);
+	for (int i = 0; i < 1000 && !o->closed; i++)
+		uv_run(&o->loop, UV_RUN_ONCE);
+	assert_true(o->closed);
+	free((char *)o->link.cfg.ca_file);
+	free((char *)o->link.cfg.cert_file);
+	free((char *)o->link.cfg.key_file);
+	gw_store_close(&o->store);
+}
+
+static size_t
+outbox_entries(struct octx *o)
+{
+	struct gw_txn t;
+	const void *v;
+	size_t len, n = 0;
+	uint64_t seq, from = 0;
+	assert_int_equal(gw_store_begin_read(&o->store, &t), 0);
+	while (gw_store_outbox_next(&t, from, &seq, &v, &len) == 0) {
+		n++;
+		from = seq + 1;
+	}
+	gw_store_abort(&t);
+	return n;
+}
+
+static size_t
+state_msg(uint8_t *buf, size_t cap, const char *id)
+{
+	struct tfp_state s;
+	size_t len;
+	memset(&s, 0, sizeof(s));
+	s.wire_version = TFP_WIRE_VERSION;
+	snprintf(s.device_id, sizeof(s.device_id), "%s", id);
+	snprintf(s.device_class, sizeof(s.device_class), "stm32l4-vib");
+	snprintf(s.agent_version, sizeof(s.agent_version), "0.1.0");
+	s.ram_bytes = 96 * 1024;
+	s.flash_bytes = 512 * 1024;
+	s.agent_abi = 1;
+	s.slots[0].state = TFP_SLOT_EMPTY;
+	s.slots[1].state = TFP_SLOT_EMPTY;
+	assert_int_equal(tfp_state_encode(&s, buf, cap, &len), 0);
+	return len;
+}
+
+static int
+outbox_setup(void **state)
+{
+	static struct octx o;
+	if (test_broker_start(&o.broker, 3) != 0)
+		return -1;
+	uv_loop_init(&o.loop);
+	*state = &o;
+	return 0;
+}
+
+static int
+outbox_teardown(void **state)
+{
+	struct octx *o = *state;
+	uv_run(&o->loop, UV_RUN_NOWAIT);
+	uv_loop_close(&o->loop);
+	test_broker_destroy(&o->broker);
+	return 0;
+}
+
+static void
+test_outbox_sends_pending_events_after_connect_once(void **state)
+{
+	struct octx *o = *state;
+	struct gw_registry reg;
+	char out[128], cmd[1024], line[1024];
+	uint8_t msg[512];
+	pid_t sub;
+	FILE *f;
+	int n = 0, status;
+
+	tu_mkdtemp(o->dir, sizeof(o->dir), "tf-outbox");
+	snprintf(out, sizeof(out), "%s/events.txt", o->broker.dir);
+	/* The operator listens from the start, at QoS 1, with Mosquitto's own client. */
+	snprintf(cmd, sizeof(cmd),
+	         "exec stdbuf -oL mosquitto_sub -h 127.0.0.1 -p %d --cafile %s --cert %s --key %s "
+	         "-q 1 -t 'tf/site1/events/#' -F '%%t %%p' -W 30 > %s 2>/dev/null",
+	         o->broker.port, test_broker_path(&o->broker, "ca.crt"),
+	         test_broker_path(&o->broker, "op-alice.crt"),
+	         test_broker_path(&o->broker, "op-alice.key"), out);
+	sub = fork();
+	assert_true(sub >= 0);
+	if (sub == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+
+	/* Three devices come online while the gateway's link is down: the registry commits
+	 * each change with its event in the outbox, and nothing can be published. */
+	o_open(o);
+	assert_int_equal(gw_registry_open(&reg, &o->store, o_emit, o), 0);
+	for (int i = 1; i <= 3; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "dev-%04d", i);
+		assert_int_equal(gw_registry_on_state(&reg, id, msg, state_msg(msg, sizeof(msg), id),
+		                                      1700000000000ull + (uint64_t)i), 0);
+	}
+	assert_int_equal(o->outbox.published, 0);
+	assert_int_equal(outbox_entries(o), 3);
+	gw_registry_close(&reg);
+	o_close(o);
+
+	/* "Restart": a new link and outbox on the same store; on connect the outbox is
+	 * published, each entry deleted once the broker acknowledged it. */
+	tu_sleep_ms(300);   /* the subscriber is in */
+	o_open(o);
+	assert_int_equal(outbox_entries(o), 3);
+	assert_int_equal(gw_mqtt_start(&o->link), 0);
+	assert_true(o_run_until(o, &o->outbox.delivered, 3, 10000));
+	gw_outbox_flush(&o->outbox);
+	assert_int_equal(outbox_entries(o), 0);
+	o_close(o);
+
+	/* Another start publishes nothing more. */
+	o_open(o);
+	assert_int_equal(gw_mqtt_start(&o->link), 0);
+	assert_true(o_run_until(o, &o->connects, 2, 10000));
+	{
+		uint64_t never = 0;
+		o_run_until(o, &never, 1, 1000);   /* time for anything left to be sent */
+	}
+	assert_int_equal(o->outbox.published, 0);
+	o_close(o);
+
+	tu_sleep_ms(300);
+	kill(sub, SIGTERM);
+	waitpid(sub, &status, 0);
+	f = fopen(out, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char want[64];
+		n++;
+		assert_true(n <= 3);   /* once each */
+		assert_non_null(strstr(line, "tf/site1/events/device.online {"));
+		snprintf(want, sizeof(want), "\"seq\":%d,", n);   /* in order */
+		assert_non_null(strstr(line, want));
+		snprintf(want, sizeof(want), "\"device\":\"dev-%04d\"", n);
+		assert_non_null(strstr(line, want));
+		assert_non_null(strstr(line, "\"site\":\"site1\""));
+	}
+	fclose(f);
+	assert_int_equal(n, 3);
+	assert_int_equal(tu_rmtree(o->dir), 0);
+}
+
 int
 main(void)
 {
@@ -284,8 +564,14 @@ main(void)
 		cmocka_unit_test(test_device_message_reaches_loop),
 		cmocka_unit_test(test_denied_publishes_never_arrive),
 		cmocka_unit_test(test_operator_request_gets_correlated_response),
+		cmocka_unit_test(test_lazy_messages_wait_for_poll_in_order),
 		cmocka_unit_test(test_link_recovers_after_broker_restart),
 	};
+	const struct CMUnitTest outbox_tests[] = {
+		cmocka_unit_test(test_outbox_sends_pending_events_after_connect_once),
+	};
+	int failed;
 	signal(SIGPIPE, SIG_IGN);
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	failed = cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return failed + cmocka_run_group_tests(outbox_tests, outbox_setup, outbox_teardown);
 }
