@@ -1,0 +1,16 @@
+# The CoAP/DTLS device endpoint (label it): interop with Debian's coap-client (libcoap3-bin)
+# and the abuse test (half-open DTLS handshakes, stalled block-wise transfers). Both run the
+# real gw_coap module in-process against real LMDB and real DTLS on 127.0.0.1.
+find_program(TF_COAP_CLIENT coap-client-openssl)
+if(TF_COAP_CLIENT)
+  tf_add_test(NAME gateway_coap SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/it_coap.c
+              LIBS gw tf::mbedtls LABELS it TIMEOUT 120)
+  target_compile_definitions(gateway_coap PRIVATE TF_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+else()
+  message(STATUS "coap-client-openssl not found (libcoap3-bin): no CoAP interop test")
+endif()
+
+# The resource path parser sees every Uri-Path a DTLS peer sends.
+tf_add_fuzz(NAME fuzz_coap_path SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_coap_path.c
+            ${PROJECT_SOURCE_DIR}/gateway/src/coap_path.c LIBS tfp)
+target_include_directories(fuzz_coap_path PRIVATE ${PROJECT_SOURCE_DIR}/gateway/src)
