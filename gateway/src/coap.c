@@ -588,7 +588,7 @@ load_psks(struct gw_coap *c, const char *path)
 		c->psks = grown;
 		k = &c->psks[c->npsks];
 		memset(k, 0, sizeof(*k));
-		snprintf(k->id, sizeof(k->id), "%s", id);
+		memcpy(k->id, id, strlen(id) + 1);   /* valid_device_id: at most 64 */
 		for (size_t i = 0; i < hl / 2; i++) {
 			int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
 			if (hi < 0 || lo < 0) {

@@ -6,6 +6,9 @@ if(TF_COAP_CLIENT)
   tf_add_test(NAME gateway_coap SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/it_coap.c
               LIBS gw tf::mbedtls LABELS it TIMEOUT 120)
   target_compile_definitions(gateway_coap PRIVATE TF_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  tf_add_test(NAME gateway_coap_abuse SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/it_coap_abuse.c
+              LIBS gw tf::mbedtls LABELS it TIMEOUT 180)
+  target_compile_definitions(gateway_coap_abuse PRIVATE TF_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 else()
   message(STATUS "coap-client-openssl not found (libcoap3-bin): no CoAP interop test")
 endif()

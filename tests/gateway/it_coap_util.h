@@ -47,6 +47,7 @@ struct coap_fixture {
 	int msgs;
 	char last_id[65], last_kind[16];
 	size_t last_len;
+	unsigned max_live;   /* most server sessions seen at once while the loop turned */
 };
 
 static inline uint64_t
@@ -97,13 +98,33 @@ cf_on_message(void *arg, const char *id, const char *kind, const uint8_t *p, siz
 }
 
 static inline void
+cf_turn(struct coap_fixture *f)
+{
+	uv_run(&f->loop, UV_RUN_NOWAIT);
+	if (gw_coap_sessions(&f->coap) > f->max_live)
+		f->max_live = gw_coap_sessions(&f->coap);
+	tu_sleep_ms(1);
+}
+
+static inline void
 cf_pump(struct coap_fixture *f, int ms)
 {
 	uint64_t end = cf_now_ms() + (uint64_t)ms;
-	do {
-		uv_run(&f->loop, UV_RUN_NOWAIT);
-		tu_sleep_ms(1);
-	} while (cf_now_ms() < end);
+	do
+		cf_turn(f);
+	while (cf_now_ms() < end);
+}
+
+static inline pid_t
+cf_spawn(const char *cmd)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
 }
 
 /* Starts `sh -c cmd` and turns the loop until it exits (killed after timeout_ms); returns
@@ -112,14 +133,9 @@ static inline int
 cf_run(struct coap_fixture *f, const char *cmd, int timeout_ms)
 {
 	uint64_t end = cf_now_ms() + (uint64_t)timeout_ms;
-	pid_t pid = fork();
+	pid_t pid = cf_spawn(cmd);
 	int st;
 
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
 	for (;;) {
 		pid_t r = waitpid(pid, &st, WNOHANG);
 		if (r == pid)
@@ -129,8 +145,7 @@ cf_run(struct coap_fixture *f, const char *cmd, int timeout_ms)
 			waitpid(pid, &st, 0);
 			return -1;
 		}
-		uv_run(&f->loop, UV_RUN_NOWAIT);
-		tu_sleep_ms(1);
+		cf_turn(f);
 	}
 }
 
