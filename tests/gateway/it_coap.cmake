@@ -17,3 +17,13 @@ endif()
 tf_add_fuzz(NAME fuzz_coap_path SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_coap_path.c
             ${PROJECT_SOURCE_DIR}/gateway/src/coap_path.c LIBS tfp)
 target_include_directories(fuzz_coap_path PRIVATE ${PROJECT_SOURCE_DIR}/gateway/src)
+
+# A mixed fleet end to end (label it): the daemon with its CoAP endpoint and a real
+# Mosquitto; two simulated devices on MQTT, two on CoAP; telemetry and an update to all.
+if(TARGET tfa_simdev AND TARGET tfp_delta_enc)
+  tf_add_test(NAME gateway_coap_fleet SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/it_coap_fleet.c
+              ${CMAKE_CURRENT_SOURCE_DIR}/broker.c
+              LIBS gw tfa_simdev tfp_delta_enc tf::mbedtls LABELS it TIMEOUT 120)
+  target_compile_definitions(gateway_coap_fleet PRIVATE TF_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+                             _DEFAULT_SOURCE)
+endif()
