@@ -72,7 +72,7 @@ struct tfa_coap {
 	uint8_t psk[64];
 	size_t psk_len;
 	char id[TFP_DEVICE_ID_MAX + 1];
-	uint8_t server[128];            /* coap_address_t, opaque here */
+	uint64_t server[16];            /* coap_address_t, opaque here (aligned storage) */
 	uint8_t obs_token[8];           /* token of the cmd observation */
 	size_t obs_token_len;
 	uint8_t chunk_token[8];         /* token of the chunk GET in flight */
