@@ -9,7 +9,9 @@
  *  - POSTs telemetry (SenML-CBOR) that reaches the device-message entry point; bad
  *    payloads and content formats get 4.00 / 4.15;
  *  - observes dev/<id>/cmd and receives a command sent by gw_coap_send_command while it
- *    waits (no polling).
+ *    waits (no polling);
+ *  - with a pre-shared key configured for a device (coap.psk_file), fetches with it, and is
+ *    refused with a wrong key or another identity.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -282,6 +284,31 @@ test_observe_delivers_command(void **state)
 	                 -ENOENT);
 }
 
+static void
+test_psk_identity(void **state)
+{
+	struct coap_fixture *f = *state;
+	char cmd[1024], out[128];
+	uint64_t blocks0 = f->coap.stats.blocks;
+
+	/* The configured identity and key fetch the object ... */
+	snprintf(out, sizeof(out), "%s/psk.out", f->dir);
+	snprintf(cmd, sizeof(cmd), "coap-client-openssl -B 5 -u dev-0002 -k secret -m get -b 1024 "
+	         "-o %s coaps://127.0.0.1:%d/obj/%s", out, f->port, f->hex);
+	assert_int_equal(cf_run(f, cmd, 20000), 0);
+	assert_int_equal(file_size(out), CF_BLOB_LEN);
+	assert_true(file_sha256_is(out, f->digest));
+	/* ... a wrong key or an unknown identity do not. */
+	snprintf(out, sizeof(out), "%s/psk-bad.out", f->dir);
+	snprintf(cmd, sizeof(cmd), "coap-client-openssl -B 5 -u dev-0002 -k wrong -m get "
+	         "-o %s coaps://127.0.0.1:%d/obj/%s; coap-client-openssl -B 5 -u dev-0001 -k secret "
+	         "-m get -o %s coaps://127.0.0.1:%d/obj/%s", out, f->port, f->hex, out, f->port,
+	         f->hex);
+	(void)cf_run(f, cmd, 20000);
+	assert_int_equal(file_size(out), 0);
+	assert_int_equal(f->coap.stats.blocks - blocks0, (CF_BLOB_LEN + 1023) / 1024);
+}
+
 int
 main(void)
 {
@@ -293,6 +320,7 @@ main(void)
 		cmocka_unit_test(test_refused_for_another_devices_path),
 		cmocka_unit_test(test_post_telemetry_and_bad_requests),
 		cmocka_unit_test(test_observe_delivers_command),
+		cmocka_unit_test(test_psk_identity),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -163,7 +163,7 @@ cf_start(struct coap_fixture *f, const struct gw_coap_config *over)
 {
 	struct gw_store_config scfg = { 0 };
 	struct gw_coap_config cfg = { 0 };
-	char cmd[512], state[128], ca[128], crt[128], key[128];
+	char cmd[512], state[128], ca[128], crt[128], key[128], psk[128];
 	struct gw_txn t;
 	uint32_t x = 12345;
 
@@ -208,6 +208,13 @@ cf_start(struct coap_fixture *f, const struct gw_coap_config *over)
 	cfg.ca_file = ca;
 	cfg.cert_file = crt;
 	cfg.key_file = key;
+	/* dev-0002 may also use a pre-shared key: "secret" (hex 736563726574). */
+	snprintf(psk, sizeof(psk), "%s/psk", f->dir);
+	{
+		static const char line[] = "# device-id key\ndev-0002 736563726574\n";
+		tu_write_file(psk, line, sizeof(line) - 1);
+	}
+	cfg.psk_file = psk;
 	assert_int_equal(gw_coap_start(&f->coap, &f->loop, &f->store, &cfg, cf_on_message, f), 0);
 }
 
