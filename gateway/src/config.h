@@ -38,6 +38,16 @@
  *                                                 handshake or block-wise transfer, is freed
  *   coap.device_rate      200                     requests/s per device (0: no limit); 4.29 beyond
  *   coap.block_size       1024                    largest Block2 size (16..1024, power of two)
+ *   drift_policy.share    0                       percent of the devices that installed a
+ *                                                 version (through a rollout) within
+ *                                                 drift_policy.window_s whose concept-drift
+ *                                                 alarm is raised, while the devices still on
+ *                                                 the previous version stay below it, that
+ *                                                 makes the gateway act (0: policy off)
+ *   drift_policy.window_s 3600                    "within T after install", seconds
+ *   drift_policy.min_devices 5                    fewer recent installs: no verdict yet
+ *   drift_policy.action   alert                   alert (drift.alert event) | pause | rollback
+ *                                                 (the version's running or paused rollouts)
  *
  * Threads: loop thread only. Errors: -EINVAL (a message naming file:line was logged),
  * -ENOENT / -EACCES (file), -ENOMEM.
@@ -80,6 +90,10 @@ struct gw_config {
 	unsigned coap_session_timeout;
 	unsigned coap_device_rate;
 	unsigned coap_block_size;
+	unsigned drift_share;         /* percent, 0 = off */
+	unsigned drift_window_s;
+	unsigned drift_min_devices;
+	int drift_action;             /* 0 alert, 1 pause, 2 rollback */
 };
 
 void gw_config_defaults(struct gw_config *c);

@@ -96,6 +96,10 @@ device_message(struct gw_daemon *d, const char *id, const char *kind, const uint
 	if (strcmp(kind, "conn") == 0)
 		return gw_registry_on_conn(&d->registry, id, payload, len, gw_wall_ms());
 	gw_registry_touch(&d->registry, id, gw_wall_ms());
+	if (strcmp(kind, "report") == 0) {
+		gw_rollouts_on_report(&d->rollouts, id, payload, len);
+		return 0;
+	}
 	if (strcmp(kind, "chunk/req") == 0) {
 		gw_chunks_on_request(&d->chunks, id, payload, len);
 		return 0;
@@ -177,7 +181,10 @@ on_status(uv_timer_t *t)
 	char at[21], topic[96], *now, *text;
 	json_t *o;
 
-	if (!d->mqtt.connected || (o = gw_api_fleet_status(&d->api)) == NULL)
+	if (!d->mqtt.connected)
+		return;
+	gw_model_status_publish(&d->model_status, &d->api, &d->mqtt);
+	if ((o = gw_api_fleet_status(&d->api)) == NULL)
 		return;
 	now = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	if (now == NULL || (d->fleet_status != NULL && strcmp(now, d->fleet_status) == 0)) {
@@ -233,6 +240,11 @@ reload(struct gw_daemon *d)
 		d->cfg.chunks_device_rate_kbps = fresh.chunks_device_rate_kbps;
 		gw_chunks_set_rates(&d->chunks, (uint64_t)fresh.chunks_rate_kbps * 1024,
 		                    (uint64_t)fresh.chunks_device_rate_kbps * 1024);
+		{
+			struct gw_drift_policy p = { fresh.drift_share, fresh.drift_window_s,
+			                             fresh.drift_min_devices, fresh.drift_action };
+			gw_rollouts_set_policy(&d->rollouts, &p);
+		}
 		uv_timer_start(&d->flush_timer, on_flush, d->cfg.telemetry_flush_ms,
 		               d->cfg.telemetry_flush_ms);
 		log_notice("daemon: configuration reloaded from %s", d->config_path);
@@ -255,6 +267,7 @@ on_mqtt_closed(struct gw_mqtt *m)
 {
 	struct gw_daemon *d = (struct gw_daemon *)((char *)m - offsetof(struct gw_daemon, mqtt));
 	/* The link is gone, so no more telemetry can arrive: flush and close the store. */
+	gw_rollouts_close(&d->rollouts);
 	gw_monitor_close(&d->monitor);
 	gw_registry_close(&d->registry);
 	gw_store_close(&d->store);
@@ -274,6 +287,7 @@ gw_daemon_stop(struct gw_daemon *d)
 	uv_close((uv_handle_t *)&d->status_timer, NULL);
 	free(d->fleet_status);
 	d->fleet_status = NULL;
+	gw_model_status_free(&d->model_status);
 	uv_close((uv_handle_t *)&d->flush_timer, NULL);
 	uv_close((uv_handle_t *)&d->watchdog_timer, NULL);
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
@@ -371,7 +385,21 @@ gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
 	}
 	gw_monitor_init(&d->monitor, &d->store, emit_event, d);
 	gw_api_init(&d->api, d->cfg.site, &d->catalog, &d->registry, &d->monitor, &d->mqtt);
-	gw_deltas_init(&d->deltas, loop, &d->store, NULL, NULL);
+	gw_deltas_init(&d->deltas, loop, &d->store, gw_rollouts_delta_ready, &d->rollouts);
+	d->api.deltas = &d->deltas;
+	if ((rc = gw_rollouts_open(&d->rollouts, loop, &d->store, &d->registry, &d->catalog,
+	                           &d->monitor, &d->deltas, &d->mqtt, &d->api, d->cfg.site,
+	                           emit_event, d)) != 0) {
+		log_warnx("daemon: cannot load the rollouts: %s", strerror(-rc));
+		gw_registry_close(&d->registry);
+		gw_store_close(&d->store);
+		return rc;
+	}
+	{
+		struct gw_drift_policy p = { d->cfg.drift_share, d->cfg.drift_window_s,
+		                             d->cfg.drift_min_devices, d->cfg.drift_action };
+		gw_rollouts_set_policy(&d->rollouts, &p);
+	}
 	gw_chunks_init(loop, &d->chunks, &d->store, &d->mqtt, d->cfg.site,
 	               (uint64_t)d->cfg.chunks_rate_kbps * 1024,
 	               (uint64_t)d->cfg.chunks_device_rate_kbps * 1024);
@@ -380,6 +408,7 @@ gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
 	d->flush_timer.data = d;
 	uv_timer_start(&d->flush_timer, on_flush, d->cfg.telemetry_flush_ms,
 	               d->cfg.telemetry_flush_ms);
+	gw_model_status_init(&d->model_status);
 	uv_timer_init(loop, &d->status_timer);
 	d->status_timer.data = d;
 	uv_timer_start(&d->status_timer, on_status, 1000, 1000);

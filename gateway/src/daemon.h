@@ -20,9 +20,11 @@
 #include "coap.h"
 #include "config.h"
 #include "deltas.h"
+#include "modelstatus.h"
 #include "monitor.h"
 #include "mqtt.h"
 #include "registry.h"
+#include "rollout.h"
 #include "store.h"
 
 struct gw_daemon {
@@ -36,12 +38,14 @@ struct gw_daemon {
 	struct gw_chunks chunks;
 	struct gw_deltas deltas;
 	struct gw_monitor monitor;
+	struct gw_rollouts rollouts;
 	struct gw_mqtt mqtt;
 	struct gw_coap coap;       /* CoAP/DTLS device endpoint (coap.listen; started when set) */
 	uv_timer_t flush_timer;
 	uv_timer_t watchdog_timer;
 	uv_timer_t status_timer;   /* retained tf/<site>/status/fleet, once a second if changed */
 	char *fleet_status;        /* the last one published, without "at" */
+	struct gw_model_status model_status;   /* retained tf/<site>/status/model/<name> */
 	uv_signal_t sig_term, sig_int, sig_hup;
 	char topic_prefix[64];     /* "tf/<site>/" */
 	char api_prefix[64];       /* "tf/<site>/api/req/" */

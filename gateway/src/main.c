@@ -42,6 +42,10 @@ print_config(const struct gw_config *c)
 	       c->coap_listen, c->coap_ca, c->coap_cert, c->coap_key, c->coap_psk_file,
 	       c->coap_max_sessions, c->coap_max_handshakes, c->coap_session_timeout,
 	       c->coap_device_rate, c->coap_block_size);
+	printf("drift_policy.share = %u\ndrift_policy.window_s = %u\n"
+	       "drift_policy.min_devices = %u\ndrift_policy.action = %s\n", c->drift_share,
+	       c->drift_window_s, c->drift_min_devices,
+	       c->drift_action == 2 ? "rollback" : c->drift_action == 1 ? "pause" : "alert");
 }
 
 int

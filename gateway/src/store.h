@@ -6,7 +6,8 @@
  *   devices    device id                    -> registry record
  *   models     model name, 0, seq (BE64)    -> catalog record (manifest + metadata)
  *   blobs      SHA-256 digest (32 B)        -> model container bytes
- *   deltas     from digest, to digest       -> delta patch bytes
+ *   deltas     from digest, to digest       -> object id (32 B) of the patch, itself a blob;
+ *                                            or 1 byte: no delta for the pair (deltas.c)
  *   rollouts   rollout id (BE64)            -> rollout record
  *   telemetry  sequence (BE64)              -> device id, time, SenML-CBOR pack
  *   audit      sequence (BE64)              -> audit entry (JSON text)
@@ -121,6 +122,27 @@ int gw_store_get_delta(struct gw_txn *t, const uint8_t from[32], const uint8_t t
 int gw_store_put_rollout(struct gw_txn *t, uint64_t id, const void *rec, size_t len);
 int gw_store_get_rollout(struct gw_txn *t, uint64_t id, const void **rec, size_t *len);
 
+/*
+ * Rollout engine records (rollout.h), in the rollouts database beside the BE64-keyed ones:
+ *   "r/" rollout id                  -> the rollout's record
+ *   "d/" rollout id "/" device id    -> one device's record in that rollout
+ * Ids never contain '/', so a rollout's devices are one contiguous key range.
+ * del_rollout_devices and each_rollout_device visit exactly that range; each_rollout visits
+ * every rollout record. Callbacks as gw_store_visit_fn, with the key's id part(s) only.
+ */
+int gw_store_put_rollout_rec(struct gw_txn *t, const char *id, const void *rec, size_t len);
+int gw_store_put_rollout_dev(struct gw_txn *t, const char *id, const char *device,
+                             const void *rec, size_t len);
+typedef int (*gw_store_rollout_fn)(void *arg, const char *id, const void *val, size_t vlen);
+typedef int (*gw_store_rollout_dev_fn)(void *arg, const char *device, const void *val,
+                                       size_t vlen);
+int gw_store_each_rollout(struct gw_txn *t, gw_store_rollout_fn fn, void *arg);
+int gw_store_each_rollout_dev(struct gw_txn *t, const char *id, gw_store_rollout_dev_fn fn,
+                              void *arg);
+/* Takes the next command id (1, 2, ...) for a device command; final, and never reused, once
+ * t commits, so a command re-sent after a crash carries the id the device already knows. */
+int gw_store_command_id_next(struct gw_txn *t, uint64_t *id);
+
 /* Visits every record of one keyed database in key order. The callback returns 0 to go on,
  * anything else to stop (that value is returned). Keys and values borrow the map. */
 typedef int (*gw_store_visit_fn)(void *arg, const void *key, size_t klen, const void *val,
@@ -150,5 +172,11 @@ int gw_store_telemetry_parse(const void *val, size_t vlen, const char **device,
                              size_t *pack_len);
 
 void gw_store_stats(struct gw_store *s, struct gw_store_stats *out);
+
+/* Drops the map pages this process has read from its resident set (they stay in the
+ * kernel's page cache): after a bulk read such as loading the registry, so that the
+ * daemon's RSS is its own memory. Harmless at any time outside a transaction's use of
+ * borrowed values; loop thread. */
+void gw_store_release_pages(struct gw_store *s);
 
 #endif
