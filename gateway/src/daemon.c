@@ -146,6 +146,12 @@ gw_device_send_command(struct gw_daemon *d, const char *device_id, const uint8_t
 	return gw_mqtt_publish(&d->mqtt, topic, buf, len, 1, 0, NULL);
 }
 
+static int
+rollout_send(void *arg, const char *id, const uint8_t *buf, size_t len)
+{
+	return gw_device_send_command(arg, id, buf, len);
+}
+
 static void
 on_message(void *arg, const struct gw_mqtt_msg *m)
 {
@@ -391,10 +397,14 @@ gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
 	                           &d->monitor, &d->deltas, &d->mqtt, &d->api, d->cfg.site,
 	                           emit_event, d)) != 0) {
 		log_warnx("daemon: cannot load the rollouts: %s", strerror(-rc));
+		gw_coap_close(&d->coap);
 		gw_registry_close(&d->registry);
 		gw_store_close(&d->store);
 		return rc;
 	}
+	/* Offers go to each device over the transport it last spoke on. */
+	d->rollouts.send = rollout_send;
+	d->rollouts.send_arg = d;
 	{
 		struct gw_drift_policy p = { d->cfg.drift_share, d->cfg.drift_window_s,
 		                             d->cfg.drift_min_devices, d->cfg.drift_action };
