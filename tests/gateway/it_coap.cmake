@@ -27,3 +27,15 @@ if(TARGET tfa_simdev AND TARGET tfp_delta_enc)
   target_compile_definitions(gateway_coap_fleet PRIVATE TF_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
                              _DEFAULT_SOURCE)
 endif()
+
+# A mixed fleet takes a staged rollout (label it): tinyfleetd with its CoAP endpoint, a
+# real Mosquitto, 10 tinyfleet-sim devices on MQTT and 10 on CoAP, the operator API.
+if(TARGET tinyfleet-sim)
+  tf_add_test(NAME gateway_coap_rollout SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/it_coap_rollout.c
+              ${CMAKE_CURRENT_SOURCE_DIR}/broker.c LIBS gw tfa tf::jansson LABELS it
+              TIMEOUT 240)
+  target_compile_definitions(gateway_coap_rollout PRIVATE TF_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+                             TF_TINYFLEETD="$<TARGET_FILE:tinyfleetd>"
+                             TF_SIM="$<TARGET_FILE:tinyfleet-sim>")
+  add_dependencies(gateway_coap_rollout tinyfleetd tinyfleet-sim)
+endif()
