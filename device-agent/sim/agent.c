@@ -154,7 +154,8 @@ main(int argc, char **argv)
 	    every <= 0 || (argc % 2) != 1) {
 		fprintf(stderr, "usage: tinyfleet-agent --pki DIR --id ID --flash FILE --model TFM "
 		                "[--release-pub PEM] [--csv FILE] [--host H] [--port P] [--site S] "
-		                "[--class C] [--period-ms MS] [--every N] [--duration S]\n");
+		                "[--class C] [--period-ms MS] [--every N] [--duration S] "
+		                "[--transport mqtt|coap] [--coap-port P]\n");
 		return 2;
 	}
 	if ((model = slurp(model_path, &model_len)) == NULL) {

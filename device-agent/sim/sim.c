@@ -130,7 +130,7 @@ usage(void)
 	                "[--site S] [--prefix P] [--first K] [--id-width W] [--model FILE] "
 	                "[--release-pub PEM] [--ramp PER_S] [--duration S] [--class C] [--timeout S] "
 	                "[--sample-ms MS] [--label-rate R] [--every N] [--drift-at S] "
-	                "[--drift-share PERCENT]\n");
+	                "[--drift-share PERCENT] [--transport mqtt|coap] [--coap-port P]\n");
 	exit(2);
 }
 

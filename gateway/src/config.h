@@ -38,6 +38,7 @@
  *                                                 handshake or block-wise transfer, is freed
  *   coap.device_rate      200                     requests/s per device (0: no limit); 4.29 beyond
  *   coap.block_size       1024                    largest Block2 size (16..1024, power of two)
+ *                         (the coap.* keys take effect on restart, not on SIGHUP)
  *   drift_policy.share    0                       percent of the devices that installed a
  *                                                 version (through a rollout) within
  *                                                 drift_policy.window_s whose concept-drift
