@@ -9,7 +9,9 @@
  * the fleet CA, and its CN is the device id. Optionally a device may use a pre-shared key
  * instead (coap.psk_file); its PSK identity is then its device id. A CN or PSK identity that
  * is not a device id ([A-Za-z0-9._-], at most 64, not starting with "gw-" or "op-") fails
- * the handshake. A device may only touch its own dev/<id>/ resources.
+ * the handshake. A device may only touch its own dev/<id>/ resources. (libcoap names a
+ * certificate by its first subjectAltName when it has one, else by its CN; deploy/pki.sh
+ * issues device certificates without subjectAltName, so the CN is the identity.)
  *
  * Resources (coap_path.h): POST dev/<id>/{state,conn,telemetry,report} hand the payload to
  * the same entry point as the MQTT device plane (on_message); GET dev/<id>/cmd is
