@@ -7,7 +7,8 @@
  *    and a device with a certificate (Debian's coap-client) fetches its model meanwhile;
  *  - stalled block-wise transfers (devices that took block 0 of an object and went quiet,
  *    made here with libcoap's client API) are held at most coap.max_sessions at a time
- *    and freed after the idle timeout.
+ *    and freed after the idle timeout;
+ *  - a device over coap.device_rate gets 4.29 for the excess requests.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -197,12 +198,94 @@ test_stalled_blockwise_transfers_evicted(void **state)
 	coap_free_context(ctx);
 }
 
+static int ok_count, limited_count;
+
+static coap_response_t
+on_rated(coap_session_t *s, const coap_pdu_t *sent, const coap_pdu_t *rcvd,
+         const coap_mid_t mid)
+{
+	(void)s;
+	(void)sent;
+	(void)mid;
+	if (coap_pdu_get_code(rcvd) == COAP_RESPONSE_CODE_CONTENT)
+		ok_count++;
+	else if (coap_pdu_get_code(rcvd) == COAP_RESPONSE_CODE(429))
+		limited_count++;
+	return COAP_RESPONSE_OK;
+}
+
+static void
+test_device_rate_limit(void **state)
+{
+	struct coap_fixture *f = *state;
+	char ca[128], crt[128], key[128];
+	coap_dtls_pki_t pki;
+	coap_session_t *sess;
+	coap_context_t *ctx;
+	coap_address_t dst;
+	uint64_t end, limited0 = f->coap.stats.rate_limited;
+	unsigned saved = f->coap.cfg.device_rate;
+
+	/* 10 requests/s per device (one second of burst); the device asks for 40 blocks at
+	 * once. */
+	f->coap.cfg.device_rate = 10;
+	snprintf(ca, sizeof(ca), "%s/ca.crt", f->pki);
+	snprintf(crt, sizeof(crt), "%s/devices/dev-0002.crt", f->pki);
+	snprintf(key, sizeof(key), "%s/devices/dev-0002.key", f->pki);
+	coap_address_init(&dst);
+	dst.addr.sin.sin_family = AF_INET;
+	dst.addr.sin.sin_port = htons((uint16_t)f->port);
+	dst.addr.sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	dst.size = sizeof(dst.addr.sin);
+	ctx = coap_new_context(NULL);
+	assert_non_null(ctx);
+	coap_register_response_handler(ctx, on_rated);
+	memset(&pki, 0, sizeof(pki));
+	pki.version = COAP_DTLS_PKI_SETUP_VERSION;
+	pki.verify_peer_cert = 1;
+	pki.check_common_ca = 1;
+	pki.pki_key.key_type = COAP_PKI_KEY_PEM;
+	pki.pki_key.key.pem.ca_file = ca;
+	pki.pki_key.key.pem.public_cert = crt;
+	pki.pki_key.key.pem.private_key = key;
+	sess = coap_new_client_session_pki(ctx, NULL, &dst, COAP_PROTO_DTLS, &pki);
+	assert_non_null(sess);
+	ok_count = limited_count = 0;
+	for (unsigned i = 0; i < 40; i++) {
+		coap_pdu_t *pdu = coap_new_pdu(COAP_MESSAGE_CON, COAP_REQUEST_CODE_GET, sess);
+		uint8_t opt[4], tok[8];
+		size_t toklen;
+		assert_non_null(pdu);
+		coap_session_new_token(sess, &toklen, tok);
+		coap_add_token(pdu, toklen, tok);
+		coap_add_option(pdu, COAP_OPTION_URI_PATH, 3, (const uint8_t *)"obj");
+		coap_add_option(pdu, COAP_OPTION_URI_PATH, 64, (const uint8_t *)f->hex);
+		coap_add_option(pdu, COAP_OPTION_BLOCK2,
+		                coap_encode_var_safe(opt, sizeof(opt), (i % 48) << 4 | 6), opt);
+		assert_true(coap_send(sess, pdu) != COAP_INVALID_MID);
+	}
+	end = cf_now_ms() + 15000;
+	while (ok_count + limited_count < 40 && cf_now_ms() < end) {
+		coap_io_process(ctx, COAP_IO_NO_WAIT);
+		cf_turn(f);
+	}
+	print_message("rate: %d answered 2.05, %d answered 4.29\n", ok_count, limited_count);
+	assert_int_equal(ok_count + limited_count, 40);
+	/* The burst (10) plus what refills while the 40 go by; the rest is refused. */
+	assert_true(ok_count >= 10 && ok_count <= 20);
+	assert_int_equal(f->coap.stats.rate_limited - limited0, (uint64_t)limited_count);
+	coap_session_release(sess);
+	coap_free_context(ctx);
+	f->coap.cfg.device_rate = saved;
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_half_open_handshakes_evicted),
 		cmocka_unit_test(test_stalled_blockwise_transfers_evicted),
+		cmocka_unit_test(test_device_rate_limit),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
