@@ -641,6 +641,11 @@ gw_api_fleet_status(struct gw_api *a)
 	              a->site, "gateway", "version", TF_VERSION, "started_at", started,
 	              "devices", "total", f->total, "online", f->online, "drifting", f->drifting,
 	              "updating", (json_int_t)0, "classes", classes, "models", models, "rollouts");
+	if (o != NULL && a->fleet_rollouts != NULL) {
+		json_int_t updating = 0;
+		a->fleet_rollouts(a->fleet_ctx, json_object_get(o, "rollouts"), &updating);
+		json_object_set_new(json_object_get(o, "devices"), "updating", json_integer(updating));
+	}
 	free(f);
 	return o;
 }

@@ -66,6 +66,10 @@ struct gw_api {
 		void *ctx;
 	} groups[GW_API_MAX_GROUPS];
 	size_t n_groups;
+	/* The rollout engine's share of fleet.status: appends its running and paused rollouts
+	 * (rollout_ref objects) to `rollouts` and sets *updating; NULL: none. */
+	void (*fleet_rollouts)(void *ctx, json_t *rollouts, json_int_t *updating);
+	void *fleet_ctx;
 };
 
 /* Fills *e and returns NULL, so that an operation can `return gw_api_refuse(...)`. */

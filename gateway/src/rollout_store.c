@@ -491,6 +491,7 @@ gw_rollouts_create(struct gw_rollouts *r, struct gw_rollout_def *def, const char
                    struct gw_rollout **out)
 {
 	struct gw_rollout *ro, *old;
+	struct gw_effect *tail;
 	struct gw_model m;
 	struct match_ctx mc = { 0 };
 	size_t eligible = 0;
@@ -547,10 +548,22 @@ gw_rollouts_create(struct gw_rollouts *r, struct gw_rollout_def *def, const char
 	}
 	if ((rc = add_rollout(r, ro)) != 0)
 		goto fail;
+	tail = r->fx_tail;
 	gw__ro_transition(r, ro, GW_RO_DRAFT, GW_R_OPERATOR_CREATE, by,
 	                  json_string_value(json_object_get(def->json, "description")), now);
 	if ((rc = gw_rollouts_flush(r)) != 0) {
-		/* Not committed: forget it, so memory matches the store. */
+		/* Not committed: forget it and its event, so memory matches the store. */
+		struct gw_effect *fx = tail != NULL ? tail->next : r->fx_head, *next;
+		if (tail != NULL)
+			tail->next = NULL;
+		else
+			r->fx_head = NULL;
+		r->fx_tail = tail;
+		for (; fx != NULL; fx = next) {
+			next = fx->next;
+			json_decref(fx->data);
+			free(fx);
+		}
 		r->n--;
 		def->json = ro->def.json;
 		ro->def.json = NULL;

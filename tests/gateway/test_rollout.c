@@ -7,6 +7,7 @@
  * without a link, so commands are committed but not published, as while a link is down.
  */
 #include <errno.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -333,7 +334,11 @@ test_waves_advance_on_confirmed_devices(void **state)
 	struct fixture *f = *state;
 	struct gw_rollout *ro = create(f, PLAN);
 	uint32_t c[GW_RD_COUNT];
+	struct gw_store_stats st;
+	uint64_t audit0;
 
+	gw_store_stats(&f->store, &st);
+	audit0 = st.audit_next;
 	assert_int_equal(gw_rollouts_start(&f->ro, ro, "op-alice", NULL), 0);
 	assert_int_equal(gw_rollouts_start(&f->ro, ro, "op-alice", NULL), 1);   /* idempotent */
 	step(f, gw_wall_ms());
@@ -351,6 +356,9 @@ test_waves_advance_on_confirmed_devices(void **state)
 	assert_int_equal(count_events(f, "rollout.state", "reason", "wave_passed"), 1);
 	assert_int_equal(count_events(f, "update.result", "outcome", "succeeded"), 2);
 	assert_true(ro->bytes_sent > 0 && ro->bytes_full == 2 * f->v2.tfm_len);
+	/* Audited: the start, two offers, two outcomes, the wave passing, the next offers. */
+	gw_store_stats(&f->store, &st);
+	assert_true(st.audit_next >= audit0 + 9);
 }
 
 static void
@@ -458,6 +466,7 @@ test_quality_gate_rolls_back_the_wave(void **state)
 	b = gw__find_dev(ro, "vib-0002");
 	step(f, gw_wall_ms());
 	assert_int_equal(a->state, GW_RD_SETTLING);
+	assert_int_equal(ro->waves[0].state, GW_WAVE_SETTLING);
 	/* Too few samples on the new model: not judged yet. */
 	telemetry(f, "vib-0001", "1.1.0", 10, 0.2f);
 	step(f, gw_wall_ms());
@@ -627,6 +636,174 @@ test_drift_policy_rolls_back_a_drifting_version(void **state)
 	assert_int_equal(gw__find_dev(ro, "vib-0001")->state, GW_RD_ROLLING_BACK);
 }
 
+static void
+test_offline_devices_are_offered_when_they_return(void **state)
+{
+	struct fixture *f = *state;
+	struct gw_rollout *ro = create(f, PLAN);
+	static const uint8_t gone[] = { 0x00 };
+	struct gw_rdev *d;
+
+	gw_registry_on_conn(&f->reg, "vib-0002", gone, sizeof(gone), gw_wall_ms());
+	assert_int_equal(gw_rollouts_start(&f->ro, ro, "op-alice", NULL), 0);
+	step(f, gw_wall_ms());
+	d = gw__find_dev(ro, "vib-0002");
+	assert_int_equal(gw__find_dev(ro, "vib-0001")->state, GW_RD_OFFERED);
+	assert_int_equal(d->state, GW_RD_WAITING);
+	assert_int_equal(d->attempts, 0);
+	/* Back: its hello/state says it is online again, and its first report has no label
+	 * yet (NaN accuracy): the baseline taken at the offer is still a storable number. */
+	device_says(f, "vib-0002", "stm32l4-vib", &f->v1, "1.0.0", 0);
+	telemetry(f, "vib-0002", "1.0.0", 5, NAN);
+	step(f, gw_wall_ms());
+	assert_int_equal(d->state, GW_RD_OFFERED);
+	assert_int_equal(d->attempts, 1);
+}
+
+/* Calls operation `name` of the rollout group as the API front end would. */
+static json_t *
+call(struct gw_api *api, const char *name, const char *json, struct gw_api_error *e)
+{
+	json_t *body = json_loads(json, 0, NULL), *res = NULL;
+	assert_non_null(body);
+	memset(e, 0, sizeof(*e));
+	for (size_t i = 0; i < api->groups[0].n; i++)
+		if (strcmp(api->groups[0].ops[i].name, name) == 0)
+			res = api->groups[0].ops[i].fn(api, api->groups[0].ctx, "op-alice", body, e);
+	json_decref(body);
+	return res;
+}
+
+static json_t *
+call_file(struct gw_api *api, const char *name, const char *path, struct gw_api_error *e)
+{
+	json_t *body = json_load_file(path, 0, NULL);
+	char *text;
+	json_t *res;
+	assert_non_null(body);
+	text = json_dumps(body, 0);
+	res = call(api, name, text, e);
+	free(text);
+	json_decref(body);
+	return res;
+}
+
+static void
+test_operations_follow_the_contract(void **state)
+{
+	static const struct { const char *prefix, *op; } ops[] = {
+		{ "rollout-action-request", "rollout.start" },
+		{ "rollout-rollback-request", "rollout.rollback" },
+		{ "rollout-status-request", "rollout.status" },
+		{ "rollout-list-request", "rollout.list" },
+	};
+	struct fixture *f = *state;
+	struct gw_api api;
+	struct gw_api_error e;
+	json_t *res, *expected, *kw;
+	const char *name;
+	char path[512], def[2048];
+
+	memset(&api, 0, sizeof(api));
+	assert_int_equal(gw_rollout_api_register(&f->ro, &api), 0);
+	snprintf(def, sizeof(def), "%s", PLAN);
+	memcpy(strstr(def, "\"r1\""), "\"rX\"", 4);
+	assert_non_null(res = call(&api, "rollout.create", def, &e));
+	json_decref(res);
+	memcpy(strstr(def, "\"rX\""), "\"r2\"", 4);
+	assert_non_null(res = call(&api, "rollout.create", def, &e));
+	json_decref(res);
+	/* The examples' rollout. */
+	snprintf(def, sizeof(def), "%s", PLAN);
+	{
+		json_t *b = json_loads(def, 0, NULL);
+		char *t;
+		json_object_set_new(b, "id", json_string("pump-1.1.0-r1"));
+		t = json_dumps(b, 0);
+		res = call(&api, "rollout.create", t, &e);
+		assert_non_null(res);
+		assert_true(json_is_true(json_object_get(res, "created")));
+		assert_string_equal(json_string_value(json_object_get(json_object_get(res, "rollout"),
+		                                                      "state")), "draft");
+		json_decref(res);
+		free(t);
+		json_decref(b);
+	}
+	/* Every valid request example is accepted (start, then the rest on a running one). */
+	for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
+		snprintf(path, sizeof(path), TF_SOURCE_DIR "/schemas/examples/operator/%s.json",
+		         ops[k].prefix);
+		res = call_file(&api, ops[k].op, path, &e);
+		if (res == NULL)
+			fail_msg("%s refused: %s %s", ops[k].prefix, e.code, e.message);
+		json_decref(res);
+	}
+	/* The rollback example (scope wave) paused it; start is now the wrong command. */
+	assert_null(call(&api, "rollout.start", "{\"id\": \"pump-1.1.0-r1\"}", &e));
+	assert_string_equal(e.code, "invalid_state");
+	assert_string_equal(json_string_value(json_object_get(e.details, "state")), "paused");
+	json_decref(e.details);
+	res = call(&api, "rollout.pause", "{\"id\": \"pump-1.1.0-r1\"}", &e);
+	assert_false(json_is_true(json_object_get(res, "changed")));
+	json_decref(res);
+	assert_null(call(&api, "rollout.status", "{\"id\": \"nope\"}", &e));
+	assert_string_equal(e.code, "not_found");
+	json_decref(e.details);
+	/* Every invalid request example is refused for the keyword the contract names. */
+	expected = json_load_file(TF_SOURCE_DIR "/schemas/examples/operator/invalid/expected.json",
+	                          0, NULL);
+	json_object_foreach(expected, name, kw) {
+		for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
+			if (strncmp(name, ops[k].prefix, strlen(ops[k].prefix)) != 0)
+				continue;
+			snprintf(path, sizeof(path),
+			         TF_SOURCE_DIR "/schemas/examples/operator/invalid/%s", name);
+			if ((res = call_file(&api, ops[k].op, path, &e)) != NULL)
+				fail_msg("%s accepted", name);
+			assert_string_equal(e.code, "invalid_request");
+			if (strcmp(json_string_value(json_object_get(e.details, "keyword")),
+			           json_string_value(kw)) != 0)
+				fail_msg("%s: keyword %s, expected %s", name,
+				         json_string_value(json_object_get(e.details, "keyword")),
+				         json_string_value(kw));
+			json_decref(e.details);
+		}
+	}
+	json_decref(expected);
+	/* Paging: three rollouts, newest first, one a page. */
+	res = call(&api, "rollout.list", "{\"limit\": 1}", &e);
+	assert_int_equal(json_integer_value(json_object_get(res, "total")), 3);
+	assert_string_equal(json_string_value(json_object_get(
+	                            json_array_get(json_object_get(res, "items"), 0), "id")),
+	                    "pump-1.1.0-r1");
+	snprintf(def, sizeof(def), "{\"limit\": 2, \"cursor\": \"%s\"}",
+	         json_string_value(json_object_get(res, "next_cursor")));
+	json_decref(res);
+	res = call(&api, "rollout.list", def, &e);
+	assert_int_equal(json_array_size(json_object_get(res, "items")), 2);
+	assert_true(json_is_null(json_object_get(res, "next_cursor")));
+	json_decref(res);
+	res = call(&api, "rollout.status", "{\"id\": \"rX\", \"devices\": true, \"limit\": 5}",
+	           &e);
+	assert_int_equal(json_array_size(json_object_get(res, "devices")), 5);
+	assert_true(json_is_string(json_object_get(res, "next_cursor")));
+	json_decref(res);
+	/* fleet.status lists the paused rollout and its devices still under way. */
+	{
+		struct gw_api full;
+		gw_api_init(&full, "site1", &f->cat, &f->reg, &f->mon, NULL);
+		assert_int_equal(gw_rollout_api_register(&f->ro, &full), 0);
+		res = gw_api_fleet_status(&full);
+		assert_int_equal(json_array_size(json_object_get(res, "rollouts")), 1);
+		assert_string_equal(json_string_value(json_object_get(
+		                            json_array_get(json_object_get(res, "rollouts"), 0), "state")),
+		                    "paused");
+		assert_int_equal(json_integer_value(json_object_get(json_object_get(res, "devices"),
+		                                                    "updating")), 9);
+		json_decref(res);
+	}
+}
+
 int
 main(void)
 {
@@ -643,6 +820,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_quality_gate_rolls_back_the_wave, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_drift_policy_rolls_back_a_drifting_version,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(test_operations_follow_the_contract, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_offline_devices_are_offered_when_they_return,
 		                                setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
