@@ -166,7 +166,7 @@ pull(int argc, char **argv)
 	snprintf(crt, sizeof(crt), "%s/devices/%s.crt", pki, id);
 	snprintf(key, sizeof(key), "%s/devices/%s.key", pki, id);
 	if (p.coap) {
-		struct tfa_coap_opts o = { host, (int)port, ca, crt, key, id, NULL };
+		struct tfa_coap_opts o = { host, (int)port, ca, crt, key, id, NULL, 0 };
 		if (tfa_coap_init(&p.cq, &o, on_msg, on_conn, &p) != 0)
 			return 1;
 	} else {

@@ -145,7 +145,7 @@ sim_device_start(struct sim_device *d, const struct sim_device_opts *o)
 		return rc;
 	if (o->transport != NULL && strcmp(o->transport, "coap") == 0) {
 		struct tfa_coap_opts co = { o->host, o->coap_port, o->cafile, o->certfile,
-		                            o->keyfile, o->device_id, NULL };
+		                            o->keyfile, o->device_id, NULL, 0 };
 		d->coap = 1;
 		return tfa_coap_init(&d->cq, &co, dev_msg, dev_conn, d);
 	}

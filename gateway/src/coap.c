@@ -450,6 +450,18 @@ on_event(coap_session_t *s, const coap_event_t ev)
 		if (coap_session_get_type(s) == COAP_SESSION_TYPE_SERVER && p != NULL &&
 		    p->id[0] != '\0') {
 			c->stats.handshakes_ok++;
+			/* One session per device: an older one (the device rebooted, or its
+			 * address changed) is disconnected with its observation. An observation
+			 * holds its session, which the idle timeout then never frees; this keeps
+			 * those sessions bounded by the number of devices. The old session loses
+			 * its identity, so anything still arriving on it gets 4.01. */
+			for (struct gw_coap_peer *o = c->peers; o != NULL; o = o->next) {
+				if (o != p && strcmp(o->id, p->id) == 0) {
+					o->id[0] = '\0';
+					c->stats.sessions_replaced++;
+					coap_session_disconnected(o->session, COAP_NACK_NOT_DELIVERABLE);
+				}
+			}
 			/* Create dev/<id>/cmd now, so that the device's first GET can observe it. */
 			(void)device(c, p->id);
 		}

@@ -32,7 +32,9 @@
  * including stalled handshakes and stalled block-wise transfers, are freed after it),
  * coap.device_rate (requests per second per device, token bucket with one second of burst).
  * libcoap answers a ClientHello without a valid cookie statelessly (DTLS HelloVerifyRequest),
- * so spoofed handshakes cost no session at all.
+ * so spoofed handshakes cost no session at all. A session that observes dev/<id>/cmd is held
+ * by its observation (libcoap does not time it out); a device's new session therefore
+ * disconnects its older ones, so such sessions number at most one per device.
  *
  * Threads: loop thread only. Errors: negative errno.
  */
@@ -82,6 +84,7 @@ struct gw_coap_stats {
 	uint64_t sessions_del;       /* ... and freed (idle, limits, closed) */
 	uint64_t handshakes_ok;      /* DTLS sessions established with a device identity */
 	uint64_t identities_refused; /* certificates or PSK identities refused */
+	uint64_t sessions_replaced;  /* older sessions of a device dropped for its new one */
 };
 
 struct gw_coap_peer;

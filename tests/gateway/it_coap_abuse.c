@@ -8,7 +8,9 @@
  *  - stalled block-wise transfers (devices that took block 0 of an object and went quiet,
  *    made here with libcoap's client API) are held at most coap.max_sessions at a time
  *    and freed after the idle timeout;
- *  - a device over coap.device_rate gets 4.29 for the excess requests.
+ *  - a device over coap.device_rate gets 4.29 for the excess requests;
+ *  - a device that observes cmd again from a new session (it rebooted) replaces its old
+ *    session, which an observation would otherwise hold forever.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -36,6 +38,7 @@ setup(void **state)
 	cfg.max_handshakes = MAX_HANDSHAKES;
 	cfg.max_sessions = MAX_IDLE;
 	cfg.session_timeout_s = IDLE_TIMEOUT_S;
+	cf_devices = STALLED;   /* one device per stalled transfer */
 	cf_start(&f, &cfg);
 	*state = &f;
 	return 0;
@@ -71,7 +74,7 @@ legit_fetch(struct coap_fixture *f, const char *name)
 static void
 wait_all_freed(struct coap_fixture *f)
 {
-	uint64_t end = cf_now_ms() + (IDLE_TIMEOUT_S + 5) * 1000u;
+	uint64_t end = cf_now_ms() + (IDLE_TIMEOUT_S + 12) * 1000u;
 
 	while (gw_coap_sessions(&f->coap) > 0 && cf_now_ms() < end)
 		cf_turn(f);
@@ -138,8 +141,6 @@ test_stalled_blockwise_transfers_evicted(void **state)
 	f->max_live = 0;
 
 	snprintf(ca, sizeof(ca), "%s/ca.crt", f->pki);
-	snprintf(crt, sizeof(crt), "%s/devices/dev-0002.crt", f->pki);
-	snprintf(key, sizeof(key), "%s/devices/dev-0002.key", f->pki);
 	coap_address_init(&dst);
 	dst.addr.sin.sin_family = AF_INET;
 	dst.addr.sin.sin_port = htons((uint16_t)f->port);
@@ -149,6 +150,9 @@ test_stalled_blockwise_transfers_evicted(void **state)
 	assert_non_null(ctx);
 	coap_register_response_handler(ctx, on_block);
 	for (int i = 0; i < STALLED; i++) {
+		/* Each stalled transfer is another device (dev-0001 ... dev-0024). */
+		snprintf(crt, sizeof(crt), "%s/devices/dev-%04d.crt", f->pki, i + 1);
+		snprintf(key, sizeof(key), "%s/devices/dev-%04d.key", f->pki, i + 1);
 		coap_dtls_pki_t pki;
 		coap_pdu_t *pdu;
 		uint8_t opt[4], tok[8];
@@ -279,6 +283,125 @@ test_device_rate_limit(void **state)
 	f->coap.cfg.device_rate = saved;
 }
 
+/* One libcoap client session with dev-0002's certificate that observes dev-0002/cmd;
+ * *got counts the commands (notifications with a payload) it receives. */
+static coap_session_t *
+observer(struct coap_fixture *f, coap_context_t *ctx, int *got)
+{
+	static char ca[128], crt[128], key[128];
+	coap_dtls_pki_t pki;
+	coap_session_t *sess;
+	coap_address_t dst;
+	coap_pdu_t *pdu;
+	uint8_t tok[8], v[1];
+	size_t toklen;
+
+	snprintf(ca, sizeof(ca), "%s/ca.crt", f->pki);
+	snprintf(crt, sizeof(crt), "%s/devices/dev-0002.crt", f->pki);
+	snprintf(key, sizeof(key), "%s/devices/dev-0002.key", f->pki);
+	coap_address_init(&dst);
+	dst.addr.sin.sin_family = AF_INET;
+	dst.addr.sin.sin_port = htons((uint16_t)f->port);
+	dst.addr.sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	dst.size = sizeof(dst.addr.sin);
+	memset(&pki, 0, sizeof(pki));
+	pki.version = COAP_DTLS_PKI_SETUP_VERSION;
+	pki.verify_peer_cert = 1;
+	pki.check_common_ca = 1;
+	pki.pki_key.key_type = COAP_PKI_KEY_PEM;
+	pki.pki_key.key.pem.ca_file = ca;
+	pki.pki_key.key.pem.public_cert = crt;
+	pki.pki_key.key.pem.private_key = key;
+	sess = coap_new_client_session_pki(ctx, NULL, &dst, COAP_PROTO_DTLS, &pki);
+	assert_non_null(sess);
+	coap_session_set_app_data(sess, got);
+	pdu = coap_new_pdu(COAP_MESSAGE_CON, COAP_REQUEST_CODE_GET, sess);
+	assert_non_null(pdu);
+	coap_session_new_token(sess, &toklen, tok);
+	coap_add_token(pdu, toklen, tok);
+	coap_add_option(pdu, COAP_OPTION_OBSERVE,
+	                coap_encode_var_safe(v, sizeof(v), COAP_OBSERVE_ESTABLISH), v);
+	coap_add_option(pdu, COAP_OPTION_URI_PATH, 3, (const uint8_t *)"dev");
+	coap_add_option(pdu, COAP_OPTION_URI_PATH, 8, (const uint8_t *)"dev-0002");
+	coap_add_option(pdu, COAP_OPTION_URI_PATH, 3, (const uint8_t *)"cmd");
+	assert_true(coap_send(sess, pdu) != COAP_INVALID_MID);
+	return sess;
+}
+
+static coap_response_t
+on_cmd(coap_session_t *s, const coap_pdu_t *sent, const coap_pdu_t *rcvd, const coap_mid_t mid)
+{
+	int *got = coap_session_get_app_data(s);
+	const uint8_t *data;
+	size_t n;
+
+	(void)sent;
+	(void)mid;
+	if (got != NULL && coap_get_data(rcvd, &n, &data) && n > 0)
+		(*got)++;
+	return COAP_RESPONSE_OK;
+}
+
+static void
+test_reobserve_replaces_old_session(void **state)
+{
+	struct coap_fixture *f = *state;
+	static const uint8_t command[] = { 0x82, 0x04, 0x18, 0x2a };
+	coap_context_t *ctx_a, *ctx_b;
+	coap_session_t *a, *b;
+	uint64_t replaced0 = f->coap.stats.sessions_replaced, end;
+	uint64_t ok0 = f->coap.stats.handshakes_ok;
+	int got_a = 0, got_b = 0;
+
+	wait_all_freed(f);
+	/* The device observes cmd, then "reboots": a new session observes again while the
+	 * old one goes silent (never closed). */
+	ctx_a = coap_new_context(NULL);
+	ctx_b = coap_new_context(NULL);
+	assert_true(ctx_a != NULL && ctx_b != NULL);
+	coap_register_response_handler(ctx_a, on_cmd);
+	coap_register_response_handler(ctx_b, on_cmd);
+	a = observer(f, ctx_a, &got_a);
+	end = cf_now_ms() + 5000;
+	while (f->coap.stats.handshakes_ok == ok0 && cf_now_ms() < end) {
+		coap_io_process(ctx_a, COAP_IO_NO_WAIT);
+		cf_turn(f);
+	}
+	assert_int_equal(f->coap.stats.handshakes_ok, ok0 + 1);
+	for (int i = 0; i < 100; i++) {   /* the observation registers */
+		coap_io_process(ctx_a, COAP_IO_NO_WAIT);
+		cf_turn(f);
+	}
+	b = observer(f, ctx_b, &got_b);
+	end = cf_now_ms() + 5000;
+	while (f->coap.stats.sessions_replaced == replaced0 && cf_now_ms() < end) {
+		coap_io_process(ctx_b, COAP_IO_NO_WAIT);
+		cf_turn(f);
+	}
+	assert_int_equal(f->coap.stats.sessions_replaced - replaced0, 1);
+	/* The old session, no longer held by its observation, goes with the idle timeout;
+	 * the new one stays (its observation holds it) and carries the next command. */
+	end = cf_now_ms() + (IDLE_TIMEOUT_S + 5) * 1000u;
+	while (gw_coap_sessions(&f->coap) > 1 && cf_now_ms() < end) {
+		coap_io_process(ctx_b, COAP_IO_NO_WAIT);
+		cf_turn(f);
+	}
+	assert_int_equal(gw_coap_sessions(&f->coap), 1);
+	assert_int_equal(gw_coap_send_command(&f->coap, "dev-0002", command, sizeof(command)), 0);
+	end = cf_now_ms() + 5000;
+	while (got_b == 0 && cf_now_ms() < end) {
+		coap_io_process(ctx_b, COAP_IO_NO_WAIT);
+		cf_turn(f);
+	}
+	assert_int_equal(got_b, 1);
+	assert_int_equal(got_a, 0);
+	coap_session_release(a);
+	coap_session_release(b);
+	coap_free_context(ctx_a);
+	coap_free_context(ctx_b);
+	cf_pump(f, 100);
+}
+
 int
 main(void)
 {
@@ -286,6 +409,7 @@ main(void)
 		cmocka_unit_test(test_half_open_handshakes_evicted),
 		cmocka_unit_test(test_stalled_blockwise_transfers_evicted),
 		cmocka_unit_test(test_device_rate_limit),
+		cmocka_unit_test(test_reobserve_replaces_old_session),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

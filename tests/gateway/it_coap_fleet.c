@@ -9,7 +9,9 @@
  *  - the gateway offers an update to each through gw_device_send_command(), which picks the
  *    transport the device last spoke on; a full image and a delta go to one device of each
  *    transport; every device pulls its object (MQTT chunks / CoAP Block2), installs,
- *    self-tests, confirms, and its new state reaches the registry.
+ *    self-tests, confirms, and its new state reaches the registry;
+ *  - after an idle period longer than the gateway's DTLS session timeout, the CoAP
+ *    devices (kept alive by CoAP pings) still get a rollback command at once.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -28,6 +30,8 @@
 #include "device.h"
 #include "tinyfleet/protocol/msg_command.h"
 #include "tinyfleet/protocol/telemetry.h"
+
+#include <coap3/coap.h>
 
 #define NDEV 4
 
@@ -123,6 +127,17 @@ all_updated(void)
 	return 1;
 }
 
+static int
+coap_rolled_back(void)
+{
+	for (int i = 2; i < NDEV; i++) {
+		const struct gw_device *g = gw_registry_get(&daemon_.registry, ids[i]);
+		if (g == NULL || memcmp(g->digest, v1.digest, TFP_DIGEST_LEN) != 0)
+			return 0;
+	}
+	return 1;
+}
+
 static void
 put_blob(const uint8_t *obj, size_t len)
 {
@@ -172,6 +187,7 @@ test_mixed_fleet_telemetry_and_update(void **state)
 	snprintf(cfg.release_keys, sizeof(cfg.release_keys), "%s", KEYS "release-test.pub.pem");
 	cfg.store_map_size_mb = 64;
 	cfg.store_reserve_mb = 8;
+	cfg.coap_session_timeout = 2;   /* idle DTLS sessions go fast: keepalives must hold */
 	assert_int_equal(uv_loop_init(&loop), 0);
 	assert_int_equal(gw_daemon_start(&daemon_, &loop, NULL, &cfg), 0);
 	daemon_started = 1;
@@ -200,6 +216,10 @@ test_mixed_fleet_telemetry_and_update(void **state)
 		o.n_keys = 1;
 		assert_int_equal(sim_device_start(&devs[i], &o), 0);
 		started++;
+		/* A ping every idle second keeps the session (and the cmd observation) that
+		 * the gateway would free after 2 s (coap.h; the default is 25 s vs 60 s). */
+		if (devs[i].coap)
+			coap_context_set_keepalive(devs[i].cq.ctx, 1);
 	}
 	running = 1;
 	t0 = mono_ms();
@@ -270,6 +290,26 @@ test_mixed_fleet_telemetry_and_update(void **state)
 	              (unsigned long long)daemon_.chunks.stats.bytes);
 	assert_true(all_updated());
 	assert_int_equal(daemon_.coap.stats.commands_sent, 2);
+
+	/* Idle for longer than the gateway's session timeout, then a rollback to the CoAP
+	 * devices: the observation is still there, and they go back to v1. */
+	pump(5000, NULL);
+	for (int i = 2; i < NDEV; i++) {
+		struct tfp_command c;
+		uint8_t cmd[64];
+		size_t cmd_len;
+		memset(&c, 0, sizeof(c));
+		c.type = TFP_MSG_ROLLBACK;
+		c.command_id = 200u + (unsigned)i;
+		assert_int_equal(tfp_command_encode(&c, cmd, sizeof(cmd), &cmd_len), 0);
+		assert_int_equal(gw_device_send_command(&daemon_, ids[i], cmd, cmd_len), 0);
+	}
+	pump(10000, coap_rolled_back);
+	assert_true(coap_rolled_back());
+	assert_int_equal(daemon_.coap.stats.commands_sent, 4);
+	print_message("fleet: after %u s idle (session timeout 2 s) the CoAP devices took a "
+	              "rollback; %llu server sessions created in all\n", 5,
+	              (unsigned long long)daemon_.coap.stats.sessions_new);
 	assert_true(daemon_.coap.stats.block_bytes >= v2.len + plen);
 	assert_true(daemon_.chunks.stats.bytes >= v2.len + plen);
 	free(patch);

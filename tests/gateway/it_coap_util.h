@@ -32,6 +32,10 @@
 
 #define CF_BLOB_LEN 50000u   /* 49 blocks of 1024 bytes, the last one partial */
 
+/* Device certificates in the fixture's PKI (dev-0001 ...); a test may raise it before
+ * cf_start. */
+static int cf_devices = 2;
+
 struct coap_fixture {
 	char dir[64];
 	char pki[96], other[96];
@@ -172,9 +176,9 @@ cf_start(struct coap_fixture *f, const struct gw_coap_config *over)
 	tu_mkdtemp(f->dir, sizeof(f->dir), "tf-coap");
 	snprintf(f->pki, sizeof(f->pki), "%s/pki", f->dir);
 	snprintf(f->other, sizeof(f->other), "%s/other", f->dir);
-	snprintf(cmd, sizeof(cmd), "%s/deploy/pki.sh %s --devices 2 >/dev/null && "
+	snprintf(cmd, sizeof(cmd), "%s/deploy/pki.sh %s --devices %d >/dev/null && "
 	         "%s/deploy/pki.sh %s --devices 1 >/dev/null", TF_SOURCE_DIR, f->pki,
-	         TF_SOURCE_DIR, f->other);
+	         cf_devices, TF_SOURCE_DIR, f->other);
 	assert_int_equal(cf_sh(cmd), 0);
 
 	for (size_t i = 0; i < sizeof(f->blob); i++) {

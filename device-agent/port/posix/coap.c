@@ -254,6 +254,23 @@ on_response(coap_session_t *s, const coap_pdu_t *sent, const coap_pdu_t *rcvd,
 	return COAP_RESPONSE_OK;
 }
 
+/* A confirmable message (request or ping) that got no answer: the gateway lost the
+ * session or is gone; start over. */
+static void
+on_nack(coap_session_t *s, const coap_pdu_t *sent, const coap_nack_reason_t reason,
+        const coap_mid_t mid)
+{
+	struct tfa_coap *q = coap_session_get_app_data(s);
+
+	(void)sent;
+	(void)mid;
+	if (q == NULL || s != q->session)
+		return;
+	if (reason == COAP_NACK_TOO_MANY_RETRIES || reason == COAP_NACK_NOT_DELIVERABLE ||
+	    reason == COAP_NACK_TLS_FAILED)
+		went_down(q);
+}
+
 static int
 on_event(coap_session_t *s, const coap_event_t ev)
 {
@@ -380,6 +397,8 @@ tfa_coap_init(struct tfa_coap *q, const struct tfa_coap_opts *o, tfa_coap_msg_fn
 		return TFA_ERR_OFFLINE;
 	coap_register_response_handler(q->ctx, on_response);
 	coap_register_event_handler(q->ctx, on_event);
+	coap_register_nack_handler(q->ctx, on_nack);
+	coap_context_set_keepalive(q->ctx, o->keepalive_s > 0 ? (unsigned)o->keepalive_s : 25u);
 	start_session(q);
 	return 0;
 }

@@ -15,7 +15,12 @@
  *                                    as an encoded chunk response (offset from Block2, total
  *                                    from Size2), so the core's resumable pull is unchanged
  * After the DTLS handshake the transport observes cmd and POSTs conn = 1; tfa_coap_close
- * POSTs conn = 2 first. A failed or closed session is re-created after 2 s.
+ * POSTs conn = 2 first. A failed or closed session is re-created after 2 s. An idle link
+ * sends a CoAP ping every keepalive_s seconds: the gateway frees DTLS sessions idle for
+ * coap.session_timeout (60 s by default), and with it the observation that carries
+ * commands; a ping keeps both, and a ping or request that goes unanswered (the gateway
+ * restarted or forgot the session) makes the transport start a new session, which
+ * observes cmd again.
  *
  * Identity: the device certificate (CN = device id) from the fleet CA, or a PSK (identity =
  * device id) when psk_key is set. The server's certificate must come from the same CA.
@@ -45,6 +50,7 @@ struct tfa_coap_opts {
 	const char *cafile, *certfile, *keyfile;
 	const char *device_id;          /* must equal the certificate's CN (or PSK identity) */
 	const char *psk_key;            /* NULL: certificate; else the PSK in hex */
+	int keepalive_s;                /* CoAP ping after this many idle seconds; 0: 25 */
 };
 
 /* Same shapes as the MQTT transport's callbacks. */
