@@ -49,6 +49,8 @@
  *   drift_policy.min_devices 5                    fewer recent installs: no verdict yet
  *   drift_policy.action   alert                   alert (drift.alert event) | pause | rollback
  *                                                 (the version's running or paused rollouts)
+ *   rollout.status_retention_s 604800             an ended rollout's retained status topic is
+ *                                                 cleared this long after it ended (7 days)
  *
  * Threads: loop thread only. Errors: -EINVAL (a message naming file:line was logged),
  * -ENOENT / -EACCES (file), -ENOMEM.
@@ -95,6 +97,7 @@ struct gw_config {
 	unsigned drift_window_s;
 	unsigned drift_min_devices;
 	int drift_action;             /* 0 alert, 1 pause, 2 rollback */
+	unsigned rollout_status_retention_s;
 };
 
 void gw_config_defaults(struct gw_config *c);

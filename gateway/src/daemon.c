@@ -250,6 +250,8 @@ reload(struct gw_daemon *d)
 			struct gw_drift_policy p = { fresh.drift_share, fresh.drift_window_s,
 			                             fresh.drift_min_devices, fresh.drift_action };
 			gw_rollouts_set_policy(&d->rollouts, &p);
+			gw_rollouts_set_status_retention(&d->rollouts,
+			                                 fresh.rollout_status_retention_s);
 		}
 		uv_timer_start(&d->flush_timer, on_flush, d->cfg.telemetry_flush_ms,
 		               d->cfg.telemetry_flush_ms);
@@ -409,6 +411,7 @@ gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
 		struct gw_drift_policy p = { d->cfg.drift_share, d->cfg.drift_window_s,
 		                             d->cfg.drift_min_devices, d->cfg.drift_action };
 		gw_rollouts_set_policy(&d->rollouts, &p);
+		gw_rollouts_set_status_retention(&d->rollouts, d->cfg.rollout_status_retention_s);
 	}
 	gw_chunks_init(loop, &d->chunks, &d->store, &d->mqtt, d->cfg.site,
 	               (uint64_t)d->cfg.chunks_rate_kbps * 1024,

@@ -288,8 +288,12 @@ rollback_devices(struct gw_rollouts *r, struct gw_rollout *ro, int wave, int rea
 }
 
 static void
-wave_start(struct gw_rollout *ro, int w, uint64_t now_ms)
+wave_start(struct gw_rollouts *r, struct gw_rollout *ro, int w, uint64_t now_ms)
 {
+	/* The canary stays as chosen at create time; later waves take in the devices that
+	 * registered since and match the target. */
+	if (w > 0)
+		gw__add_newcomers(r, ro, w, now_ms);
 	ro->wave = w;
 	ro->waves[w].state = GW_WAVE_RUNNING;
 	ro->waves[w].started_ms = now_ms;
@@ -367,7 +371,7 @@ offer(struct gw_rollouts *r, struct gw_rollout *ro, struct gw_rdev *d,
 	d->flags &= (uint8_t)~(GW_RDF_CONFIRMED | GW_RDF_ROLLBACK_CMD);
 	d->cmd = 0;
 	d->sent_ms = 0;
-	d->due_ms = now_ms + (uint64_t)r->download_timeout_s * 1000u;
+	d->due_ms = now_ms + (uint64_t)ro->def.download_timeout_s * 1000u;
 	d->last_phase = TFP_PHASE_CHECK;   /* "offered" is said here, not again on CHECK */
 	d->last_decile = 0;
 	dev_set(ro, d, GW_RD_OFFERED, now_ms);
@@ -740,7 +744,7 @@ evaluate_wave(struct gw_rollouts *r, struct gw_rollout *ro, uint64_t now_ms)
 			                  NULL, now_ms);
 			return;
 		}
-		wave_start(ro, ro->wave + 1, now_ms);
+		wave_start(r, ro, ro->wave + 1, now_ms);
 		gw__ro_transition(r, ro, GW_RO_RUNNING, GW_R_WAVE_PASSED, "gateway", NULL, now_ms);
 		return;
 	}
@@ -795,7 +799,8 @@ step_devices(struct gw_rollouts *r, struct gw_rollout *ro, uint64_t now_ms)
 			attempt_failed(r, ro, d, GW_R_DOWNLOAD_TIMEOUT, 0, true, now_ms);
 			continue;
 		}
-		if (!link || (d->sent_ms != 0 && now_ms - d->sent_ms < (uint64_t)r->resend_s * 1000u))
+		if (!link ||
+		    (d->sent_ms != 0 && now_ms - d->sent_ms < (uint64_t)ro->def.resend_s * 1000u))
 			continue;
 		g = gw_registry_get(r->registry, d->id);
 		if (g == NULL || !g->online)
@@ -868,9 +873,40 @@ gw_rollouts_step(struct gw_rollouts *r, uint64_t now_ms)
 	}
 	gw__drift_policy(r, now_ms);
 	gw__publish_status(r, now_ms);
+	gw__clear_statuses(r, now_ms);
 }
 
 /* ---- operator commands ---------------------------------------------------------------- */
+
+struct gw_rollout *
+gw_rollouts_holder(struct gw_rollouts *r, const struct gw_rollout *ro, const char *id)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		struct gw_rollout *o = r->list[i];
+		const struct gw_rdev *d;
+		if (o == ro || (o->state != GW_RO_RUNNING && o->state != GW_RO_PAUSED))
+			continue;
+		if ((d = gw__find_dev(o, id)) != NULL && d->state != GW_RD_SKIPPED)
+			return o;
+	}
+	return NULL;
+}
+
+struct gw_rollout *
+gw_rollouts_conflict(struct gw_rollouts *r, const struct gw_rollout *ro, const char **device)
+{
+	for (size_t i = 0; i < ro->ndev; i++) {
+		struct gw_rollout *o;
+		if (ro->devs[i].state == GW_RD_SKIPPED)
+			continue;
+		if ((o = gw_rollouts_holder(r, ro, ro->devs[i].id)) != NULL) {
+			if (device != NULL)
+				*device = ro->devs[i].id;
+			return o;
+		}
+	}
+	return NULL;
+}
 
 int
 gw_rollouts_start(struct gw_rollouts *r, struct gw_rollout *ro, const char *by,
@@ -882,12 +918,14 @@ gw_rollouts_start(struct gw_rollouts *r, struct gw_rollout *ro, const char *by,
 		return 1;
 	if (ro->state != GW_RO_DRAFT)
 		return -EPERM;
+	if (gw_rollouts_conflict(r, ro, NULL) != NULL)
+		return -EBUSY;   /* a device of ours is another active rollout's */
 	for (size_t i = 0; i < ro->ndev; i++)
 		if (ro->devs[i].state == GW_RD_WAITING)
 			snap(r, ro->devs[i].id, NULL, NULL, &ro->devs[i].base),
 			        ro->devs[i].dirty = 1;
 	ro->dirty |= 2;
-	wave_start(ro, 0, now);
+	wave_start(r, ro, 0, now);
 	gw__ro_transition(r, ro, GW_RO_RUNNING, GW_R_OPERATOR_START, by, msg, now);
 	return gw_rollouts_flush(r);
 }
@@ -923,7 +961,7 @@ gw_rollouts_resume(struct gw_rollouts *r, struct gw_rollout *ro, const char *by,
 			gw__ro_transition(r, ro, GW_RO_COMPLETED, GW_R_OPERATOR_RESUME, by, msg, now);
 			return gw_rollouts_flush(r);
 		}
-		wave_start(ro, ro->wave + 1, now);
+		wave_start(r, ro, ro->wave + 1, now);
 	} else {
 		/* The wave's clock does not count the pause against its timeout. */
 		w->started_ms = now;
@@ -956,6 +994,10 @@ gw_rollouts_rollback(struct gw_rollouts *r, struct gw_rollout *ro, bool whole,
 		if (ro->state != GW_RO_RUNNING && ro->state != GW_RO_PAUSED &&
 		    ro->state != GW_RO_COMPLETED)
 			return -EPERM;
+		/* A completed rollout's devices may be another active rollout's by now: rolling
+		 * them back would undo that one's work behind its back. */
+		if (ro->state == GW_RO_COMPLETED && gw_rollouts_conflict(r, ro, NULL) != NULL)
+			return -EBUSY;
 		rollback_devices(r, ro, -1, GW_R_OPERATOR_ROLLBACK, now);
 		gw__ro_transition(r, ro, GW_RO_ROLLED_BACK, GW_R_OPERATOR_ROLLBACK, by, msg, now);
 		return gw_rollouts_flush(r);

@@ -17,7 +17,9 @@
  * operations flush before they answer, so nothing anyone sees is ahead of the store.
  * Command ids come from the store and are stored with the device's record before the
  * command is sent, so after a restart the engine re-sends the same id and a device that
- * already carried it out answers DUPLICATE instead of acting twice.
+ * already carried it out answers DUPLICATE instead of acting twice. A failed commit sends
+ * nothing and reads the changed rollouts back from the store, so memory never runs ahead
+ * of it (gw_rollouts_flush).
  *
  * Loop thread only. Errors: negative errno.
  */
@@ -133,6 +135,8 @@ struct gw_rollout {
 	uint8_t dirty;             /* the rollout record must be written */
 	uint8_t status_dirty;      /* the retained status must be republished */
 	uint8_t policy_alerted;    /* the drift policy already spoke (memory) */
+	uint8_t fresh;             /* created, not yet committed */
+	uint8_t status_cleared;    /* the retained status was cleared after the retention */
 	char *status_text;         /* last retained status published (without devices) */
 };
 
@@ -174,10 +178,11 @@ struct gw_rollouts {
 	uint64_t last_status_ms;
 	struct gw_drift_policy policy;
 	uint64_t policy_acted_ms;
-	uint32_t resend_s;             /* re-send an unanswered command after this long */
-	uint32_t download_timeout_s;   /* an attempt with no result after this long fails */
+	uint32_t status_retention_s;   /* ended rollouts' retained status is cleared after */
 	uint64_t commits, commit_errors, reports, stray_reports;
 };
+
+#define GW_ROLLOUT_STATUS_RETENTION_S (7u * 86400u)
 
 /* Loads every rollout from the store (running ones resume: their in-flight commands are
  * re-sent with the same ids once the link is up) and registers the rollout.* operations
@@ -198,13 +203,18 @@ void gw_rollouts_delta_ready(void *arg, const uint8_t base[TFP_DIGEST_LEN],
                              const uint8_t target[TFP_DIGEST_LEN]);
 
 /* Commits every dirty record with its audit entries and event numbers in one transaction,
- * then sends the queued effects. 0, or a store error (nothing was sent; the changes stay
- * dirty and are retried at the next flush). */
+ * then sends the queued effects. 0, or a store error: then nothing was sent, the queued
+ * effects are dropped and every changed rollout is read back from the store (in place), so
+ * memory is what the store has; the engine's next step decides again. */
 int gw_rollouts_flush(struct gw_rollouts *r);
 /* One engine step (what the loop timer runs): promotes, judges, evaluates gates, offers,
  * re-sends and retries. now_ms is wall-clock time. */
 void gw_rollouts_step(struct gw_rollouts *r, uint64_t now_ms);
 
+/* How long the retained status of an ended (completed, aborted, rolled back) rollout stays
+ * on tf/<site>/status/rollout/<id> after it ended (config "rollout.status_retention_s");
+ * then the engine's tick clears it with an empty retained message, once. */
+void gw_rollouts_set_status_retention(struct gw_rollouts *r, uint32_t seconds);
 /* Sets the drift policy (config "drift_policy.*"); share 0 turns it off. */
 void gw_rollouts_set_policy(struct gw_rollouts *r, const struct gw_drift_policy *p);
 
@@ -217,8 +227,18 @@ struct gw_rollout *gw_rollouts_find(struct gw_rollouts *r, const char *id);
  * store errors. */
 int gw_rollouts_create(struct gw_rollouts *r, struct gw_rollout_def *def, const char *by,
                        struct gw_rollout **out);
+/* A device belongs to at most one active (running or paused) rollout: the active rollout
+ * other than ro whose non-skipped devices include id, or NULL. */
+struct gw_rollout *gw_rollouts_holder(struct gw_rollouts *r, const struct gw_rollout *ro,
+                                      const char *id);
+/* The first active rollout other than ro that holds one of ro's non-skipped devices (that
+ * device's id in *device), or NULL. */
+struct gw_rollout *gw_rollouts_conflict(struct gw_rollouts *r, const struct gw_rollout *ro,
+                                        const char **device);
 /* Operator commands: 0 changed, 1 already in that state (nothing done), -EPERM (not
- * allowed from the current state), store errors. */
+ * allowed from the current state), -EBUSY (start, and rollback of a completed rollout:
+ * gw_rollouts_conflict names the active rollout that holds one of its devices), store
+ * errors. */
 int gw_rollouts_start(struct gw_rollouts *r, struct gw_rollout *ro, const char *by,
                       const char *msg);
 int gw_rollouts_pause(struct gw_rollouts *r, struct gw_rollout *ro, const char *by,

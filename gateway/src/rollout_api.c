@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apicheck.h"
 #include "clock.h"
 #include "log.h"
 
@@ -210,11 +211,12 @@ action_target(struct gw_rollouts *r, json_t *body, int with_scope, struct gw_api
 	static const char *const scoped[] = { "id", "scope", "message", NULL };
 	static const char *const scopes[] = { "all", "wave", NULL };
 	struct gw_rollout *ro;
+	const char *id;
 	json_t *x;
 
-	if (gw_rdef_required(body, "", "id", e) != 0 ||
-	    gw_rdef_members(body, "", with_scope ? scoped : plain, e) != 0 ||
-	    gw_rdef_name(json_object_get(body, "id"), "/id", GW_ROLLOUT_ID_MAX, e) != 0)
+	if (gw_check_required(body, "", "id", e) != 0 ||
+	    gw_check_members(body, "", with_scope ? scoped : plain, e) != 0 ||
+	    gw_check_text(body, "", "id", GW_TEXT_NAME, 1, GW_ROLLOUT_ID_MAX, &id, e) != 0)
 		return NULL;
 	if ((x = json_object_get(body, "message")) != NULL &&
 	    gw_rdef_string(x, "/message", 256, e) != 0)
@@ -222,11 +224,9 @@ action_target(struct gw_rollouts *r, json_t *body, int with_scope, struct gw_api
 	if (with_scope && (x = json_object_get(body, "scope")) != NULL &&
 	    gw_rdef_enum(x, "/scope", scopes, NULL, e) != 0)
 		return NULL;
-	if ((ro = gw_rollouts_find(r, json_string_value(json_object_get(body, "id")))) == NULL)
-		gw_api_refuse(e, "not_found",
-		              json_pack("{s:s, s:s}", "kind", "rollout", "id",
-		                        json_string_value(json_object_get(body, "id"))),
-		              "no rollout %s", json_string_value(json_object_get(body, "id")));
+	if ((ro = gw_rollouts_find(r, id)) == NULL)
+		gw_api_refuse(e, "not_found", json_pack("{s:s, s:s}", "kind", "rollout", "id", id),
+		              "no rollout %s", id);
 	return ro;
 }
 
@@ -261,6 +261,16 @@ action(struct gw_rollouts *r, const char *cn, json_t *body, struct gw_api_error 
 		                     json_pack("{s:s}", "state", gw_ro_state_name(ro->state)),
 		                     "rollout %s is %s; the command does not apply", ro->id,
 		                     gw_ro_state_name(ro->state));
+	if (rc == -EBUSY) {
+		const char *dev = "";
+		struct gw_rollout *o = gw_rollouts_conflict(r, ro, &dev);
+		return gw_api_refuse(e, "conflict",
+		                     json_pack("{s:s, s:s, s:s}", "kind", "rollout", "id",
+		                               o != NULL ? o->id : "", "device", dev),
+		                     "device %s is in active rollout %s; a device belongs to at "
+		                     "most one running or paused rollout (end that one first)",
+		                     dev, o != NULL ? o->id : "?");
+	}
 	if (rc < 0)
 		return store_error(e, rc);
 	return json_pack("{s:s, s:s, s:s, s:b}", "id", ro->id, "state",
@@ -307,20 +317,15 @@ op_rollback(struct gw_api *a, void *ctx, const char *cn, json_t *body,
 static int
 page_args(json_t *body, size_t *limit, size_t *from, struct gw_api_error *e)
 {
-	json_t *x;
-	*limit = 100;
+	const char *cursor;
+
 	*from = 0;
-	if ((x = json_object_get(body, "limit")) != NULL) {
-		if (gw_rdef_int(x, "/limit", 1, 500, e) != 0)
-			return -EINVAL;
-		*limit = (size_t)json_integer_value(x);
-	}
-	if ((x = json_object_get(body, "cursor")) != NULL) {
+	if (gw_check_limit(body, limit, e) != 0 ||
+	    gw_check_text(body, "", "cursor", GW_TEXT_CURSOR, 1, 128, &cursor, e) != 0)
+		return -EINVAL;
+	if (cursor != NULL) {
 		char *end;
-		unsigned long long v;
-		if (gw_rdef_name(x, "/cursor", 128, e) != 0)
-			return -EINVAL;
-		v = strtoull(json_string_value(x), &end, 10);
+		unsigned long long v = strtoull(cursor, &end, 10);
 		if (*end != '\0')
 			return gw_api_refuse(e, "invalid_request",
 			                     json_pack("{s:s, s:s}", "path", "/cursor", "keyword",
@@ -354,14 +359,15 @@ op_status(struct gw_api *a, void *ctx, const char *cn, json_t *body, struct gw_a
 	struct gw_rollout *ro;
 	json_t *o, *x, *devs;
 	size_t limit, from, i;
-	int state = -1, wave = -1;
+	int state = -1, wave = -1, with_devices;
+	const char *id;
 
 	(void)a;
 	(void)cn;
-	if (gw_rdef_required(body, "", "id", e) != 0 || gw_rdef_members(body, "", members, e) != 0 ||
-	    gw_rdef_name(json_object_get(body, "id"), "/id", GW_ROLLOUT_ID_MAX, e) != 0)
-		return NULL;
-	if ((x = json_object_get(body, "devices")) != NULL && gw_rdef_bool(x, "/devices", e) != 0)
+	if (gw_check_required(body, "", "id", e) != 0 ||
+	    gw_check_members(body, "", members, e) != 0 ||
+	    gw_check_text(body, "", "id", GW_TEXT_NAME, 1, GW_ROLLOUT_ID_MAX, &id, e) != 0 ||
+	    gw_check_bool(body, "", "devices", &with_devices, e) != 0)
 		return NULL;
 	if ((x = json_object_get(body, "wave")) != NULL) {
 		if (gw_rdef_int(x, "/wave", 0, 30, e) != 0)
@@ -373,14 +379,13 @@ op_status(struct gw_api *a, void *ctx, const char *cn, json_t *body, struct gw_a
 		return NULL;
 	if (page_args(body, &limit, &from, e) != 0)
 		return NULL;
-	if ((ro = gw_rollouts_find(r, json_string_value(json_object_get(body, "id")))) == NULL)
+	if ((ro = gw_rollouts_find(r, id)) == NULL)
 		return gw_api_refuse(e, "not_found",
-		                     json_pack("{s:s, s:s}", "kind", "rollout", "id",
-		                               json_string_value(json_object_get(body, "id"))),
-		                     "no rollout %s", json_string_value(json_object_get(body, "id")));
+		                     json_pack("{s:s, s:s}", "kind", "rollout", "id", id),
+		                     "no rollout %s", id);
 	if ((o = gw_rollout_status_json(r, ro)) == NULL)
 		return gw_api_refuse(e, "internal", NULL, "out of memory");
-	if (!json_is_true(json_object_get(body, "devices")))
+	if (with_devices != 1)
 		return o;
 	devs = json_array();
 	for (i = from; i < ro->ndev && json_array_size(devs) < limit; i++) {
@@ -414,19 +419,19 @@ op_list(struct gw_api *a, void *ctx, const char *cn, json_t *body, struct gw_api
 	                                      "aborted", "rolled_back", NULL };
 	struct gw_rollouts *r = ctx;
 	struct gw_rollout **sorted;
-	json_t *items, *x, *model;
+	json_t *items, *x;
+	const char *model;
 	size_t limit, from, total = 0, i, last = 0;
 	int state = -1;
 
 	(void)a;
 	(void)cn;
-	if (gw_rdef_members(body, "", members, e) != 0)
+	if (gw_check_members(body, "", members, e) != 0)
 		return NULL;
 	if ((x = json_object_get(body, "state")) != NULL &&
 	    gw_rdef_enum(x, "/state", states, &state, e) != 0)
 		return NULL;
-	if ((model = json_object_get(body, "model")) != NULL &&
-	    gw_rdef_name(model, "/model", TFP_MODEL_NAME_MAX, e) != 0)
+	if (gw_check_text(body, "", "model", GW_TEXT_NAME, 1, TFP_MODEL_NAME_MAX, &model, e) != 0)
 		return NULL;
 	if (page_args(body, &limit, &from, e) != 0)
 		return NULL;
@@ -438,7 +443,7 @@ op_list(struct gw_api *a, void *ctx, const char *cn, json_t *body, struct gw_api
 	for (i = 0; i < r->n; i++) {
 		struct gw_rollout *ro = sorted[i];
 		if ((state >= 0 && ro->state != state) ||
-		    (model != NULL && strcmp(ro->def.model, json_string_value(model)) != 0))
+		    (model != NULL && strcmp(ro->def.model, model) != 0))
 			continue;
 		if (total >= from && json_array_size(items) < limit) {
 			json_array_append_new(items,

@@ -3,7 +3,8 @@
  */
 #include "rollout_def.h"
 
-#include <ctype.h>
+#include "apicheck.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -27,42 +28,36 @@ bad(struct gw_api_error *e, const char *path, const char *keyword, const char *f
 	return -EINVAL;
 }
 
-static void
-join(char *out, size_t cap, const char *path, const char *member)
+/* An object whose members are all in allowed (apicheck says which is not). */
+static int
+object_of(json_t *o, const char *path, const char *const *allowed, struct gw_api_error *e)
 {
-	snprintf(out, cap, "%s/%s", path, member);
-}
-
-int
-gw_rdef_members(json_t *o, const char *path, const char *const *allowed,
-                struct gw_api_error *e)
-{
-	const char *key;
-	json_t *v;
-	char p[160];
-
 	if (!json_is_object(o))
 		return bad(e, path, "type", "must be %s", "an object");
-	json_object_foreach(o, key, v) {
-		const char *const *a;
-		for (a = allowed; *a != NULL && strcmp(*a, key) != 0; a++)
-			;
-		if (*a == NULL) {
-			join(p, sizeof(p), path, key);
-			return bad(e, p, "additionalProperties", "%s", "unknown member");
-		}
-	}
-	return 0;
+	return gw_check_members(o, path, allowed, e) != 0 ? -EINVAL : 0;
 }
 
-int
-gw_rdef_required(json_t *o, const char *path, const char *name, struct gw_api_error *e)
+/* A name member (common.schema.json name_text, 1..maxlen) of o, if present. */
+static int
+name_member(json_t *o, const char *path, const char *member, size_t maxlen,
+            struct gw_api_error *e)
 {
-	char p[160];
-	if (json_object_get(o, name) != NULL)
-		return 0;
-	join(p, sizeof(p), path, name);
-	return bad(e, p, "required", "%s", "is required");
+	const char *s;
+	return gw_check_text(o, path, member, GW_TEXT_NAME, 1, maxlen, &s, e) != 0 ? -EINVAL : 0;
+}
+
+/* A bool member of o, if present. */
+static int
+bool_member(json_t *o, const char *path, const char *member, struct gw_api_error *e)
+{
+	int v;
+	return gw_check_bool(o, path, member, &v, e) != 0 ? -EINVAL : 0;
+}
+
+static int
+required_member(json_t *o, const char *path, const char *member, struct gw_api_error *e)
+{
+	return gw_check_required(o, path, member, e) != 0 ? -EINVAL : 0;
 }
 
 int
@@ -72,28 +67,6 @@ gw_rdef_string(json_t *v, const char *path, size_t maxlen, struct gw_api_error *
 		return bad(e, path, "type", "must be %s", "a string");
 	if (json_string_length(v) > maxlen)
 		return bad(e, path, "maxLength", "%s", "is too long");
-	return 0;
-}
-
-/* name_text of common.schema.json: [A-Za-z0-9._-], 1..maxlen. */
-int
-gw_rdef_name(json_t *v, const char *path, size_t maxlen, struct gw_api_error *e)
-{
-	const char *s;
-	size_t n;
-
-	if (!json_is_string(v))
-		return bad(e, path, "type", "must be %s", "a string");
-	s = json_string_value(v);
-	n = json_string_length(v);
-	if (n == 0)
-		return bad(e, path, "minLength", "%s", "must not be empty");
-	if (n > maxlen)
-		return bad(e, path, "maxLength", "%s", "is too long");
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
-			return bad(e, path, "pattern", "%s",
-			           "may hold only letters, digits, '.', '_' and '-'");
 	return 0;
 }
 
@@ -128,12 +101,6 @@ number(json_t *v, const char *path, double min, int exclusive_min, double max,
 }
 
 int
-gw_rdef_bool(json_t *v, const char *path, struct gw_api_error *e)
-{
-	return json_is_boolean(v) ? 0 : bad(e, path, "type", "must be %s", "true or false");
-}
-
-int
 gw_rdef_enum(json_t *v, const char *path, const char *const *values, int *index,
              struct gw_api_error *e)
 {
@@ -148,51 +115,32 @@ gw_rdef_enum(json_t *v, const char *path, const char *const *values, int *index,
 	return bad(e, path, "enum", "%s", "is not one of the allowed values");
 }
 
-/* Semantic version 2.0.0 (the schema's pattern): N.N.N without leading zeros, then
- * optional -pre.release and +build identifiers. */
-static bool
-semver(const char *s)
+/* Item i of an array of names: apicheck checks members, so the item is lent to a
+ * one-member object named by its index (the path comes out as <path>/<i>). */
+static int
+name_item(json_t *x, const char *path, size_t i, size_t maxlen, struct gw_api_error *e)
 {
-	for (int part = 0; part < 3; part++) {
-		const char *start = s;
-		while (isdigit((unsigned char)*s))
-			s++;
-		if (s == start || (*start == '0' && s - start > 1))
-			return false;
-		if (part < 2 && *s++ != '.')
-			return false;
+	char idx[24];
+	json_t *one = json_object();
+	int rc;
+
+	snprintf(idx, sizeof(idx), "%zu", i);
+	if (one == NULL || json_object_set(one, idx, x) != 0) {
+		json_decref(one);
+		return -ENOMEM;
 	}
-	for (int section = 0; section < 2; section++) {
-		char lead = section == 0 ? '-' : '+';
-		if (*s != lead)
-			continue;
-		s++;
-		for (;;) {
-			const char *start = s;
-			bool alpha = false;
-			while (isalnum((unsigned char)*s) || *s == '-') {
-				alpha |= !isdigit((unsigned char)*s);
-				s++;
-			}
-			if (s == start)
-				return false;
-			if (section == 0 && !alpha && *start == '0' && s - start > 1)
-				return false;
-			if (*s != '.')
-				break;
-			s++;
-		}
-	}
-	return *s == '\0';
+	rc = name_member(one, path, idx, maxlen, e);
+	json_decref(one);
+	return rc;
 }
 
 static int
 id_array(json_t *v, const char *path, size_t min_items, size_t max_items, size_t maxlen,
          struct gw_api_error *e)
 {
-	char p[160];
 	size_t i;
 	json_t *x;
+	int rc;
 
 	if (!json_is_array(v))
 		return bad(e, path, "type", "must be %s", "an array");
@@ -201,9 +149,8 @@ id_array(json_t *v, const char *path, size_t min_items, size_t max_items, size_t
 	if (json_array_size(v) > max_items)
 		return bad(e, path, "maxItems", "%s", "has too many items");
 	json_array_foreach(v, i, x) {
-		snprintf(p, sizeof(p), "%s/%zu", path, i);
-		if (gw_rdef_name(x, p, maxlen, e) != 0)
-			return -EINVAL;
+		if ((rc = name_item(x, path, i, maxlen, e)) != 0)
+			return rc;
 		for (size_t j = 0; j < i; j++)
 			if (json_equal(json_array_get(v, j), x))
 				return bad(e, path, "uniqueItems", "%s", "has duplicates");
@@ -219,7 +166,7 @@ check_target(json_t *t, struct gw_api_error *e)
 	static const char *const req[] = { "min_ram", "min_flash", "sensors", "agent_abi", NULL };
 	json_t *v;
 
-	if (gw_rdef_members(t, "/target", members, e) != 0)
+	if (object_of(t, "/target", members, e) != 0)
 		return -EINVAL;
 	if ((v = json_object_get(t, "all")) != NULL && !json_is_true(v))
 		return bad(e, "/target/all", "const", "%s", "must be true when given");
@@ -236,7 +183,7 @@ check_target(json_t *t, struct gw_api_error *e)
 		return -EINVAL;
 	if ((v = json_object_get(t, "requires")) != NULL) {
 		json_t *x;
-		if (gw_rdef_members(v, "/target/requires", req, e) != 0)
+		if (object_of(v, "/target/requires", req, e) != 0)
 			return -EINVAL;
 		if ((x = json_object_get(v, "min_ram")) != NULL &&
 		    gw_rdef_int(x, "/target/requires/min_ram", 0, UINT32_MAX, e) != 0)
@@ -266,9 +213,9 @@ check_waves(json_t *w, struct gw_rollout_def *d, struct gw_api_error *e)
 	size_t i;
 	char p[64];
 
-	if (gw_rdef_members(w, "/waves", members, e) != 0 ||
-	    gw_rdef_required(w, "/waves", "canary", e) != 0 ||
-	    gw_rdef_required(w, "/waves", "stages", e) != 0)
+	if (object_of(w, "/waves", members, e) != 0 ||
+	    required_member(w, "/waves", "canary", e) != 0 ||
+	    required_member(w, "/waves", "stages", e) != 0)
 		return -EINVAL;
 	c = json_object_get(w, "canary");
 	if (!json_is_object(c))
@@ -326,7 +273,7 @@ check_quality(json_t *q, struct gw_quality_limits *l, struct gw_api_error *e)
 	                                       "max_failing_share", NULL };
 	json_t *x;
 
-	if (gw_rdef_members(q, "/gates/quality", members, e) != 0)
+	if (object_of(q, "/gates/quality", members, e) != 0)
 		return -EINVAL;
 	if ((x = json_object_get(q, "min_samples")) != NULL) {
 		if (gw_rdef_int(x, "/gates/quality/min_samples", 1, 1000000, e) != 0)
@@ -339,12 +286,12 @@ check_quality(json_t *q, struct gw_quality_limits *l, struct gw_api_error *e)
 		l->baseline_samples = (uint32_t)json_integer_value(x);
 	}
 	if ((x = json_object_get(q, "drift_alarm")) != NULL) {
-		if (gw_rdef_bool(x, "/gates/quality/drift_alarm", e) != 0)
+		if (bool_member(q, "/gates/quality", "drift_alarm", e) != 0)
 			return -EINVAL;
 		l->drift_alarm = json_is_true(x);
 	}
 	if ((x = json_object_get(q, "control_group")) != NULL) {
-		if (gw_rdef_bool(x, "/gates/quality/control_group", e) != 0)
+		if (bool_member(q, "/gates/quality", "control_group", e) != 0)
 			return -EINVAL;
 		l->control_group = json_is_true(x);
 	}
@@ -378,7 +325,7 @@ check_gates(json_t *g, struct gw_rollout_def *d, struct gw_api_error *e)
 	                                       NULL };
 	json_t *x;
 
-	if (gw_rdef_members(g, "/gates", members, e) != 0)
+	if (object_of(g, "/gates", members, e) != 0)
 		return -EINVAL;
 	if ((x = json_object_get(g, "max_failure_rate")) != NULL) {
 		if (number(x, "/gates/max_failure_rate", 0, 0, 100, e) != 0)
@@ -403,6 +350,8 @@ defaults(struct gw_rollout_def *d)
 	d->success_threshold = 95;
 	d->settle_s = 900;
 	d->wave_timeout_s = 86400;
+	d->resend_s = 10;
+	d->download_timeout_s = 300;
 	d->retry_max = 3;
 	d->retry_backoff_s = 60;
 	d->max_failure_rate = 5;
@@ -434,6 +383,8 @@ normalized(json_t *body, const struct gw_rollout_def *d)
 	json_object_set_new(o, "success_threshold", json_real(d->success_threshold));
 	json_object_set_new(o, "settle_seconds", json_integer(d->settle_s));
 	json_object_set_new(o, "wave_timeout_seconds", json_integer(d->wave_timeout_s));
+	json_object_set_new(o, "resend_seconds", json_integer(d->resend_s));
+	json_object_set_new(o, "download_timeout_seconds", json_integer(d->download_timeout_s));
 	r = json_pack("{s:i, s:i}", "max_attempts", (int)d->retry_max, "backoff_seconds",
 	              (int)d->retry_backoff_s);
 	json_object_set_new(o, "retry", r);
@@ -470,13 +421,15 @@ gw_rollout_def_parse(json_t *body, struct gw_rollout_def *d, struct gw_api_error
 	static const char *const members[] = { "id", "description", "model", "version",
 	                                       "target", "waves", "transfer", "max_in_flight",
 	                                       "success_threshold", "settle_seconds",
-	                                       "wave_timeout_seconds", "retry", "gates",
+	                                       "wave_timeout_seconds", "resend_seconds",
+	                                       "download_timeout_seconds", "retry", "gates",
 	                                       "on_gate_failure", NULL };
 	static const char *const required[] = { "model", "version", "target", "waves",
 	                                        "on_gate_failure", NULL };
 	static const char *const transfers[] = { "auto", "full", "delta", NULL };
 	static const char *const actions[] = { "pause", "rollback_wave", "rollback_all", NULL };
 	static const char *const retry_members[] = { "max_attempts", "backoff_seconds", NULL };
+	const char *text;
 	json_t *x;
 	int idx;
 
@@ -485,32 +438,24 @@ gw_rollout_def_parse(json_t *body, struct gw_rollout_def *d, struct gw_api_error
 	if (!json_is_object(body))
 		return bad(e, "", "type", "must be %s", "an object");
 	for (const char *const *r = required; *r != NULL; r++)
-		if (gw_rdef_required(body, "", *r, e) != 0)
+		if (required_member(body, "", *r, e) != 0)
 			return -EINVAL;
-	if (gw_rdef_members(body, "", members, e) != 0)
+	if (object_of(body, "", members, e) != 0)
 		return -EINVAL;
 	if ((x = json_object_get(body, "id")) != NULL) {
-		if (gw_rdef_name(x, "/id", GW_ROLLOUT_ID_MAX, e) != 0)
+		if (name_member(body, "", "id", GW_ROLLOUT_ID_MAX, e) != 0)
 			return -EINVAL;
 		snprintf(d->id, sizeof(d->id), "%s", json_string_value(x));
 	}
 	if ((x = json_object_get(body, "description")) != NULL &&
 	    gw_rdef_string(x, "/description", 256, e) != 0)
 		return -EINVAL;
-	x = json_object_get(body, "model");
-	if (gw_rdef_name(x, "/model", TFP_MODEL_NAME_MAX, e) != 0)
+	if (gw_check_text(body, "", "model", GW_TEXT_NAME, 1, TFP_MODEL_NAME_MAX, &text, e) != 0)
 		return -EINVAL;
-	snprintf(d->model, sizeof(d->model), "%s", json_string_value(x));
-	x = json_object_get(body, "version");
-	if (!json_is_string(x))
-		return bad(e, "/version", "type", "must be %s", "a string");
-	if (json_string_length(x) < 5)
-		return bad(e, "/version", "minLength", "%s", "is too short");
-	if (json_string_length(x) > TFP_VERSION_MAX)
-		return bad(e, "/version", "maxLength", "%s", "is too long");
-	if (!semver(json_string_value(x)))
-		return bad(e, "/version", "pattern", "%s", "is not a semantic version");
-	snprintf(d->version, sizeof(d->version), "%s", json_string_value(x));
+	snprintf(d->model, sizeof(d->model), "%s", text);
+	if (gw_check_text(body, "", "version", GW_TEXT_VERSION, 5, TFP_VERSION_MAX, &text, e) != 0)
+		return -EINVAL;
+	snprintf(d->version, sizeof(d->version), "%s", text);
 	if (check_target(json_object_get(body, "target"), e) != 0 ||
 	    check_waves(json_object_get(body, "waves"), d, e) != 0)
 		return -EINVAL;
@@ -539,9 +484,19 @@ gw_rollout_def_parse(json_t *body, struct gw_rollout_def *d, struct gw_api_error
 			return -EINVAL;
 		d->wave_timeout_s = (uint32_t)json_integer_value(x);
 	}
+	if ((x = json_object_get(body, "resend_seconds")) != NULL) {
+		if (gw_rdef_int(x, "/resend_seconds", 1, 3600, e) != 0)
+			return -EINVAL;
+		d->resend_s = (uint32_t)json_integer_value(x);
+	}
+	if ((x = json_object_get(body, "download_timeout_seconds")) != NULL) {
+		if (gw_rdef_int(x, "/download_timeout_seconds", 10, 86400, e) != 0)
+			return -EINVAL;
+		d->download_timeout_s = (uint32_t)json_integer_value(x);
+	}
 	if ((x = json_object_get(body, "retry")) != NULL) {
 		json_t *y;
-		if (gw_rdef_members(x, "/retry", retry_members, e) != 0)
+		if (object_of(x, "/retry", retry_members, e) != 0)
 			return -EINVAL;
 		if ((y = json_object_get(x, "max_attempts")) != NULL) {
 			if (gw_rdef_int(y, "/retry/max_attempts", 1, 10, e) != 0)

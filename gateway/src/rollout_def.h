@@ -52,6 +52,8 @@ struct gw_rollout_def {
 	double success_threshold;            /* percent */
 	uint32_t settle_s;
 	uint32_t wave_timeout_s;
+	uint32_t resend_s;                   /* re-send an unanswered command after this long */
+	uint32_t download_timeout_s;         /* an attempt without a result fails after this */
 	uint32_t retry_max;
 	uint32_t retry_backoff_s;
 	double max_failure_rate;             /* percent */
@@ -69,17 +71,13 @@ void gw_rollout_def_free(struct gw_rollout_def *d);
 
 const char *gw_gate_action_name(enum gw_gate_action a);
 
-/* The small request checkers shared by the rollout operations: each checks one member of
- * an object against a schema rule and refuses with the schema's keyword. 0 or -EINVAL. */
-int gw_rdef_members(json_t *o, const char *path, const char *const *allowed,
-                    struct gw_api_error *e);
-int gw_rdef_required(json_t *o, const char *path, const char *name, struct gw_api_error *e);
-int gw_rdef_name(json_t *v, const char *path, size_t maxlen, struct gw_api_error *e);
+/* The request checkers the rollout operations share that apicheck.h does not have (it has
+ * members, required, names, versions, cursors, booleans and limits): each checks one value
+ * against a schema rule and refuses with the schema's keyword. 0 or -EINVAL. */
 int gw_rdef_int(json_t *v, const char *path, json_int_t min, json_int_t max,
                 struct gw_api_error *e);
 int gw_rdef_enum(json_t *v, const char *path, const char *const *values, int *index,
                  struct gw_api_error *e);
 int gw_rdef_string(json_t *v, const char *path, size_t maxlen, struct gw_api_error *e);
-int gw_rdef_bool(json_t *v, const char *path, struct gw_api_error *e);
 
 #endif

@@ -26,6 +26,12 @@ void gw__ro_transition(struct gw_rollouts *r, struct gw_rollout *ro, int to, int
 void gw__policy_act(struct gw_rollouts *r, struct gw_rollout *ro, int rollback,
                     uint64_t now_ms);
 void gw__drift_policy(struct gw_rollouts *r, uint64_t now_ms);
+/* Matches the registry against ro's target again when wave `wave` (>= 1) starts: devices
+ * not yet in ro join that wave (or are skipped with their reason); devices held by another
+ * active rollout wait for a later wave. The number of devices added. */
+size_t gw__add_newcomers(struct gw_rollouts *r, struct gw_rollout *ro, int wave,
+                         uint64_t now_ms);
 void gw__publish_status(struct gw_rollouts *r, uint64_t now_ms);
+void gw__clear_statuses(struct gw_rollouts *r, uint64_t now_ms);
 
 #endif

@@ -99,6 +99,8 @@ rollout_record(const struct gw_rollout *ro)
 	              (json_int_t)ro->created_ms, "updated", (json_int_t)ro->updated_ms, "order",
 	              (json_int_t)ro->order, "sent", (json_int_t)ro->bytes_sent, "full",
 	              (json_int_t)ro->bytes_full, "waves", waves);
+	if (o != NULL && ro->status_cleared)
+		json_object_set_new(o, "cleared", json_true());
 	text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	return text;
@@ -247,34 +249,36 @@ load_dev_cb(void *arg, const char *device, const void *val, size_t vlen)
 	return 0;
 }
 
-static int
-load_rollout_cb(void *arg, const char *id, const void *val, size_t vlen)
+/* A rollout from its stored record (devices not loaded), or NULL if unreadable. */
+static struct gw_rollout *
+parse_rollout(struct gw_rollouts *r, const char *id, const void *val, size_t vlen)
 {
-	struct load_ctx *c = arg;
 	struct gw_rollout *ro = calloc(1, sizeof(*ro));
 	struct gw_api_error e = { 0 };
 	json_t *o = json_loadb(val, vlen, 0, NULL), *def, *waves, *w;
 	json_int_t created = 0, updated = 0, order = 0, sent = 0, full = 0;
-	int state = 0, wave = -1, reason = 0;
+	int state = 0, wave = -1, reason = 0, cleared = 0;
 	const char *message = "", *by = "";
 	size_t i;
 
 	if (ro == NULL || o == NULL ||
-	    json_unpack(o, "{s:o, s:i, s:i, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o}", "def",
-	                &def, "state", &state, "wave", &wave, "reason", &reason, "message",
-	                &message, "by", &by, "created", &created, "updated", &updated, "order",
-	                &order, "sent", &sent, "full", &full, "waves", &waves) != 0 ||
+	    json_unpack(o, "{s:o, s:i, s:i, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s?b}",
+	                "def", &def, "state", &state, "wave", &wave, "reason", &reason,
+	                "message", &message, "by", &by, "created", &created, "updated", &updated,
+	                "order", &order, "sent", &sent, "full", &full, "waves", &waves,
+	                "cleared", &cleared) != 0 ||
 	    gw_rollout_def_parse(def, &ro->def, &e) != 0) {
 		log_warnx("rollout %s: record unreadable (%s); skipped", id, e.message);
 		json_decref(e.details);
 		json_decref(o);
 		rollout_free(ro);
-		return 0;
+		return NULL;
 	}
 	snprintf(ro->id, sizeof(ro->id), "%s", id);
 	ro->state = (uint8_t)state;
 	ro->wave = wave;
 	ro->reason = (uint8_t)reason;
+	ro->status_cleared = (uint8_t)(cleared != 0);
 	snprintf(ro->message, sizeof(ro->message), "%s", message);
 	snprintf(ro->created_by, sizeof(ro->created_by), "%s", by);
 	ro->created_ms = (uint64_t)created;
@@ -299,9 +303,20 @@ load_rollout_cb(void *arg, const char *id, const void *val, size_t vlen)
 		ro->nwaves = (unsigned)i + 1;
 	}
 	json_decref(o);
-	if (bind_version(c->r, ro) != 0)
+	if (bind_version(r, ro) != 0)
 		log_warnx("rollout %s: version %s %s no longer in the catalog", id, ro->def.model,
 		          ro->def.version);
+	return ro;
+}
+
+static int
+load_rollout_cb(void *arg, const char *id, const void *val, size_t vlen)
+{
+	struct load_ctx *c = arg;
+	struct gw_rollout *ro = parse_rollout(c->r, id, val, vlen);
+
+	if (ro == NULL)
+		return 0;
 	c->ro = ro;
 	c->cap = 0;
 	c->rc = 0;
@@ -332,6 +347,80 @@ load_all(struct gw_rollouts *r)
 	}
 	gw_store_abort(&t);
 	return rc;
+}
+
+struct reload_ctx {
+	struct gw_rollouts *r;
+	const char *id;
+	struct gw_rollout *ro;
+};
+
+static int
+reload_cb(void *arg, const char *id, const void *val, size_t vlen)
+{
+	struct reload_ctx *c = arg;
+
+	if (strcmp(id, c->id) != 0)
+		return 0;
+	c->ro = parse_rollout(c->r, id, val, vlen);
+	return 1;
+}
+
+/* Replaces ro's contents (in place: callers keep their pointer) with what the store has;
+ * what only memory knows (the last status published, the policy's word) is kept. */
+static int
+reload(struct gw_rollouts *r, struct gw_rollout *ro)
+{
+	struct reload_ctx rc = { r, ro->id, NULL };
+	struct load_ctx lc = { r, NULL, 0, 0 };
+	struct gw_rollout *fresh;
+	struct gw_txn t;
+	int err;
+
+	if ((err = gw_store_begin_read(r->store, &t)) != 0)
+		return err;
+	err = gw_store_each_rollout(&t, reload_cb, &rc);
+	if (err >= 0 && rc.ro != NULL) {
+		lc.ro = rc.ro;
+		err = gw_store_each_rollout_dev(&t, ro->id, load_dev_cb, &lc);
+		if (err == 0)
+			err = lc.rc;
+	} else if (err >= 0) {
+		err = -ENOENT;
+	}
+	gw_store_abort(&t);
+	if (err < 0) {
+		rollout_free(rc.ro);
+		return err;
+	}
+	fresh = rc.ro;
+	gw__sort_devs(fresh);
+	fresh->status_text = ro->status_text;
+	fresh->policy_alerted = ro->policy_alerted;
+	fresh->status_dirty = 1;
+	ro->status_text = NULL;
+	gw_rollout_def_free(&ro->def);
+	free(ro->devs);
+	*ro = *fresh;
+	free(fresh);
+	return 0;
+}
+
+static void
+drop_effects(struct gw_rollouts *r)
+{
+	struct gw_effect *fx, *next;
+
+	for (fx = r->fx_head; fx != NULL; fx = next) {
+		struct gw_rdev *d;
+		next = fx->next;
+		/* A re-send that did not go out goes at the next step. */
+		if (fx->kind == FX_COMMAND && (d = gw__find_dev(fx->ro, fx->device)) != NULL)
+			d->sent_ms = 0;
+		json_decref(fx->data);
+		free(fx);
+	}
+	r->fx_head = r->fx_tail = NULL;
 }
 
 /* ---- creation and matching ------------------------------------------------------------ */
@@ -486,12 +575,59 @@ plan_waves(struct gw_rollout *ro)
 	}
 }
 
+size_t
+gw__add_newcomers(struct gw_rollouts *r, struct gw_rollout *ro, int wave, uint64_t now_ms)
+{
+	struct match_ctx mc = { 0 };
+	struct gw_model m;
+	struct gw_rdev *p;
+	size_t added = 0, eligible = 0;
+
+	if (gw_catalog_find_version(r->catalog, ro->def.model, ro->def.version, &m) != 0)
+		return 0;
+	mc.r = r;
+	mc.target = json_object_get(ro->def.json, "target");
+	mc.m = &m.m;
+	gw_devtab_each(&r->registry->tab, match_cb, &mc);
+	for (size_t i = 0; i < mc.n; i++) {
+		/* Known already, or another active rollout's: not now (the next wave looks
+		 * again). */
+		if (gw__find_dev(ro, mc.devs[i].id) != NULL ||
+		    gw_rollouts_holder(r, ro, mc.devs[i].id) != NULL)
+			continue;
+		mc.devs[added++] = mc.devs[i];
+	}
+	if (added == 0 || mc.rc != 0 ||
+	    (p = realloc(ro->devs, (ro->ndev + added) * sizeof(*p))) == NULL) {
+		free(mc.devs);
+		return 0;
+	}
+	ro->devs = p;
+	for (size_t i = 0; i < added; i++) {
+		struct gw_rdev *d = &ro->devs[ro->ndev++];
+		*d = mc.devs[i];
+		if (d->state == GW_RD_WAITING) {
+			d->wave = (uint8_t)wave;
+			eligible++;
+		}
+		d->dirty = 1;
+		d->updated_ms = now_ms;
+	}
+	free(mc.devs);
+	gw__sort_devs(ro);
+	ro->waves[wave].devices += (uint32_t)eligible;
+	ro->dirty |= 3;
+	ro->status_dirty = 1;
+	log_info("rollout %s: %zu device(s) registered since creation match its target; %zu "
+	         "join wave %d", ro->id, added, eligible, wave);
+	return added;
+}
+
 int
 gw_rollouts_create(struct gw_rollouts *r, struct gw_rollout_def *def, const char *by,
                    struct gw_rollout **out)
 {
 	struct gw_rollout *ro, *old;
-	struct gw_effect *tail;
 	struct gw_model m;
 	struct match_ctx mc = { 0 };
 	size_t eligible = 0;
@@ -548,22 +684,12 @@ gw_rollouts_create(struct gw_rollouts *r, struct gw_rollout_def *def, const char
 	}
 	if ((rc = add_rollout(r, ro)) != 0)
 		goto fail;
-	tail = r->fx_tail;
+	ro->fresh = 1;
 	gw__ro_transition(r, ro, GW_RO_DRAFT, GW_R_OPERATOR_CREATE, by,
 	                  json_string_value(json_object_get(def->json, "description")), now);
 	if ((rc = gw_rollouts_flush(r)) != 0) {
-		/* Not committed: forget it and its event, so memory matches the store. */
-		struct gw_effect *fx = tail != NULL ? tail->next : r->fx_head, *next;
-		if (tail != NULL)
-			tail->next = NULL;
-		else
-			r->fx_head = NULL;
-		r->fx_tail = tail;
-		for (; fx != NULL; fx = next) {
-			next = fx->next;
-			json_decref(fx->data);
-			free(fx);
-		}
+		/* Not committed: the flush dropped its event; forget it, so memory matches the
+		 * store. */
 		r->n--;
 		def->json = ro->def.json;
 		ro->def.json = NULL;
@@ -640,6 +766,7 @@ clear_dirty(struct gw_rollouts *r)
 			for (size_t k = 0; k < ro->ndev; k++)
 				ro->devs[k].dirty = 0;
 		ro->dirty = 0;
+		ro->fresh = 0;
 	}
 }
 
@@ -769,13 +896,21 @@ abort:
 	gw_store_abort(&t);
 fail:
 	r->commit_errors++;
-	log_warnx("rollout: commit failed: %s; retrying at the next step", strerror(-rc));
-	/* Ids taken in the aborted transaction were not committed: take them again. */
-	for (fx = r->fx_head; fx != NULL; fx = fx->next) {
-		struct gw_rdev *d;
-		if (fx->kind == FX_COMMAND && fx->new_id &&
-		    (d = gw__find_dev(fx->ro, fx->device)) != NULL)
-			d->cmd = 0;
+	log_warnx("rollout: commit failed: %s; changes since the last commit are undone",
+	          strerror(-rc));
+	/* Memory never runs ahead of the store: nothing of this batch is sent, and every
+	 * rollout it changed is read back as committed. The engine's next step decides
+	 * again; a device whose report was undone answers the re-sent command (same id) with
+	 * DUPLICATE and the outcome. A rollout being created is forgotten by its creator. */
+	drop_effects(r);
+	for (size_t i = 0; i < r->n; i++) {
+		struct gw_rollout *ro = r->list[i];
+		int err;
+		if (ro->fresh || !ro->dirty)
+			continue;
+		if ((err = reload(r, ro)) != 0)
+			log_warnx("rollout %s: cannot read back the stored record: %s", ro->id,
+			          strerror(-err));
 	}
 	return rc;
 }
@@ -792,7 +927,7 @@ gw__publish_status(struct gw_rollouts *r, uint64_t now_ms)
 		struct gw_rollout *ro = r->list[i];
 		char topic[128], *text;
 		json_t *o;
-		if (!ro->status_dirty)
+		if (!ro->status_dirty || ro->status_cleared)
 			continue;
 		if ((o = gw_rollout_status_json(r, ro)) == NULL)
 			continue;
@@ -814,6 +949,44 @@ gw__publish_status(struct gw_rollouts *r, uint64_t now_ms)
 			free(text);
 		}
 	}
+}
+
+/* Ended rollouts' retained status goes (an empty retained message) once the retention has
+ * passed since they ended; the record remembers it, so a restart neither republishes nor
+ * clears again. The message goes before the commit: a crash between them clears again,
+ * which is harmless, where the other order could leave the status retained for good. */
+void
+gw__clear_statuses(struct gw_rollouts *r, uint64_t now_ms)
+{
+	uint64_t keep = (uint64_t)r->status_retention_s * 1000u;
+
+	if (r->mqtt == NULL || !r->mqtt->connected)
+		return;
+	for (size_t i = 0; i < r->n; i++) {
+		struct gw_rollout *ro = r->list[i];
+		char topic[128];
+		if (ro->status_cleared ||
+		    (ro->state != GW_RO_COMPLETED && ro->state != GW_RO_ABORTED &&
+		     ro->state != GW_RO_ROLLED_BACK) ||
+		    now_ms < ro->updated_ms + keep)
+			continue;
+		snprintf(topic, sizeof(topic), "tf/%s/status/rollout/%s", r->site, ro->id);
+		if (gw_mqtt_publish(r->mqtt, topic, "", 0, 1, 1, NULL) != 0)
+			continue;
+		log_info("rollout %s: retained status cleared (ended more than %u s ago)", ro->id,
+		         r->status_retention_s);
+		ro->status_cleared = 1;
+		ro->status_dirty = 0;
+		ro->dirty |= 1;
+		free(ro->status_text);
+		ro->status_text = NULL;
+	}
+}
+
+void
+gw_rollouts_set_status_retention(struct gw_rollouts *r, uint32_t seconds)
+{
+	r->status_retention_s = seconds;
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------ */
@@ -861,8 +1034,7 @@ gw_rollouts_open(struct gw_rollouts *r, uv_loop_t *loop, struct gw_store *s,
 	r->mqtt = mqtt;
 	r->emit = emit;
 	r->arg = arg;
-	r->resend_s = 10;
-	r->download_timeout_s = 300;
+	r->status_retention_s = GW_ROLLOUT_STATUS_RETENTION_S;
 	snprintf(r->site, sizeof(r->site), "%s", site);
 	if ((rc = load_all(r)) != 0) {
 		gw_rollouts_close(r);
@@ -882,8 +1054,11 @@ gw_rollouts_open(struct gw_rollouts *r, uv_loop_t *loop, struct gw_store *s,
 			snprintf(ro->message, sizeof(ro->message), "%s", msg);
 		}
 	}
-	if ((rc = gw_rollouts_flush(r)) != 0 ||
-	    (api != NULL && (rc = gw_rollout_api_register(r, api)) != 0)) {
+	/* A full store must not keep the gateway down: the rollouts are loaded as stored;
+	 * only the restart events are lost. */
+	if ((rc = gw_rollouts_flush(r)) != 0)
+		log_warnx("rollout: restart events not committed: %s", strerror(-rc));
+	if (api != NULL && (rc = gw_rollout_api_register(r, api)) != 0) {
 		gw_rollouts_close(r);
 		return rc;
 	}

@@ -1,3 +1,7 @@
+# The engine's unit test also clears retained status topics on a real Mosquitto.
+target_sources(gateway_rollout PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/broker.c)
+set_tests_properties(gateway_rollout PROPERTIES TIMEOUT 120)
+
 # Rollouts end to end (label it): tinyfleetd, a real Mosquitto, 200 tinyfleet-sim devices;
 # a 3-wave rollout completes and a quality gate rolls a bad canary back.
 if(TARGET tinyfleet-sim)

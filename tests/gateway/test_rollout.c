@@ -19,7 +19,9 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "broker.h"
 #include "gw_testutil.h"
+#include "mqtt.h"
 #include "rollout.h"
 #include "rollout_int.h"
 #include "clock.h"
@@ -410,6 +412,7 @@ test_failed_attempts_retry_with_backoff_then_fail(void **state)
 	uint64_t first, now = gw_wall_ms();
 
 	assert_int_equal(gw_rollouts_start(&f->ro, ro, "op-alice", NULL), 0);
+	now = gw_wall_ms();
 	step(f, now);
 	d = gw__find_dev(ro, "vib-0001");
 	first = d->cmd;
@@ -804,6 +807,460 @@ test_operations_follow_the_contract(void **state)
 	}
 }
 
+/* A device belongs to at most one active rollout: starting an overlapping one is refused
+ * (conflict, naming the holder), also after a restart; a disjoint one starts; once the
+ * holder ends, the other starts. */
+static void
+test_overlapping_rollouts_do_not_both_run(void **state)
+{
+	struct fixture *f = *state;
+	struct gw_rollout *r1 = create(f, PLAN), *r2, *r3;
+	const char *dev = NULL;
+	char def[2048];
+
+	snprintf(def, sizeof(def), "%s", PLAN);
+	memcpy(strstr(def, "\"r1\""), "\"r2\"", 4);
+	r2 = create(f, def);
+	/* r3 targets only the device r1 excludes. */
+	{
+		json_t *b = json_loads(PLAN, 0, NULL);
+		char *t;
+		json_object_set_new(b, "id", json_string("r3"));
+		json_object_set_new(b, "target", json_pack("{s:[s]}", "devices", "vib-0010"));
+		t = json_dumps(b, 0);
+		r3 = create(f, t);
+		free(t);
+		json_decref(b);
+	}
+	assert_null(gw_rollouts_conflict(&f->ro, r2, NULL));   /* drafts hold nothing */
+	assert_int_equal(gw_rollouts_start(&f->ro, r1, "op-alice", NULL), 0);
+	assert_int_equal(gw_rollouts_start(&f->ro, r2, "op-alice", NULL), -EBUSY);
+	assert_ptr_equal(gw_rollouts_conflict(&f->ro, r2, &dev), r1);
+	assert_string_equal(dev, "vib-0001");
+	assert_int_equal(r2->state, GW_RO_DRAFT);
+	assert_int_equal(gw_rollouts_start(&f->ro, r3, "op-alice", NULL), 0);
+	/* Paused still holds; and the rule is the stored state's, so a restart keeps it. */
+	assert_int_equal(gw_rollouts_pause(&f->ro, r1, "op-alice", NULL), 0);
+	gw_rollouts_close(&f->ro);
+	clear_events(f);
+	open_engine(f);
+	r1 = gw_rollouts_find(&f->ro, "r1");
+	r2 = gw_rollouts_find(&f->ro, "r2");
+	assert_int_equal(gw_rollouts_start(&f->ro, r2, "op-alice", NULL), -EBUSY);
+	assert_int_equal(count_events(f, "rollout.state", "to", "running"), 1);   /* r3 resumed */
+	assert_int_equal(gw_rollouts_abort(&f->ro, r1, "op-alice", NULL), 0);
+	assert_int_equal(gw_rollouts_start(&f->ro, r2, "op-alice", NULL), 0);
+	step(f, gw_wall_ms());
+	assert_int_equal(gw__find_dev(r2, "vib-0001")->state, GW_RD_OFFERED);
+}
+
+/* Fills the store's map (blobs in their own commits, smaller and smaller) until not even
+ * a small commit fits. */
+static void
+fill_map(struct fixture *f)
+{
+	static const size_t sizes[] = { 1u << 20, 64u << 10, 4u << 10, 256, 16 };
+	static uint8_t junk[1u << 20];
+	uint8_t digest[32] = { 0xee };
+	uint32_t n = 0;
+
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		for (;;) {
+			struct gw_txn t;
+			int rc;
+			memcpy(digest + 1, &n, sizeof(n));
+			n++;
+			assert_int_equal(gw_store_begin(&f->store, &t), 0);
+			if ((rc = gw_store_put_blob(&t, digest, junk, sizes[k])) != 0) {
+				gw_store_abort(&t);
+				assert_int_equal(rc, -ENOSPC);
+				break;
+			}
+			if ((rc = gw_store_commit(&t)) != 0) {
+				assert_int_equal(rc, -ENOSPC);
+				break;
+			}
+		}
+	}
+}
+
+/* A full map where every later write commit fails with -ENOSPC: the reader *pin keeps the
+ * pages that commits free from being reused (LMDB recycles them otherwise). */
+static void
+fill_store(struct fixture *f, struct gw_txn *pin)
+{
+	fill_map(f);
+	assert_int_equal(gw_store_begin_read(&f->store, pin), 0);
+	fill_map(f);
+	/* A split needs more pages than an update in place: take the last ones with commits
+	 * like the engine's (each takes an event number). */
+	for (;;) {
+		struct gw_txn t;
+		uint64_t seq;
+		int rc;
+		assert_int_equal(gw_store_begin(&f->store, &t), 0);
+		if ((rc = gw_store_event_seq_next(&t, &seq)) == 0)
+			rc = gw_store_commit(&t);
+		else
+			gw_store_abort(&t);
+		if (rc != 0) {
+			assert_int_equal(rc, -ENOSPC);
+			break;
+		}
+	}
+}
+
+/* A commit that fails (map full) changes nothing anyone can see: an operator command
+ * answers the error and the rollout is as the store has it, a device report is undone,
+ * no event or command goes out and nothing piles up; a restart finds the same. */
+static void
+test_failed_commit_leaves_memory_as_stored(void **state)
+{
+	struct fixture *f = *state;
+	struct gw_rollout *ro = create(f, PLAN);
+	struct gw_rdev *d;
+	uint64_t cmd;
+	struct tfp_report p;
+	uint8_t buf[TFP_REPORT_WIRE_MAX];
+	size_t len;
+	struct gw_txn pin;
+
+	assert_int_equal(gw_rollouts_start(&f->ro, ro, "op-alice", NULL), 0);
+	step(f, gw_wall_ms());
+	d = gw__find_dev(ro, "vib-0001");
+	assert_int_equal(d->state, GW_RD_OFFERED);
+	cmd = d->cmd;
+	clear_events(f);
+	fill_store(f, &pin);
+
+	assert_int_equal(gw_rollouts_pause(&f->ro, ro, "op-alice", NULL), -ENOSPC);
+	assert_int_equal(ro->state, GW_RO_RUNNING);
+	assert_int_equal(ro->reason, GW_R_OPERATOR_START);
+	assert_null(f->ro.fx_head);
+	assert_int_equal(gw_rollouts_abort(&f->ro, ro, "op-alice", NULL), -ENOSPC);
+	assert_int_equal(ro->state, GW_RO_RUNNING);
+
+	/* The canary device confirms; the commit fails, so the report is undone. */
+	memset(&p, 0, sizeof(p));
+	p.type = TFP_MSG_RESULT;
+	p.command_id = cmd;
+	p.phase = TFP_PHASE_CONFIRM;
+	p.outcome = TFP_OUTCOME_OK;
+	p.reason = TFP_REASON_CONFIRMED;
+	assert_int_equal(tfp_report_encode(&p, buf, sizeof(buf), &len), 0);
+	gw_rollouts_on_report(&f->ro, "vib-0001", buf, len);
+	assert_int_equal(gw_rollouts_flush(&f->ro), -ENOSPC);
+	d = gw__find_dev(ro, "vib-0001");
+	assert_int_equal(d->state, GW_RD_OFFERED);
+	assert_false(d->flags & GW_RDF_CONFIRMED);
+	assert_true(d->cmd == cmd);
+
+	/* Steps whose commits fail queue nothing for later: effects do not pile up. */
+	for (int i = 0; i < 5; i++) {
+		gw_rollouts_step(&f->ro, gw_wall_ms() + 400000u * (uint64_t)(i + 1));
+		assert_int_equal(gw_rollouts_flush(&f->ro), -ENOSPC);
+		assert_null(f->ro.fx_head);
+		assert_int_equal(gw__find_dev(ro, "vib-0001")->state, GW_RD_OFFERED);
+		assert_true(gw__find_dev(ro, "vib-0001")->cmd == cmd);
+	}
+	assert_int_equal(f->nev, 0);
+
+	/* What a restart loads is what memory says. */
+	gw_rollouts_close(&f->ro);
+	open_engine(f);
+	ro = gw_rollouts_find(&f->ro, "r1");
+	assert_int_equal(ro->state, GW_RO_RUNNING);
+	d = gw__find_dev(ro, "vib-0001");
+	assert_int_equal(d->state, GW_RD_OFFERED);
+	assert_true(d->cmd == cmd);
+	gw_store_abort(&pin);
+}
+
+/* Devices that register after create and match the target join the wave that starts next
+ * (the canary stays as chosen); those the target or the version does not fit are skipped
+ * with their reason; one held by another active rollout is left to it. */
+static void
+test_newcomers_join_the_remaining_waves(void **state)
+{
+	struct fixture *f = *state;
+	struct gw_rollout *ro = create(f, PLAN), *other;
+	uint32_t c[GW_RD_COUNT];
+	size_t n0 = ro->ndev;
+
+	/* vib-0000 sorts before the canary: it must not displace it. */
+	device_says(f, "vib-0000", "stm32l4-vib", &f->v1, "1.0.0", 0);
+	assert_int_equal(gw_rollouts_start(&f->ro, ro, "op-alice", NULL), 0);
+	step(f, gw_wall_ms());
+	assert_null(gw__find_dev(ro, "vib-0000"));
+	assert_int_equal(gw__find_dev(ro, "vib-0001")->state, GW_RD_OFFERED);
+	assert_int_equal(gw__find_dev(ro, "vib-0002")->state, GW_RD_OFFERED);
+	land(f, ro, "vib-0001");
+	land(f, ro, "vib-0002");
+	device_says(f, "other-0002", "nrf52-temp", &f->v1, "1.0.0", 0);
+	device_says(f, "vib-0300", "stm32l4-vib", &f->v1, "1.0.0", 0);
+	{
+		json_t *b = json_loads(PLAN, 0, NULL);
+		char *t;
+		json_object_set_new(b, "id", json_string("r3"));
+		json_object_set_new(b, "target", json_pack("{s:[s]}", "devices", "vib-0300"));
+		t = json_dumps(b, 0);
+		other = create(f, t);
+		free(t);
+		json_decref(b);
+	}
+	assert_int_equal(gw_rollouts_start(&f->ro, other, "op-alice", NULL), 0);
+	step(f, gw_wall_ms());
+	step(f, gw_wall_ms());
+	assert_int_equal(ro->wave, 1);
+	assert_int_equal(ro->ndev, n0 + 2);
+	assert_int_equal(gw__find_dev(ro, "vib-0000")->wave, 1);
+	assert_int_equal(gw__find_dev(ro, "vib-0000")->state, GW_RD_OFFERED);
+	assert_int_equal(gw__find_dev(ro, "other-0002")->state, GW_RD_SKIPPED);
+	assert_string_equal(gw_reason_name(gw__find_dev(ro, "other-0002")->reason),
+	                    "class_mismatch");
+	assert_null(gw__find_dev(ro, "vib-0300"));
+	assert_int_equal(ro->waves[1].devices, 4);
+	gw_rollout_counts(ro, 1, c);
+	assert_int_equal(c[GW_RD_OFFERED], 4);
+	/* Stored with the rollout: a restart keeps them. */
+	gw_rollouts_close(&f->ro);
+	open_engine(f);
+	ro = gw_rollouts_find(&f->ro, "r1");
+	assert_int_equal(ro->ndev, n0 + 2);
+	assert_int_equal(gw__find_dev(ro, "vib-0000")->wave, 1);
+	assert_int_equal(ro->waves[1].devices, 4);
+}
+
+/* The download timeout is the definition's (here 60 s, not the 300 s default): an attempt
+ * without a result after it fails with download_timeout and waits for its retry. */
+static void
+test_download_timeout_is_the_definitions(void **state)
+{
+	struct fixture *f = *state;
+	struct gw_rollout *ro;
+	struct gw_rdev *d;
+	uint64_t now;
+	json_t *b = json_loads(PLAN, 0, NULL);
+	char *t;
+
+	json_object_set_new(b, "download_timeout_seconds", json_integer(60));
+	t = json_dumps(b, 0);
+	ro = create(f, t);
+	free(t);
+	json_decref(b);
+	assert_int_equal(ro->def.download_timeout_s, 60);
+	assert_int_equal(gw_rollouts_start(&f->ro, ro, "op-alice", NULL), 0);
+	now = gw_wall_ms();
+	step(f, now);
+	d = gw__find_dev(ro, "vib-0001");
+	assert_int_equal(d->state, GW_RD_OFFERED);
+	step(f, now + 59000);
+	assert_int_equal(d->state, GW_RD_OFFERED);
+	step(f, now + 61000);
+	assert_int_equal(d->state, GW_RD_WAITING);
+	assert_string_equal(gw_reason_name(d->reason), "download_timeout");
+}
+
+/* ---- retained status, against a real Mosquitto ---------------------------------------- */
+
+struct link {
+	struct gw_mqtt m;
+	int connected, closed;
+};
+
+static void
+link_message(void *arg, const struct gw_mqtt_msg *m)
+{
+	(void)arg;
+	(void)m;
+}
+
+static void
+link_state(void *arg, int connected, const char *why)
+{
+	(void)why;
+	((struct link *)arg)->connected = connected;
+}
+
+static void
+link_closed(struct gw_mqtt *m)
+{
+	((struct link *)((char *)m - offsetof(struct link, m)))->closed = 1;
+}
+
+static void
+idle(uv_timer_t *t)
+{
+	(void)t;
+}
+
+/* Runs the loop for up to ms, or until *flag is set. */
+static void
+spin(struct fixture *f, const int *flag, int ms)
+{
+	uv_timer_t tick;
+	uint64_t end = uv_now(&f->loop) + (uint64_t)ms;
+
+	uv_timer_init(&f->loop, &tick);
+	uv_timer_start(&tick, idle, 10, 10);
+	while ((flag == NULL || !*flag) && uv_now(&f->loop) < end)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	uv_close((uv_handle_t *)&tick, NULL);
+	uv_run(&f->loop, UV_RUN_NOWAIT);
+}
+
+/* What an operator subscribing now gets as the topic's retained message ("" if none). */
+static void
+retained(const struct test_broker *b, const char *topic, char *out, size_t cap)
+{
+	char cmd[1024];
+	FILE *p;
+	size_t n;
+
+	snprintf(cmd, sizeof(cmd),
+	         "mosquitto_sub -h 127.0.0.1 -p %d --cafile %s --cert %s --key %s -t %s -C 1 "
+	         "-W 2 -F '%%r %%p' 2>/dev/null",
+	         b->port, test_broker_path(b, "ca.crt"), test_broker_path(b, "op-alice.crt"),
+	         test_broker_path(b, "op-alice.key"), topic);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(out, 1, cap - 1, p);
+	out[n] = '\0';
+	pclose(p);
+}
+
+/* An ended rollout's retained status is cleared once the retention has passed since it
+ * ended, and stays cleared across a restart; a running one's stays. */
+static void
+test_ended_rollout_status_is_cleared_after_retention(void **state)
+{
+	struct fixture *f = *state;
+	struct test_broker b;
+	struct gw_mqtt_config cfg = { 0 };
+	struct link l = { 0 };
+	struct gw_rollout *ro, *other;
+	char got[4096];
+	uint64_t now;
+
+	gw_log_init(GW_LOG_WARNING);
+	assert_int_equal(test_broker_start(&b, 0), 0);
+	cfg.uri = b.uri;
+	cfg.client_id = "gw-site1";
+	cfg.ca_file = strdup(test_broker_path(&b, "ca.crt"));
+	cfg.cert_file = strdup(test_broker_path(&b, "gateway.crt"));
+	cfg.key_file = strdup(test_broker_path(&b, "gateway.key"));
+	cfg.backoff_min_ms = 100;
+	cfg.backoff_max_ms = 400;
+	assert_int_equal(gw_mqtt_init(&f->loop, &l.m, &cfg, link_message, link_state, &l), 0);
+	assert_int_equal(gw_mqtt_start(&l.m), 0);
+	spin(f, &l.connected, 10000);
+	assert_true(l.connected);
+	gw_rollouts_close(&f->ro);
+	assert_int_equal(gw_rollouts_open(&f->ro, NULL, &f->store, &f->reg, &f->cat, &f->mon,
+	                                  &f->deltas, &l.m, NULL, "site1", on_event, f),
+	                 0);
+	ro = create(f, PLAN);
+	{
+		json_t *j = json_loads(PLAN, 0, NULL);
+		char *t;
+		json_object_set_new(j, "id", json_string("r3"));
+		json_object_set_new(j, "target", json_pack("{s:[s]}", "devices", "vib-0010"));
+		t = json_dumps(j, 0);
+		other = create(f, t);
+		free(t);
+		json_decref(j);
+	}
+	assert_int_equal(gw_rollouts_start(&f->ro, ro, "op-alice", NULL), 0);
+	assert_int_equal(gw_rollouts_start(&f->ro, other, "op-alice", NULL), 0);
+	assert_int_equal(gw_rollouts_abort(&f->ro, ro, "op-alice", NULL), 0);
+	now = gw_wall_ms();
+	gw_rollouts_step(&f->ro, now);
+	assert_int_equal(gw_rollouts_flush(&f->ro), 0);
+	spin(f, NULL, 300);
+	retained(&b, "tf/site1/status/rollout/r1", got, sizeof(got));
+	assert_non_null(strstr(got, "\"aborted\""));
+	assert_int_equal(got[0], '1');     /* retained */
+
+	/* Within the retention nothing changes; past it the ended one's status goes. */
+	gw_rollouts_set_status_retention(&f->ro, 60);
+	gw_rollouts_step(&f->ro, now + 30000);
+	assert_int_equal(gw_rollouts_flush(&f->ro), 0);
+	assert_false(ro->status_cleared);
+	gw_rollouts_step(&f->ro, now + 61000);
+	assert_int_equal(gw_rollouts_flush(&f->ro), 0);
+	assert_true(ro->status_cleared);
+	spin(f, NULL, 300);
+	retained(&b, "tf/site1/status/rollout/r1", got, sizeof(got));
+	assert_string_equal(got, "");
+	retained(&b, "tf/site1/status/rollout/r3", got, sizeof(got));
+	assert_non_null(strstr(got, "\"running\""));
+
+	/* A restart republishes what is under way, never what was cleared. */
+	gw_rollouts_close(&f->ro);
+	assert_int_equal(gw_rollouts_open(&f->ro, NULL, &f->store, &f->reg, &f->cat, &f->mon,
+	                                  &f->deltas, &l.m, NULL, "site1", on_event, f),
+	                 0);
+	gw_rollouts_set_status_retention(&f->ro, 60);
+	assert_true(gw_rollouts_find(&f->ro, "r1")->status_cleared);
+	gw_rollouts_step(&f->ro, now + 62000);
+	assert_int_equal(gw_rollouts_flush(&f->ro), 0);
+	spin(f, NULL, 300);
+	retained(&b, "tf/site1/status/rollout/r1", got, sizeof(got));
+	assert_string_equal(got, "");
+
+	gw_rollouts_close(&f->ro);
+	gw_mqtt_close(&l.m, link_closed);
+	spin(f, &l.closed, 5000);
+	assert_true(l.closed);
+	free((char *)cfg.ca_file);
+	free((char *)cfg.cert_file);
+	free((char *)cfg.key_file);
+	test_broker_destroy(&b);
+	open_engine(f);
+}
+
+/* A completed rollout whose devices another rollout now runs on cannot be rolled back
+ * (that would undo the other's work); once the other ends, it can. */
+static void
+test_completed_rollout_rollback_respects_the_active_one(void **state)
+{
+	struct fixture *f = *state;
+	struct gw_rollout *a, *b;
+	const char *dev = NULL;
+	json_t *j = json_loads(PLAN, 0, NULL);
+	char *t;
+
+	json_object_set_new(j, "target", json_pack("{s:[s]}", "devices", "vib-0010"));
+	json_object_set_new(j, "waves", json_pack("{s:{s:i}, s:[i]}", "canary", "count", 1,
+	                                          "stages", 100));
+	t = json_dumps(j, 0);
+	a = create(f, t);
+	free(t);
+	json_object_set_new(j, "id", json_string("r2"));
+	json_object_set_new(j, "version", json_string("1.0.0"));
+	t = json_dumps(j, 0);
+	json_decref(j);
+	assert_int_equal(gw_rollouts_start(&f->ro, a, "op-alice", NULL), 0);
+	step(f, gw_wall_ms());
+	land(f, a, "vib-0010");
+	for (int i = 0; i < 4 && a->state == GW_RO_RUNNING; i++)
+		step(f, gw_wall_ms());
+	assert_int_equal(a->state, GW_RO_COMPLETED);
+	/* r2 takes the device back to 1.0.0 (an operator's way back that is not a rollback). */
+	b = create(f, t);
+	free(t);
+	assert_int_equal(gw_rollouts_start(&f->ro, b, "op-alice", NULL), 0);
+	step(f, gw_wall_ms());
+	assert_int_equal(gw__find_dev(b, "vib-0010")->state, GW_RD_OFFERED);
+	assert_int_equal(gw_rollouts_rollback(&f->ro, a, true, "op-alice", NULL), -EBUSY);
+	assert_ptr_equal(gw_rollouts_conflict(&f->ro, a, &dev), b);
+	assert_string_equal(dev, "vib-0010");
+	assert_int_equal(a->state, GW_RO_COMPLETED);
+	assert_int_equal(gw_rollouts_abort(&f->ro, b, "op-alice", NULL), 0);
+	assert_int_equal(gw_rollouts_rollback(&f->ro, a, true, "op-alice", NULL), 0);
+	assert_int_equal(a->state, GW_RO_ROLLED_BACK);
+}
+
 int
 main(void)
 {
@@ -824,6 +1281,18 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_operations_follow_the_contract, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_offline_devices_are_offered_when_they_return,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(test_overlapping_rollouts_do_not_both_run, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_completed_rollout_rollback_respects_the_active_one,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_commit_leaves_memory_as_stored, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_newcomers_join_the_remaining_waves, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_download_timeout_is_the_definitions, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_ended_rollout_status_is_cleared_after_retention,
 		                                setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

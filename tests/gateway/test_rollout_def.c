@@ -141,6 +141,9 @@ test_malformed_definitions_are_refused_clearly(void **state)
 	refused(HEAD "\"waves\": {\"canary\": {\"count\": 1}, \"stages\": [100]}, "
 	             "\"gates\": {\"quality\": {\"min_samples\": 0}}, \"on_gate_failure\": "
 	             "\"pause\"}", "/gates/quality/min_samples", "minimum");
+	refused(HEAD "\"waves\": {\"canary\": {\"count\": 1}, \"stages\": [100]}, "
+	             "\"download_timeout_seconds\": 86401, \"on_gate_failure\": \"pause\"}",
+	        "/download_timeout_seconds", "maximum");
 	refused("[1, 2]", "/", "type");
 }
 
@@ -157,6 +160,11 @@ test_defaults_are_written_out(void **state)
 	assert_int_equal(d.max_in_flight, 50);
 	assert_int_equal(d.settle_s, 900);
 	assert_int_equal(d.retry_max, 3);
+	assert_int_equal(d.resend_s, 10);
+	assert_int_equal(d.download_timeout_s, 300);
+	assert_int_equal(json_integer_value(json_object_get(d.json, "resend_seconds")), 10);
+	assert_int_equal(json_integer_value(json_object_get(d.json, "download_timeout_seconds")),
+	                 300);
 	assert_true(d.q.drift_alarm && d.q.control_group);
 	assert_true(d.q.max_accuracy_drop < 0);       /* absent: not checked */
 	assert_int_equal(d.on_fail, GW_GATE_ROLLBACK_ALL);
