@@ -7,7 +7,7 @@
 #                     [--broker-host NAME] [--days N]
 #
 # Identities: the gateway is "gw-<site>", operators are "op-<name>", devices are
-# "<prefix><nnnn>". Device ids never start with "gw-" or "op-", so no device can hold a
+# "<prefix><nnnn>". Device ids never start with "gw-", "op-" or "bridge-", so no device can hold a
 # role name. Existing files are kept (re-running adds what is missing), so a CA is never
 # silently replaced. Private keys are mode 0640; give the broker's group read access with
 # `chgrp mosquitto DIR/broker.key` when the broker drops privileges (mosquitto 2.0 does so
@@ -31,7 +31,7 @@ while [ $# -gt 0 ]; do
 	*) echo "pki: unknown option $1" >&2; usage ;;
 	esac
 done
-case "$prefix" in gw-*|op-*) echo "pki: device prefix may not start with gw- or op-" >&2; exit 2 ;; esac
+case "$prefix" in gw-*|op-*|bridge-*) echo "pki: device prefix may not start with gw-, op- or bridge-" >&2; exit 2 ;; esac
 for v in "$site" "$prefix" ${operators//,/ }; do
 	if ! [[ "$v" =~ ^[A-Za-z0-9._-]+$ ]]; then
 		echo "pki: '$v' is not a valid identifier ([A-Za-z0-9._-])" >&2

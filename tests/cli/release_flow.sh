@@ -1,5 +1,5 @@
 #!/bin/sh
-# tinyfleet keygen / model sign / model verify, with the manifest cross-checked by the
+# tinyfleet model pack / keygen / model sign / model verify, with the manifest cross-checked by the
 # Python interop verifier (Debian python3-cryptography + python3-cbor2, written
 # independently of our C code).
 #   release_flow.sh TINYFLEET WORKDIR PYTHON SOURCE_DIR
@@ -17,12 +17,14 @@ rng = np.random.default_rng(1)
 meta = {"name": "cli-test", "version": "2.1.0", "task": "classify", "input": [1, 8],
         "layers": [{"op": "dense", "act": "relu", "w": "w1", "b": "b1"},
                    {"op": "dense", "act": "softmax", "w": "w2", "b": "b2", "update": True}]}
-np.savez(out + "/m.npz", __meta__=json.dumps(meta),
-         w1=rng.normal(size=(6, 8)).astype(np.float32), b1=np.zeros(6, np.float32),
-         w2=rng.normal(size=(3, 6)).astype(np.float32), b2=np.zeros(3, np.float32),
-         train_x=rng.normal(size=(64, 8)).astype(np.float32))
+arrays = dict(w1=rng.normal(size=(6, 8)).astype(np.float32), b1=np.zeros(6, np.float32),
+              w2=rng.normal(size=(3, 6)).astype(np.float32), b2=np.zeros(3, np.float32),
+              train_x=rng.normal(size=(64, 8)).astype(np.float32))
+np.savez(out + "/notest.npz", __meta__=json.dumps(meta), **arrays)
+np.savez(out + "/m.npz", __meta__=json.dumps(meta), test_x=arrays["train_x"][:4], **arrays)
 PY
-"$py" "$src/tools/model/tfpack.py" -q "$work/m.npz" "$work/m.tfm"
+"$tf" model pack -q "$work/m.npz" "$work/m.tfm" || fail "model pack"
+"$tf" model pack -q "$work/notest.npz" "$work/notest.tfm" || fail "model pack (no test vectors)"
 
 "$tf" keygen "$work/keys" > "$work/keygen.out"
 [ "$(stat -c %a "$work/keys/release.key.pem")" = 600 ] || fail "private key is not 0600"
@@ -58,19 +60,30 @@ printf '\001' | dd of="$work/other.tfm" bs=1 seek=200 conv=notrunc 2>/dev/null
 set +e
 "$tf" model verify --pub "$work/keys/release.pub.pem" "$work/m.cose" "$work/other.tfm" \
 	>/dev/null 2>&1
-[ $? = 1 ] || fail "a changed container was accepted"
+[ $? = 2 ] || fail "a changed container was accepted"
 cp "$work/m.cose" "$work/bad.cose"
 printf '\377' | dd of="$work/bad.cose" bs=1 seek=40 conv=notrunc 2>/dev/null
 "$tf" model verify --pub "$work/keys/release.pub.pem" "$work/bad.cose" >/dev/null 2>&1
-[ $? = 1 ] || fail "a flipped manifest byte was accepted"
+[ $? = 2 ] || fail "a flipped manifest byte was accepted"
 "$tf" keygen "$work/keys2" >/dev/null
 "$tf" model verify --pub "$work/keys2/release.pub.pem" "$work/m.cose" >/dev/null 2>&1
-[ $? = 1 ] || fail "another key's verify accepted the manifest"
+[ $? = 2 ] || fail "another key's verify accepted the manifest"
 "$tf" model sign --key "$work/keys/release.key.pem" --seq 1 --class c "$work/m.npz" \
 	"$work/x.cose" >/dev/null 2>&1
-[ $? = 1 ] || fail "signed something that is not a container"
+[ $? = 2 ] || fail "signed something that is not a container"
+"$tf" model sign --key "$work/keys/release.key.pem" --seq 1 --class c "$work/notest.tfm" \
+	"$work/x.cose" >/dev/null 2>"$work/notest.err"
+[ $? = 2 ] && grep -q "no self-test vectors" "$work/notest.err" || fail "signed a container without self-test vectors"
 "$tf" model sign --seq 1 "$work/m.tfm" "$work/x.cose" >/dev/null 2>&1
-[ $? = 2 ] || fail "missing options were not a usage error"
+[ $? = 1 ] || fail "missing options were not a usage error"
 "$tf" model verify --pub "$work/nonexistent.pem" "$work/m.cose" >/dev/null 2>&1
-[ $? = 3 ] || fail "a missing file was not an I/O error"
-echo "release_flow: keygen, sign, verify and 6 refusals OK"
+[ $? = 5 ] || fail "a missing file was not an I/O error"
+"$tf" help > "$work/help.out" || fail "help exited non-zero"
+for w in "EXIT STATUS" "tinyfleet model publish" "tinyfleet rollout status" "TINYFLEET_URI"; do
+	grep -q "$w" "$work/help.out" || fail "help does not mention $w"
+done
+"$tf" help frobnicate >/dev/null 2>&1
+[ $? = 1 ] || fail "help on an unknown topic was not a usage error"
+"$tf" frobnicate >/dev/null 2>&1
+[ $? = 1 ] || fail "an unknown command was not a usage error"
+echo "release_flow: keygen, sign, verify, help and 9 refusals OK"
