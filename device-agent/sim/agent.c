@@ -9,7 +9,10 @@
  *   tinyfleet-agent --pki DIR --id dev-0001 --flash FILE --model FACTORY.tfm
  *                   [--release-pub PEM] [--csv FILE] [--host H] [--port P] [--site S]
  *                   [--class C] [--period-ms MS] [--every N] [--duration S]
+ *                   [--transport mqtt|coap] [--coap-port P]
  *
+ * --transport coap talks CoAP over DTLS to the gateway at --host:--coap-port (default 5684)
+ * instead of MQTT to the broker at --host:--port.
  * CSV rows: the model's inputs (in_len * in_ch numbers), then optionally the class label.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -126,6 +129,8 @@ main(int argc, char **argv)
 	uint64_t t0, next_sample_at, end_at;
 	int rc = 1, warned = 0;
 
+	memset(&o, 0, sizeof(o));
+	o.coap_port = 5684;
 	for (int i = 1; i + 1 < argc; i += 2) {
 		const char *a = argv[i], *v = argv[i + 1];
 		if (strcmp(a, "--pki") == 0) pki = v;
@@ -141,20 +146,22 @@ main(int argc, char **argv)
 		else if (strcmp(a, "--period-ms") == 0) period = strtol(v, NULL, 10);
 		else if (strcmp(a, "--every") == 0) every = strtol(v, NULL, 10);
 		else if (strcmp(a, "--duration") == 0) duration = strtol(v, NULL, 10);
+		else if (strcmp(a, "--transport") == 0) o.transport = v;
+		else if (strcmp(a, "--coap-port") == 0) o.coap_port = (int)strtol(v, NULL, 10);
 		else { fprintf(stderr, "tinyfleet-agent: unknown option %s\n", a); return 2; }
 	}
 	if (pki == NULL || id == NULL || flash == NULL || model_path == NULL || period <= 0 ||
 	    every <= 0 || (argc % 2) != 1) {
 		fprintf(stderr, "usage: tinyfleet-agent --pki DIR --id ID --flash FILE --model TFM "
 		                "[--release-pub PEM] [--csv FILE] [--host H] [--port P] [--site S] "
-		                "[--class C] [--period-ms MS] [--every N] [--duration S]\n");
+		                "[--class C] [--period-ms MS] [--every N] [--duration S] "
+		                "[--transport mqtt|coap] [--coap-port P]\n");
 		return 2;
 	}
 	if ((model = slurp(model_path, &model_len)) == NULL) {
 		fprintf(stderr, "tinyfleet-agent: cannot read %s\n", model_path);
 		return 1;
 	}
-	memset(&o, 0, sizeof(o));
 	if (pub != NULL) {
 		size_t plen;
 		char *pem = (char *)slurp(pub, &plen);
@@ -199,11 +206,11 @@ main(int argc, char **argv)
 	next_sample_at = t0;
 	end_at = duration > 0 ? t0 + (uint64_t)duration * 1000u : 0;
 	while (!stop && (end_at == 0 || now_ms() < end_at)) {
-		struct pollfd pfd = { tfa_mqtt_fd(&dev.mq), tfa_mqtt_events(&dev.mq), 0 };
+		struct pollfd pfd = { sim_device_fd(&dev), sim_device_events(&dev), 0 };
 		int n = pfd.fd >= 0 ? poll(&pfd, 1, 10) : 0;
 		uint64_t t = now_ms();
 
-		tfa_mqtt_io(&dev.mq, n > 0 ? pfd.revents : 0, t);
+		sim_device_io(&dev, n > 0 ? pfd.revents : 0, t);
 		sim_device_tick(&dev, t);
 		if (t < next_sample_at)
 			continue;

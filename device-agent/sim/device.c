@@ -16,7 +16,34 @@ dev_send(void *user, enum tfa_chan ch, const uint8_t *buf, size_t len)
 {
 	struct sim_device *d = user;
 
-	return tfa_mqtt_send(&d->mq, ch, buf, len);
+	return d->coap ? tfa_coap_send(&d->cq, ch, buf, len) : tfa_mqtt_send(&d->mq, ch, buf, len);
+}
+
+int
+sim_device_up(const struct sim_device *d)
+{
+	return d->coap ? d->cq.up : d->mq.up;
+}
+
+int
+sim_device_fd(const struct sim_device *d)
+{
+	return d->coap ? tfa_coap_fd(&d->cq) : tfa_mqtt_fd(&d->mq);
+}
+
+short
+sim_device_events(const struct sim_device *d)
+{
+	return d->coap ? tfa_coap_events(&d->cq) : tfa_mqtt_events(&d->mq);
+}
+
+void
+sim_device_io(struct sim_device *d, short revents, uint64_t now_ms)
+{
+	if (d->coap)
+		tfa_coap_io(&d->cq, revents, now_ms);
+	else
+		tfa_mqtt_io(&d->mq, revents, now_ms);
 }
 
 /* After anything the OTA core did: publish the state when its metadata changed. */
@@ -26,7 +53,7 @@ after_core(struct sim_device *d, int rc)
 	if (rc == TFA_ERR_FLASH || rc == TFA_ERR_COUNTER)
 		fprintf(stderr, "%s: flash failed (%s); the device should restart\n", d->id,
 		        tfa_ota_strerror(rc));
-	if (d->ota.meta.seq != d->meta_seq && d->mq.up)
+	if (d->ota.meta.seq != d->meta_seq && sim_device_up(d))
 		(void)sim_device_publish_state(d);
 }
 
@@ -71,7 +98,7 @@ sim_device_publish_state(struct sim_device *d)
 	tfa_ota_fill_state(&d->ota, &s);
 	if ((rc = tfp_state_encode(&s, buf, sizeof(buf), &len)) != 0)
 		return rc;
-	if ((rc = tfa_mqtt_send(&d->mq, TFA_CHAN_STATE, buf, len)) != 0)
+	if ((rc = dev_send(d, TFA_CHAN_STATE, buf, len)) != 0)
 		return rc;
 	d->meta_seq = d->ota.meta.seq;
 	d->states_sent++;
@@ -116,6 +143,12 @@ sim_device_start(struct sim_device *d, const struct sim_device_opts *o)
 	}
 	if (rc != 0)
 		return rc;
+	if (o->transport != NULL && strcmp(o->transport, "coap") == 0) {
+		struct tfa_coap_opts co = { o->host, o->coap_port, o->cafile, o->certfile,
+		                            o->keyfile, o->device_id, NULL, 0 };
+		d->coap = 1;
+		return tfa_coap_init(&d->cq, &co, dev_msg, dev_conn, d);
+	}
 	memset(&mo, 0, sizeof(mo));
 	mo.host = o->host;
 	mo.port = o->port;
@@ -130,14 +163,17 @@ sim_device_start(struct sim_device *d, const struct sim_device_opts *o)
 void
 sim_device_tick(struct sim_device *d, uint64_t now_ms)
 {
-	tfa_mqtt_io(&d->mq, 0, now_ms);
+	sim_device_io(d, 0, now_ms);
 	after_core(d, tfa_ota_poll(&d->ota));
 }
 
 void
 sim_device_stop(struct sim_device *d)
 {
-	tfa_mqtt_close(&d->mq);
+	if (d->coap)
+		tfa_coap_close(&d->cq);
+	else
+		tfa_mqtt_close(&d->mq);
 	tfa_posix_close(&d->px);
 }
 
@@ -176,7 +212,7 @@ learner_report(struct sim_learner *l, struct sim_device *d, uint64_t t_ms)
 	tm.accuracy = l->labelled > 0 ? (float)l->correct / (float)l->labelled : 0.0f;
 	tm.conf_mean = l->samples > 0 ? l->conf_sum / (float)l->samples : 0.0f;
 	if (tfp_telemetry_encode(&tm, buf, sizeof(buf), &info) == 0)
-		(void)tfa_mqtt_send(&d->mq, TFA_CHAN_TELEMETRY, buf, info.len);
+		(void)dev_send(d, TFA_CHAN_TELEMETRY, buf, info.len);
 }
 
 int

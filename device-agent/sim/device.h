@@ -1,6 +1,6 @@
 /*
  * One simulated device on the host: port/posix flash (memory or file), the OTA core, the
- * MQTT transport and its identity. Used by tinyfleet-agent (one device) and tinyfleet-sim
+ * MQTT or CoAP/DTLS transport and its identity. Used by tinyfleet-agent (one device) and tinyfleet-sim
  * (many devices in one thread).
  *
  * Ownership: the caller owns struct sim_device (large: keep it in static or heap storage)
@@ -13,6 +13,7 @@
 
 #include "tinyfleet/agent/ota.h"
 #include "tinyfleet/agent/tinyol.h"
+#include "tinyfleet/port/coap.h"
 #include "tinyfleet/port/mqtt.h"
 #include "tinyfleet/port/posix.h"
 
@@ -28,6 +29,9 @@ struct sim_device_opts {
 	uint32_t factory_len;
 	const struct tfp_cose_key *keys;
 	size_t n_keys;
+	const char *transport;             /* NULL or "mqtt": broker at host:port; "coap": the
+	                                    * gateway's CoAP/DTLS endpoint at host:coap_port */
+	int coap_port;
 };
 
 struct sim_device {
@@ -36,6 +40,8 @@ struct sim_device {
 	struct tfa_ota_config cfg;
 	struct tfa_device_profile profile;
 	struct tfa_mqtt mq;
+	struct tfa_coap cq;
+	int coap;                          /* 1: cq is the transport, else mq */
 	char id[TFP_DEVICE_ID_MAX + 1];
 	uint32_t meta_seq;                 /* metadata version last published in state */
 	uint32_t states_sent;
@@ -54,6 +60,12 @@ int sim_device_start(struct sim_device *d, const struct sim_device_opts *o);
 
 /* Timers of the OTA core and the link; call every few ten milliseconds. */
 void sim_device_tick(struct sim_device *d, uint64_t now_ms);
+
+/* The transport's link state and I/O, whichever transport the device uses. */
+int sim_device_up(const struct sim_device *d);
+int sim_device_fd(const struct sim_device *d);
+short sim_device_events(const struct sim_device *d);
+void sim_device_io(struct sim_device *d, short revents, uint64_t now_ms);
 
 /* Publishes the state message (retained). 0 or TFA_ERR_OFFLINE. */
 int sim_device_publish_state(struct sim_device *d);

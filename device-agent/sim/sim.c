@@ -7,8 +7,10 @@
  *                 [--first 1] [--id-width W] [--model FILE] [--release-pub PEM]
  *                 [--ramp PER_SECOND] [--duration SECONDS] [--class C] [--timeout S]
  *                 [--sample-ms MS] [--label-rate R] [--every N] [--drift-at S]
- *                 [--drift-share PERCENT]
+ *                 [--drift-share PERCENT] [--transport mqtt|coap] [--coap-port P]
  *
+ * --transport coap: the devices talk CoAP over DTLS to the gateway at --host:--coap-port
+ * (default 5684) instead of MQTT to the broker (mixed fleets: run one sim per transport).
  * Prints when every device is connected (connect time) and the process's resident memory
  * per device. With --duration 0 it exits as soon as all are connected (benchmarks); else it
  * runs that long (0 < d), answering commands, then says goodbye on every link. Without all
@@ -128,7 +130,7 @@ usage(void)
 	                "[--site S] [--prefix P] [--first K] [--id-width W] [--model FILE] "
 	                "[--release-pub PEM] [--ramp PER_S] [--duration S] [--class C] [--timeout S] "
 	                "[--sample-ms MS] [--label-rate R] [--every N] [--drift-at S] "
-	                "[--drift-share PERCENT]\n");
+	                "[--drift-share PERCENT] [--transport mqtt|coap] [--coap-port P]\n");
 	exit(2);
 }
 
@@ -147,7 +149,8 @@ int
 main(int argc, char **argv)
 {
 	const char *pki = NULL, *host = "127.0.0.1", *site = "site1", *prefix = "dev-";
-	const char *model_path = NULL, *pub_path = NULL, *cls = "sim-m4";
+	const char *model_path = NULL, *pub_path = NULL, *cls = "sim-m4", *transport = NULL;
+	long coap_port = 5684;
 	long n = 0, port = 8883, first = 1, width = 4, ramp = 1000, duration = 0, timeout = 300;
 	long sample_ms = 0, every = 50, drift_at = -1, drift_share = 0;
 	double label_rate = 0.25;
@@ -190,6 +193,8 @@ main(int argc, char **argv)
 		else if (strcmp(a, "--drift-at") == 0) drift_at = num(v);
 		else if (strcmp(a, "--drift-share") == 0) drift_share = num(v);
 		else if (strcmp(a, "--label-rate") == 0) label_rate = strtod(v, NULL);
+		else if (strcmp(a, "--transport") == 0) transport = v;
+		else if (strcmp(a, "--coap-port") == 0) coap_port = num(v);
 		else usage();
 	}
 	if (pki == NULL || n <= 0 || model_path == NULL || ramp <= 0 || every <= 0 ||
@@ -261,6 +266,8 @@ main(int argc, char **argv)
 			o.factory_len = (uint32_t)model_len;
 			o.keys = n_keys > 0 ? &key : NULL;
 			o.n_keys = n_keys;
+			o.transport = transport;
+			o.coap_port = (int)coap_port;
 			if ((devs[i] = malloc(sizeof(struct sim_device))) == NULL ||
 			    sim_device_start(devs[i], &o) != 0) {
 				fprintf(stderr, "tinyfleet-sim: %s did not start\n", ids[i]);
@@ -268,11 +275,11 @@ main(int argc, char **argv)
 			}
 		}
 		for (long i = 0; i < started; i++) {
-			int fd = tfa_mqtt_fd(&devs[i]->mq);
+			int fd = sim_device_fd(devs[i]);
 			if (fd < 0)
 				continue;
 			pfd[k].fd = fd;
-			pfd[k].events = tfa_mqtt_events(&devs[i]->mq);
+			pfd[k].events = sim_device_events(devs[i]);
 			pfd[k].revents = 0;
 			map[k++] = (int)i;
 		}
@@ -280,13 +287,13 @@ main(int argc, char **argv)
 		t = now_ms();
 		for (nfds_t j = 0; j < k; j++)
 			if (pfd[j].revents != 0)
-				tfa_mqtt_io(&devs[map[j]]->mq, pfd[j].revents, t);
+				sim_device_io(devs[map[j]], pfd[j].revents, t);
 		if (t - last_tick >= 100) {
 			last_tick = t;
 			up = 0;
 			for (long i = 0; i < started; i++) {
 				sim_device_tick(devs[i], t);
-				up += devs[i]->mq.up;
+				up += sim_device_up(devs[i]);
 				if (sample_ms > 0)
 					stream(devs[i], &learners[i], &seeds[i], &next_at[i], t,
 					       (uint64_t)sample_ms, label_rate,

@@ -38,6 +38,16 @@ static const struct key keys[] = {
 	N32("telemetry.batch_max", telemetry_batch_max, 1, 1u << 20),
 	N32("chunks.rate_kbps", chunks_rate_kbps, 0, 1u << 24),
 	N32("chunks.device_rate_kbps", chunks_device_rate_kbps, 0, 1u << 24),
+	S("coap.listen", coap_listen),
+	S("coap.ca", coap_ca),
+	S("coap.cert", coap_cert),
+	S("coap.key", coap_key),
+	S("coap.psk_file", coap_psk_file),
+	N32("coap.max_sessions", coap_max_sessions, 1, 1u << 20),
+	N32("coap.max_handshakes", coap_max_handshakes, 1, 1u << 16),
+	N32("coap.session_timeout", coap_session_timeout, 1, 86400),
+	N32("coap.device_rate", coap_device_rate, 0, 1u << 20),
+	N32("coap.block_size", coap_block_size, 16, 1024),
 	N32("drift_policy.share", drift_share, 0, 100),
 	N32("drift_policy.window_s", drift_window_s, 1, 30u * 86400u),
 	N32("drift_policy.min_devices", drift_min_devices, 1, 1000000),
@@ -63,6 +73,11 @@ gw_config_defaults(struct gw_config *c)
 	c->store_telemetry_keep = 1000000;
 	c->telemetry_flush_ms = 20;
 	c->telemetry_batch_max = 4096;
+	c->coap_max_sessions = 1024;
+	c->coap_max_handshakes = 64;
+	c->coap_session_timeout = 60;
+	c->coap_device_rate = 200;
+	c->coap_block_size = 1024;
 	c->drift_window_s = 3600;
 	c->rollout_status_retention_s = 7u * 86400u;
 	c->drift_min_devices = 5;
@@ -204,6 +219,16 @@ gw_config_parse(struct gw_config *c, const char *text, size_t len, const char *n
 	}
 	if (c->mqtt_client_id[0] == '\0')
 		snprintf(c->mqtt_client_id, sizeof(c->mqtt_client_id), "gw-%s", c->site);
+	if (c->coap_block_size & (c->coap_block_size - 1)) {
+		log_warnx("%s: coap.block_size must be a power of two", name);
+		return -EINVAL;
+	}
+	if (c->coap_ca[0] == '\0')
+		memcpy(c->coap_ca, c->mqtt_ca, sizeof(c->coap_ca));
+	if (c->coap_cert[0] == '\0')
+		memcpy(c->coap_cert, c->mqtt_cert, sizeof(c->coap_cert));
+	if (c->coap_key[0] == '\0')
+		memcpy(c->coap_key, c->mqtt_key, sizeof(c->coap_key));
 	if (strncmp(c->mqtt_uri, "ssl://", 6) != 0) {
 		log_warnx("%s: mqtt.uri must start with ssl:// (mutual TLS only)", name);
 		return -EINVAL;

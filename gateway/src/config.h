@@ -25,6 +25,20 @@
  *   telemetry.batch_max   4096                    records per telemetry commit
  *   chunks.rate_kbps      0                       update bytes/s to all devices, in KiB/s (0: no limit)
  *   chunks.device_rate_kbps 0                     update bytes/s to one device, in KiB/s (0: no limit)
+ *   coap.listen           (empty: off)            CoAP/DTLS device endpoint, "addr:port" (numeric,
+ *                                                 e.g. 0.0.0.0:5684 or [::]:5684); see coap.h
+ *   coap.ca               = mqtt.ca               fleet CA that issues device certificates
+ *   coap.cert             = mqtt.cert             server certificate (the gateway's serves)
+ *   coap.key              = mqtt.key
+ *   coap.psk_file         (empty: no PSK)         lines "<device-id> <hex key>": devices that may
+ *                                                 use DTLS-PSK instead of a certificate
+ *   coap.max_sessions     1024                    idle DTLS sessions kept (LRU beyond)
+ *   coap.max_handshakes   64                      sessions in a handshake (oldest dropped beyond)
+ *   coap.session_timeout  60                      seconds before an idle session, a stalled
+ *                                                 handshake or block-wise transfer, is freed
+ *   coap.device_rate      200                     requests/s per device (0: no limit); 4.29 beyond
+ *   coap.block_size       1024                    largest Block2 size (16..1024, power of two)
+ *                         (the coap.* keys take effect on restart, not on SIGHUP)
  *   drift_policy.share    0                       percent of the devices that installed a
  *                                                 version (through a rollout) within
  *                                                 drift_policy.window_s whose concept-drift
@@ -69,6 +83,16 @@ struct gw_config {
 	unsigned telemetry_batch_max;
 	unsigned chunks_rate_kbps;
 	unsigned chunks_device_rate_kbps;
+	char coap_listen[64];
+	char coap_ca[GW_CONFIG_STR];
+	char coap_cert[GW_CONFIG_STR];
+	char coap_key[GW_CONFIG_STR];
+	char coap_psk_file[GW_CONFIG_STR];
+	unsigned coap_max_sessions;
+	unsigned coap_max_handshakes;
+	unsigned coap_session_timeout;
+	unsigned coap_device_rate;
+	unsigned coap_block_size;
 	unsigned drift_share;         /* percent, 0 = off */
 	unsigned drift_window_s;
 	unsigned drift_min_devices;

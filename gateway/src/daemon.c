@@ -46,6 +46,53 @@ emit_event(void *arg, uint64_t seq, const char *kind, json_t *data)
 	gw_outbox_emit(&d->outbox, seq, kind, data, gw_wall_ms());
 }
 
+/* One device message from either transport (MQTT topic or CoAP resource), with an
+ * authenticated id: 0, -EBADMSG (payload refused), -EPERM (names another device). */
+static int
+device_message(struct gw_daemon *d, const char *id, const char *kind, const uint8_t *payload,
+               size_t len)
+{
+	if (strcmp(kind, "telemetry") == 0) {
+		struct tfp_telemetry t;
+		int rc = tfp_telemetry_decode(payload, len, &t);
+		if (rc != 0) {
+			d->rejected++;
+			log_warnx("daemon: telemetry from %s refused: %s", id, tfp_strerror(rc));
+			return -EBADMSG;
+		}
+		/* The id is the authenticated one; a pack naming another device is a forgery or
+		 * a bug, and is not filed under either. */
+		if (strcmp(t.device_id, id) != 0) {
+			d->rejected++;
+			log_warnx("daemon: telemetry on %s's topic names device %s; refused", id,
+			          t.device_id);
+			return -EPERM;
+		}
+		gw_monitor_on_telemetry(&d->monitor, &t, gw_wall_ms());
+		rc = gw_store_telemetry_add(&d->store, id, uv_now(d->loop), payload, len);
+		if (rc != 0)
+			log_warnx("daemon: telemetry from %s not stored: %s", id, strerror(-rc));
+		else if (gw_store_telemetry_pending(&d->store) >= d->cfg.telemetry_batch_max)
+			gw_store_telemetry_flush(&d->store);
+		return 0;
+	}
+	if (strcmp(kind, "state") == 0)
+		return gw_registry_on_state(&d->registry, id, payload, len, gw_wall_ms());
+	if (strcmp(kind, "conn") == 0)
+		return gw_registry_on_conn(&d->registry, id, payload, len, gw_wall_ms());
+	gw_registry_touch(&d->registry, id, gw_wall_ms());
+	if (strcmp(kind, "report") == 0) {
+		gw_rollouts_on_report(&d->rollouts, id, payload, len);
+		return 0;
+	}
+	if (strcmp(kind, "chunk/req") == 0) {
+		gw_chunks_on_request(&d->chunks, id, payload, len);
+		return 0;
+	}
+	log_debug("daemon: %s sent %s (%zu bytes)", id, kind, len);
+	return 0;
+}
+
 static void
 on_device_message(struct gw_daemon *d, const struct gw_mqtt_msg *m)
 {
@@ -57,48 +104,37 @@ on_device_message(struct gw_daemon *d, const struct gw_mqtt_msg *m)
 		log_debug("daemon: ignoring message on %s", m->topic);
 		return;
 	}
-	if (strcmp(kind, "telemetry") == 0) {
-		struct tfp_telemetry t;
-		int rc = tfp_telemetry_decode(m->payload, m->len, &t);
-		if (rc != 0) {
-			d->rejected++;
-			log_warnx("daemon: telemetry from %s refused: %s", id, tfp_strerror(rc));
-			return;
-		}
-		/* The topic's id is the authenticated one; a pack naming another device is a
-		 * forgery or a bug, and is not filed under either. */
-		if (strcmp(t.device_id, id) != 0) {
-			d->rejected++;
-			log_warnx("daemon: telemetry on %s's topic names device %s; refused", id,
-			          t.device_id);
-			return;
-		}
-		gw_monitor_on_telemetry(&d->monitor, &t, gw_wall_ms());
-		rc = gw_store_telemetry_add(&d->store, id, uv_now(d->loop), m->payload, m->len);
-		if (rc != 0)
-			log_warnx("daemon: telemetry from %s not stored: %s", id, strerror(-rc));
-		else if (gw_store_telemetry_pending(&d->store) >= d->cfg.telemetry_batch_max)
-			gw_store_telemetry_flush(&d->store);
-		return;
-	}
-	if (strcmp(kind, "state") == 0) {
-		gw_registry_on_state(&d->registry, id, m->payload, m->len, gw_wall_ms());
-		return;
-	}
-	if (strcmp(kind, "conn") == 0) {
-		gw_registry_on_conn(&d->registry, id, m->payload, m->len, gw_wall_ms());
-		return;
-	}
-	gw_registry_touch(&d->registry, id, gw_wall_ms());
-	if (strcmp(kind, "report") == 0) {
-		gw_rollouts_on_report(&d->rollouts, id, m->payload, m->len);
-		return;
-	}
-	if (strcmp(kind, "chunk/req") == 0) {
-		gw_chunks_on_request(&d->chunks, id, m->payload, m->len);
-		return;
-	}
-	log_debug("daemon: %s sent %s (%zu bytes)", id, kind, m->len);
+	/* Its latest word came over MQTT (a retained state the broker replays says nothing
+	 * about where the device is now). */
+	if (!m->retained)
+		gw_coap_away(&d->coap, id);
+	(void)device_message(d, id, kind, m->payload, m->len);
+}
+
+static int
+on_coap_message(void *arg, const char *id, const char *kind, const uint8_t *payload,
+                size_t len)
+{
+	struct gw_daemon *d = arg;
+	return d->stopping ? -ESHUTDOWN : device_message(d, id, kind, payload, len);
+}
+
+int
+gw_device_send_command(struct gw_daemon *d, const char *device_id, const uint8_t *buf,
+                       size_t len)
+{
+	char topic[160];
+
+	if (gw_coap_is_home(&d->coap, device_id))
+		return gw_coap_send_command(&d->coap, device_id, buf, len);
+	snprintf(topic, sizeof(topic), "%sdev/%s/cmd", d->topic_prefix, device_id);
+	return gw_mqtt_publish(&d->mqtt, topic, buf, len, 1, 0, NULL);
+}
+
+static int
+rollout_send(void *arg, const char *id, const uint8_t *buf, size_t len)
+{
+	return gw_device_send_command(arg, id, buf, len);
 }
 
 static void
@@ -257,6 +293,7 @@ gw_daemon_stop(struct gw_daemon *d)
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
 	uv_close((uv_handle_t *)&d->sig_int, NULL);
 	uv_close((uv_handle_t *)&d->sig_hup, NULL);
+	gw_coap_close(&d->coap);
 	gw_chunks_close(&d->chunks);
 	gw_deltas_close(&d->deltas);
 	gw_mqtt_close(&d->mqtt, on_mqtt_closed);
@@ -304,6 +341,24 @@ gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
 		return rc;
 	}
 
+	if (d->cfg.coap_listen[0] != '\0') {
+		struct gw_coap_config ccfg = {
+			.listen = d->cfg.coap_listen, .ca_file = d->cfg.coap_ca,
+			.cert_file = d->cfg.coap_cert, .key_file = d->cfg.coap_key,
+			.psk_file = d->cfg.coap_psk_file, .max_sessions = d->cfg.coap_max_sessions,
+			.max_handshakes = d->cfg.coap_max_handshakes,
+			.session_timeout_s = d->cfg.coap_session_timeout,
+			.device_rate = d->cfg.coap_device_rate, .block_size = d->cfg.coap_block_size,
+		};
+		/* Messages arrive only once the loop runs, when every module is up. */
+		if ((rc = gw_coap_start(&d->coap, loop, &d->store, &ccfg, on_coap_message, d)) != 0) {
+			log_warnx("daemon: no CoAP endpoint on %s", d->cfg.coap_listen);
+			gw_registry_close(&d->registry);
+			gw_store_close(&d->store);
+			return rc;
+		}
+	}
+
 	mcfg.uri = d->cfg.mqtt_uri;
 	mcfg.client_id = d->cfg.mqtt_client_id;
 	mcfg.ca_file = d->cfg.mqtt_ca;
@@ -315,6 +370,7 @@ gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
 	mcfg.online_payload = "online";
 	mcfg.lazy_suffix = "/telemetry";
 	if ((rc = gw_mqtt_init(loop, &d->mqtt, &mcfg, on_message, on_link_state, d)) != 0) {
+		gw_coap_close(&d->coap);
 		gw_registry_close(&d->registry);
 		gw_store_close(&d->store);
 		return rc;
@@ -338,10 +394,14 @@ gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
 	                           &d->monitor, &d->deltas, &d->mqtt, &d->api, d->cfg.site,
 	                           emit_event, d)) != 0) {
 		log_warnx("daemon: cannot load the rollouts: %s", strerror(-rc));
+		gw_coap_close(&d->coap);
 		gw_registry_close(&d->registry);
 		gw_store_close(&d->store);
 		return rc;
 	}
+	/* Offers go to each device over the transport it last spoke on. */
+	d->rollouts.send = rollout_send;
+	d->rollouts.send_arg = d;
 	{
 		struct gw_drift_policy p = { d->cfg.drift_share, d->cfg.drift_window_s,
 		                             d->cfg.drift_min_devices, d->cfg.drift_action };

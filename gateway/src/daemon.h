@@ -17,6 +17,7 @@
 #include "api.h"
 #include "catalog.h"
 #include "chunks.h"
+#include "coap.h"
 #include "config.h"
 #include "deltas.h"
 #include "modelstatus.h"
@@ -41,6 +42,7 @@ struct gw_daemon {
 	struct gw_rollouts rollouts;
 	struct gw_mqtt mqtt;
 	struct gw_outbox outbox;   /* operator events until the broker has them */
+	struct gw_coap coap;       /* CoAP/DTLS device endpoint (coap.listen; started when set) */
 	uv_timer_t flush_timer;
 	uv_timer_t watchdog_timer;
 	uv_timer_t status_timer;   /* retained tf/<site>/status/fleet, once a second if changed */
@@ -61,5 +63,16 @@ int gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_pat
 int gw_daemon_run(struct gw_daemon *d);
 /* Starts an orderly stop (also what SIGTERM does). */
 void gw_daemon_stop(struct gw_daemon *d);
+
+/*
+ * Sends a command (an encoded update offer, rollback or config, protocol/msg_command.h) to a
+ * device over the transport it last spoke on: CoAP (observe on dev/<id>/cmd; queued until
+ * the device observes) when its latest message came over CoAP, else MQTT (QoS 1 on
+ * tf/<site>/dev/<id>/cmd). The rollout engine and operator actions call this, never a
+ * transport directly. 0, or a negative errno (-ENOTCONN: the MQTT link is down; the caller
+ * re-sends later, as commands are idempotent by command id). Loop thread only.
+ */
+int gw_device_send_command(struct gw_daemon *d, const char *device_id, const uint8_t *buf,
+                           size_t len);
 
 #endif

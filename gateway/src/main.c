@@ -36,6 +36,12 @@ print_config(const struct gw_config *c)
 	       (unsigned long long)c->store_map_size_mb, (unsigned long long)c->store_reserve_mb,
 	       (unsigned long long)c->store_telemetry_keep, c->telemetry_flush_ms,
 	       c->telemetry_batch_max, c->chunks_rate_kbps, c->chunks_device_rate_kbps);
+	printf("coap.listen = %s\ncoap.ca = %s\ncoap.cert = %s\ncoap.key = %s\n"
+	       "coap.psk_file = %s\ncoap.max_sessions = %u\ncoap.max_handshakes = %u\n"
+	       "coap.session_timeout = %u\ncoap.device_rate = %u\ncoap.block_size = %u\n",
+	       c->coap_listen, c->coap_ca, c->coap_cert, c->coap_key, c->coap_psk_file,
+	       c->coap_max_sessions, c->coap_max_handshakes, c->coap_session_timeout,
+	       c->coap_device_rate, c->coap_block_size);
 	printf("drift_policy.share = %u\ndrift_policy.window_s = %u\n"
 	       "drift_policy.min_devices = %u\ndrift_policy.action = %s\n", c->drift_share,
 	       c->drift_window_s, c->drift_min_devices,

@@ -160,6 +160,11 @@ struct gw_rollouts {
 	struct gw_monitor *monitor;
 	struct gw_deltas *deltas;
 	struct gw_mqtt *mqtt;
+	/* Sends an encoded command to a device; set by the daemon after open to
+	 * gw_device_send_command (MQTT or CoAP, by where the device was last seen). NULL:
+	 * publish on tf/<site>/dev/<id>/cmd. 0 when handed on, else negative. */
+	int (*send)(void *arg, const char *id, const uint8_t *buf, size_t len);
+	void *send_arg;
 	char site[33];
 	gw_rollouts_event_fn emit;     /* takes ownership of data */
 	void *arg;

@@ -824,7 +824,8 @@ send_command(struct gw_rollouts *r, struct gw_effect *fx)
 		return;
 	}
 	snprintf(topic, sizeof(topic), "tf/%s/dev/%s/cmd", r->site, d->id);
-	if (r->mqtt == NULL || gw_mqtt_publish(r->mqtt, topic, buf, len, 1, 0, NULL) != 0)
+	if (r->send != NULL ? r->send(r->send_arg, d->id, buf, len) != 0
+	                    : gw_mqtt_publish(r->mqtt, topic, buf, len, 1, 0, NULL) != 0)
 		d->sent_ms = 0;   /* the link is down: the step re-sends when it is back */
 	else
 		d->sent_ms = gw_wall_ms();
