@@ -25,7 +25,7 @@ after_core(struct sim_device *d, int rc)
 {
 	if (rc == TFA_ERR_FLASH || rc == TFA_ERR_COUNTER)
 		fprintf(stderr, "%s: flash failed (%s); the device should restart\n", d->id,
-		        tfa_ota_strerror(rc));
+		        tfa_strerror(rc));
 	if (d->ota.meta.seq != d->meta_seq && d->mq.up)
 		(void)sim_device_publish_state(d);
 }
