@@ -267,7 +267,7 @@ sim_learner_step(struct sim_learner *l, struct sim_device *d, const float *x, in
 		l->ready = tfa_tinyol_init(&l->tol, m, NULL) == 0 ? 1 : -1;
 		l->samples = l->labelled = l->correct = 0;
 		l->loss_sum = l->conf_sum = 0.0f;
-		l->t0 = t_ms;
+		l->t0 = l->last_report = t_ms;
 		if (l->every == 0)
 			l->every = 50;
 	}
@@ -286,7 +286,15 @@ sim_learner_step(struct sim_learner *l, struct sim_device *d, const float *x, in
 			l->loss_sum += l->tol.last_loss;
 		}
 	}
-	if (l->samples % l->every == 0)
-		learner_report(l, d, t_ms);
+	{
+		const struct tfa_settings *cfg = tfa_ota_settings(&d->ota);
+		uint32_t every = cfg->telemetry_samples != 0 ? cfg->telemetry_samples : l->every;
+		if (l->samples % every == 0 ||
+		    (cfg->telemetry_period_s != 0 &&
+		     t_ms - l->last_report >= (uint64_t)cfg->telemetry_period_s * 1000u)) {
+			learner_report(l, d, t_ms);
+			l->last_report = t_ms;
+		}
+	}
 	return 0;
 }

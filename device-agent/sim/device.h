@@ -84,7 +84,9 @@ void sim_device_stats(const struct sim_device *d, struct tfa_ota_stats *out);
 /*
  * The device's learning loop: each sample goes through the running model with TinyOL (an
  * SGD step when it carries a label); every `every` samples a SenML-CBOR telemetry record
- * (samples, labelled, loss, accuracy, mean confidence) is published. When the OTA core
+ * (samples, labelled, loss, accuracy, mean confidence) is published, or as the gateway's
+ * config commands say (tfa_ota_settings: telemetry samples replace `every`, a telemetry
+ * period adds a record at least every period seconds). When the OTA core
  * switches models (update, rollback, revert) the learner starts afresh on the new one.
  */
 struct sim_learner {
@@ -93,7 +95,7 @@ struct sim_learner {
 	int ready;
 	uint32_t samples, labelled, correct, every;
 	float loss_sum, conf_sum;
-	uint64_t t0;
+	uint64_t t0, last_report;
 };
 
 /* Inputs the model expects (in_len * in_ch) and its outputs (classes). */
