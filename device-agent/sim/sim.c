@@ -13,9 +13,10 @@
  *
  * Connections: devices start at --ramp per second, each at a random point of its slot
  * (jitter, so that starts do not line up with the loop's ticks); a link that fails retries
- * with a jittered exponential backoff (tinyfleet/port/mqtt.h). The process raises its soft
- * limit on open files to the hard limit and, unless --tls-per-device, shares one TLS
- * context among all clients (each still presents its own certificate).
+ * with a jittered exponential backoff (tinyfleet/port/mqtt.h). The process raises its limit
+ * on open files to the 3 per device libmosquitto needs (past the hard limit when it may)
+ * and, unless --tls-per-device, shares one TLS context among all clients (each still
+ * presents its own certificate).
  *
  * Data streams (with --sample-ms > 0): every device draws a sample every MS milliseconds
  * from its own generator (inputs uniform in [-1, 1], class = the strongest of the first
@@ -157,15 +158,26 @@ next_drop_in(void)
 	return (uint64_t)(-log(1.0 - urand()) * 60000.0 / F.drop_rate) + 1;
 }
 
+/* libmosquitto keeps three descriptors per client (its socket and a wake-up socket pair):
+ * raise the soft limit to what n clients need, past the hard limit when privileged. */
 static void
-raise_fd_limit(void)
+raise_fd_limit(long n)
 {
 	struct rlimit r;
+	rlim_t want = (rlim_t)n * 3u + 256u;
 
-	if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
-		r.rlim_cur = r.rlim_max;
-		(void)setrlimit(RLIMIT_NOFILE, &r);
+	if (getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur >= want)
+		return;
+	if (r.rlim_max < want) {
+		struct rlimit big = { want, want };
+		if (setrlimit(RLIMIT_NOFILE, &big) == 0)
+			return;
 	}
+	r.rlim_cur = r.rlim_max;
+	(void)setrlimit(RLIMIT_NOFILE, &r);
+	if (r.rlim_cur < want)
+		fprintf(stderr, "tinyfleet-sim: open files limited to %lu, %ld devices need %lu\n",
+		        (unsigned long)r.rlim_cur, n, (unsigned long)want);
 }
 
 static int
@@ -464,7 +476,7 @@ main(int argc, char **argv)
 			seeds[i] = (uint32_t)(first + i) * 2654435761u;
 		}
 	}
-	raise_fd_limit();
+	raise_fd_limit(n);
 	tfa_mqtt_global_init();
 	if (!tls_per_device && (tls = tfa_mqtt_tls_shared(ca, host)) == NULL) {
 		fprintf(stderr, "tinyfleet-sim: cannot make the TLS context from %s\n", ca);

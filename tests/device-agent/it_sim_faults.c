@@ -271,6 +271,7 @@ stop_sim(pid_t pid, const char *summary)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	sim_pid = 0;
 	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);   /* all connected; no sanitizer report */
 	j = json_load_file(summary, 0, &err);
 	if (j == NULL)
 		fail_msg("summary %s: %s", summary, err.text);
