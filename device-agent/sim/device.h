@@ -29,6 +29,8 @@ struct sim_device_opts {
 	const struct tfp_cose_key *keys;
 	size_t n_keys;
 	void *tls_shared;                  /* tfa_mqtt_tls_shared() for many devices, or NULL */
+	uint8_t *arena;                    /* SIM_ARENA bytes, 16-aligned, shared by devices of
+	                                      one thread (scratch only), or NULL: its own */
 };
 
 struct sim_device {
@@ -44,9 +46,13 @@ struct sim_device {
 	uint32_t power_cuts, boots;
 	uint8_t bricked;                   /* rebooted without a valid confirmed model */
 	struct tfa_ota_stats totals;       /* OTA counters of the boots before this one */
-	uint8_t arena[8192] __attribute__((aligned(16)));
+	uint8_t *arena;                    /* SIM_ARENA bytes of scratch (self-test, inference) */
+	uint8_t *arena_own;                /* allocated when not shared */
 	struct tfa_ota ota;
 };
+
+/* Scratch RAM for models (the device's RAM budget). */
+#define SIM_ARENA 8192u
 
 /* Flash geometry of a simulated device: 1 KB pages, 2 metadata pages, two 16 KB slots. */
 #define SIM_PAGE 1024u

@@ -78,6 +78,10 @@ static struct {
 
 static volatile sig_atomic_t stop;
 
+/* One scratch arena for every device: one thread runs them one at a time, and the arena
+ * holds nothing between calls (self-test, inference). */
+static uint8_t arena[SIM_ARENA] __attribute__((aligned(16)));
+
 static void
 on_signal(int sig)
 {
@@ -511,6 +515,7 @@ main(int argc, char **argv)
 			o.keys = n_keys > 0 ? &key : NULL;
 			o.n_keys = n_keys;
 			o.tls_shared = tls;
+			o.arena = arena;
 			if ((devs[i] = malloc(sizeof(struct sim_device))) == NULL ||
 			    sim_device_start(devs[i], &o) != 0) {
 				fprintf(stderr, "tinyfleet-sim: %s did not start\n", ids[i]);
