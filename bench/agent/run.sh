@@ -54,10 +54,16 @@ done
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 b0=$(rss_kb "$pid")
 "$build/tests/device-agent/ota-model-tool" "$work/v1.tfm"
-# One simulator process by default (one thread, one poll() loop); PER splits the fleet into
-# processes of at most PER devices, started together.
-per=${PER:-$n}
+# One simulator process (one thread, one poll() loop) holds as many devices as its open
+# files allow: libmosquitto keeps three per client (socket and a wake-up socket pair). Where
+# the hard limit cannot be raised (no CAP_SYS_RESOURCE, e.g. this machine's container with
+# 20,000), the fleet is split evenly into processes started together; PER overrides.
+hard=$(ulimit -Hn); [ "$hard" = unlimited ] && hard=$(( 3 * n + 1024 ))
+maxper=$(( (hard - 256) / 3 ))
+procs=$(( (n + maxper - 1) / maxper ))
+per=${PER:-$(( (n + procs - 1) / procs ))}
 procs=$(( (n + per - 1) / per ))
+echo "run.sh: $n devices in $procs simulator process(es) (open files: $(ulimit -n))"
 t0=$(date +%s.%N)
 pids=()
 for ((p = 0; p < procs; p++)); do
