@@ -170,7 +170,7 @@ pull(int argc, char **argv)
 		if (tfa_coap_init(&p.cq, &o, on_msg, on_conn, &p) != 0)
 			return 1;
 	} else {
-		struct tfa_mqtt_opts o = { host, (int)port, ca, crt, key, site, id, 30 };
+		struct tfa_mqtt_opts o = { host, (int)port, ca, crt, key, site, id, 30, NULL, 1 };
 		tfa_mqtt_global_init();
 		if (tfa_mqtt_init(&p.mq, &o, on_msg, on_conn, &p) != 0)
 			return 1;

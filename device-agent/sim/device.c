@@ -1,5 +1,6 @@
 /* One simulated device (see device.h). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "device.h"
@@ -31,6 +32,12 @@ sim_device_fd(const struct sim_device *d)
 	return d->coap ? tfa_coap_fd(&d->cq) : tfa_mqtt_fd(&d->mq);
 }
 
+uint32_t
+sim_device_connects(const struct sim_device *d)
+{
+	return d->coap ? d->cq.stats.connects : d->mq.connects;
+}
+
 short
 sim_device_events(const struct sim_device *d)
 {
@@ -46,13 +53,19 @@ sim_device_io(struct sim_device *d, short revents, uint64_t now_ms)
 		tfa_mqtt_io(&d->mq, revents, now_ms);
 }
 
+static void reboot(struct sim_device *d);
+
 /* After anything the OTA core did: publish the state when its metadata changed. */
 static void
 after_core(struct sim_device *d, int rc)
 {
+	if (d->px.dead) {
+		reboot(d);          /* an injected power cut: restart from the flash */
+		return;
+	}
 	if (rc == TFA_ERR_FLASH || rc == TFA_ERR_COUNTER)
 		fprintf(stderr, "%s: flash failed (%s); the device should restart\n", d->id,
-		        tfa_ota_strerror(rc));
+		        tfa_strerror(rc));
 	if (d->ota.meta.seq != d->meta_seq && sim_device_up(d))
 		(void)sim_device_publish_state(d);
 }
@@ -70,7 +83,7 @@ dev_conn(void *user, int up)
 {
 	struct sim_device *d = user;
 
-	if (up) {
+	if (up && !d->bricked) {
 		(void)sim_device_publish_state(d);
 		(void)tfa_ota_poll(&d->ota);     /* flushes reports queued while offline */
 	}
@@ -108,7 +121,9 @@ sim_device_publish_state(struct sim_device *d)
 int
 sim_device_start(struct sim_device *d, const struct sim_device_opts *o)
 {
-	struct tfa_flash_geom g = { SIM_PAGE, SIM_PAGES, 8, 0xFF };
+	/* In memory the flash erases to 0x00, so its untouched pages cost no RAM (posix.h); a
+	 * flash file keeps NOR's 0xFF. */
+	struct tfa_flash_geom g = { SIM_PAGE, SIM_PAGES, 8, o->flash_path == NULL ? 0x00 : 0xFF };
 	struct tfa_mqtt_opts mo;
 	uint64_t seed = 0;
 	int rc;
@@ -123,7 +138,14 @@ sim_device_start(struct sim_device *d, const struct sim_device_opts *o)
 	d->px.user = d;
 	tfa_posix_port(&d->px, &d->port);
 	d->profile.device_class = o->device_class;
-	d->profile.ram_bytes = sizeof(d->arena);
+	d->arena = o->arena;
+	if (d->arena == NULL) {
+		/* malloc aligns for max_align_t (16 bytes on the hosts we run on) */
+		if ((d->arena_own = malloc(SIM_ARENA)) == NULL)
+			return TFP_ERR_ARG;
+		d->arena = d->arena_own;
+	}
+	d->profile.ram_bytes = SIM_ARENA;
 	d->profile.agent_abi = SIM_AGENT_ABI;
 	d->profile.n_sensors = sizeof(sim_sensors) / sizeof(sim_sensors[0]);
 	d->profile.sensors = sim_sensors;
@@ -134,15 +156,16 @@ sim_device_start(struct sim_device *d, const struct sim_device_opts *o)
 	d->cfg.slot_page[0] = 2;
 	d->cfg.slot_page[1] = 2 + SIM_SLOT_PAGES;
 	d->cfg.slot_pages = SIM_SLOT_PAGES;
-	rc = tfa_ota_init(&d->ota, &d->port, &d->cfg, d->arena, sizeof(d->arena));
+	rc = tfa_ota_init(&d->ota, &d->port, &d->cfg, d->arena, SIM_ARENA);
 	if (rc == TFA_ERR_NO_MODEL && o->factory_model != NULL) {
 		rc = tfa_ota_provision(&d->ota, &d->port, &d->cfg, o->factory_model,
 		                       o->factory_len, 1, "factory", "0.0.0");
 		if (rc == 0)
-			rc = tfa_ota_init(&d->ota, &d->port, &d->cfg, d->arena, sizeof(d->arena));
+			rc = tfa_ota_init(&d->ota, &d->port, &d->cfg, d->arena, SIM_ARENA);
 	}
 	if (rc != 0)
 		return rc;
+	d->boots = 1;
 	if (o->transport != NULL && strcmp(o->transport, "coap") == 0) {
 		struct tfa_coap_opts co = { o->host, o->coap_port, o->cafile, o->certfile,
 		                            o->keyfile, o->device_id, NULL, 0 };
@@ -157,14 +180,86 @@ sim_device_start(struct sim_device *d, const struct sim_device_opts *o)
 	mo.keyfile = o->keyfile;
 	mo.site = o->site;
 	mo.device_id = o->device_id;
+	mo.tls_shared = o->tls_shared;
+	mo.seed = (uint32_t)seed;
 	return tfa_mqtt_init(&d->mq, &mo, dev_msg, dev_conn, d);
 }
 
 void
 sim_device_tick(struct sim_device *d, uint64_t now_ms)
 {
+	if (d->bricked) {
+		/* No goodbye: it is dead. */
+		if (d->coap) {
+			d->cq.up = 0;
+			tfa_coap_close(&d->cq);
+		} else {
+			d->mq.up = 0;
+			tfa_mqtt_close(&d->mq);
+		}
+		return;
+	}
 	sim_device_io(d, 0, now_ms);
 	after_core(d, tfa_ota_poll(&d->ota));
+}
+
+/* ---- power cuts --------------------------------------------------------------------- */
+
+void (*sim_device_cut_hook)(struct sim_device *d);
+
+void
+sim_device_power_cut(struct sim_device *d, uint64_t n)
+{
+	d->px.cut_at = d->px.ops + (n > 0 ? n : 1);
+}
+
+static void
+add_stats(struct tfa_ota_stats *t, const struct tfa_ota_stats *s)
+{
+	t->requests += s->requests;
+	t->responses += s->responses;
+	t->stale += s->stale;
+	t->reports_dropped += s->reports_dropped;
+	t->verifies += s->verifies;
+	t->confirms += s->confirms;
+	t->reverts += s->reverts;
+	t->rollbacks += s->rollbacks;
+	t->duplicates += s->duplicates;
+	t->configs += s->configs;
+}
+
+void
+sim_device_stats(const struct sim_device *d, struct tfa_ota_stats *out)
+{
+	*out = d->totals;
+	add_stats(out, &d->ota.stats);
+}
+
+/* The restart after a cut: what a device's reset does, in the order it does it. */
+static void
+reboot(struct sim_device *d)
+{
+	int rc;
+
+	d->power_cuts++;
+	add_stats(&d->totals, &d->ota.stats);
+	if (!d->coap)
+		tfa_mqtt_drop(&d->mq, 0);  /* the radio died with the power */
+	do {
+		tfa_posix_power_on(&d->px);
+		if (sim_device_cut_hook != NULL)
+			sim_device_cut_hook(d);   /* may arm a cut inside the boot itself */
+		d->boots++;
+		rc = tfa_ota_init(&d->ota, &d->port, &d->cfg, d->arena, SIM_ARENA);
+		if (d->px.dead)
+			d->power_cuts++;
+	} while (d->px.dead && d->power_cuts < 1000);
+	if (rc != 0) {
+		fprintf(stderr, "%s: BRICKED after a power cut: %s\n", d->id, tfa_strerror(rc));
+		d->bricked = 1;
+		return;
+	}
+	d->meta_seq = 0;                   /* publish the state once the link is back */
 }
 
 void
@@ -175,6 +270,8 @@ sim_device_stop(struct sim_device *d)
 	else
 		tfa_mqtt_close(&d->mq);
 	tfa_posix_close(&d->px);
+	free(d->arena_own);
+	d->arena_own = NULL;
 }
 
 unsigned
@@ -229,13 +326,13 @@ sim_learner_step(struct sim_learner *l, struct sim_device *d, const float *x, in
 		l->ready = tfa_tinyol_init(&l->tol, m, NULL) == 0 ? 1 : -1;
 		l->samples = l->labelled = l->correct = 0;
 		l->loss_sum = l->conf_sum = 0.0f;
-		l->t0 = t_ms;
+		l->t0 = l->last_report = t_ms;
 		if (l->every == 0)
 			l->every = 50;
 	}
 	if (l->ready < 0)
 		return TFA_ERR_MODEL;
-	if (tfa_tinyol_predict(&l->tol, x, d->arena, sizeof(d->arena), &y) != 0)
+	if (tfa_tinyol_predict(&l->tol, x, d->arena, SIM_ARENA, &y) != 0)
 		return 0;
 	k = tfa_tinyol_argmax(&l->tol);
 	l->samples++;
@@ -248,7 +345,15 @@ sim_learner_step(struct sim_learner *l, struct sim_device *d, const float *x, in
 			l->loss_sum += l->tol.last_loss;
 		}
 	}
-	if (l->samples % l->every == 0)
-		learner_report(l, d, t_ms);
+	{
+		const struct tfa_settings *cfg = tfa_ota_settings(&d->ota);
+		uint32_t every = cfg->telemetry_samples != 0 ? cfg->telemetry_samples : l->every;
+		if (l->samples % every == 0 ||
+		    (cfg->telemetry_period_s != 0 &&
+		     t_ms - l->last_report >= (uint64_t)cfg->telemetry_period_s * 1000u)) {
+			learner_report(l, d, t_ms);
+			l->last_report = t_ms;
+		}
+	}
 	return 0;
 }

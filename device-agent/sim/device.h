@@ -32,6 +32,9 @@ struct sim_device_opts {
 	const char *transport;             /* NULL or "mqtt": broker at host:port; "coap": the
 	                                    * gateway's CoAP/DTLS endpoint at host:coap_port */
 	int coap_port;
+	void *tls_shared;                  /* tfa_mqtt_tls_shared() for many devices, or NULL */
+	uint8_t *arena;                    /* SIM_ARENA bytes, 16-aligned, shared by devices of
+	                                      one thread (scratch only), or NULL: its own */
 };
 
 struct sim_device {
@@ -45,9 +48,17 @@ struct sim_device {
 	char id[TFP_DEVICE_ID_MAX + 1];
 	uint32_t meta_seq;                 /* metadata version last published in state */
 	uint32_t states_sent;
-	uint8_t arena[8192] __attribute__((aligned(16)));
+	/* power cuts (sim_device_power_cut): counted over the device's life, across reboots */
+	uint32_t power_cuts, boots;
+	uint8_t bricked;                   /* rebooted without a valid confirmed model */
+	struct tfa_ota_stats totals;       /* OTA counters of the boots before this one */
+	uint8_t *arena;                    /* SIM_ARENA bytes of scratch (self-test, inference) */
+	uint8_t *arena_own;                /* allocated when not shared */
 	struct tfa_ota ota;
 };
+
+/* Scratch RAM for models (the device's RAM budget). */
+#define SIM_ARENA 8192u
 
 /* Flash geometry of a simulated device: 1 KB pages, 2 metadata pages, two 16 KB slots. */
 #define SIM_PAGE 1024u
@@ -64,6 +75,8 @@ void sim_device_tick(struct sim_device *d, uint64_t now_ms);
 /* The transport's link state and I/O, whichever transport the device uses. */
 int sim_device_up(const struct sim_device *d);
 int sim_device_fd(const struct sim_device *d);
+/* Links established since start (any transport). */
+uint32_t sim_device_connects(const struct sim_device *d);
 short sim_device_events(const struct sim_device *d);
 void sim_device_io(struct sim_device *d, short revents, uint64_t now_ms);
 
@@ -73,9 +86,27 @@ int sim_device_publish_state(struct sim_device *d);
 void sim_device_stop(struct sim_device *d);
 
 /*
+ * Power cuts (port/posix instrumentation): sim_device_power_cut arms a cut at the n-th flash
+ * operation from now (write, erase or counter raise; n >= 1). When it fires, the core's
+ * call fails with TFA_ERR_FLASH and the device restarts at once: power back, the link cut
+ * as by a dead device (the broker publishes its will), the OTA core booted again from the
+ * flash (resuming or reverting the interrupted update), the link re-established with
+ * backoff. A boot that cannot find a valid confirmed model marks the device bricked and
+ * keeps it offline. sim_device_cut_hook (may be NULL) is called after each restart, e.g. to
+ * arm the next cut.
+ */
+void sim_device_power_cut(struct sim_device *d, uint64_t n);
+extern void (*sim_device_cut_hook)(struct sim_device *d);
+
+/* The OTA counters over all boots (totals + the running boot's). */
+void sim_device_stats(const struct sim_device *d, struct tfa_ota_stats *out);
+
+/*
  * The device's learning loop: each sample goes through the running model with TinyOL (an
  * SGD step when it carries a label); every `every` samples a SenML-CBOR telemetry record
- * (samples, labelled, loss, accuracy, mean confidence) is published. When the OTA core
+ * (samples, labelled, loss, accuracy, mean confidence) is published, or as the gateway's
+ * config commands say (tfa_ota_settings: telemetry samples replace `every`, a telemetry
+ * period adds a record at least every period seconds). When the OTA core
  * switches models (update, rollback, revert) the learner starts afresh on the new one.
  */
 struct sim_learner {
@@ -84,7 +115,7 @@ struct sim_learner {
 	int ready;
 	uint32_t samples, labelled, correct, every;
 	float loss_sum, conf_sum;
-	uint64_t t0;
+	uint64_t t0, last_report;
 };
 
 /* Inputs the model expects (in_len * in_ch) and its outputs (classes). */

@@ -1,7 +1,7 @@
 # OTA tests (test_ota_*.c, globbed by CMakeLists.txt into agent_ota_*): they also need the
 # posix port (flash with power-cut instrumentation) and the gateway's delta encoder, which
 # makes the patches the device applies.
-foreach(t agent_ota_basic agent_ota_power agent_ota_attack)
+foreach(t agent_ota_basic agent_ota_power agent_ota_attack agent_ota_config)
   if(TARGET ${t})
     target_link_libraries(${t} PRIVATE tfa_posix tfp_delta_enc)
     set_tests_properties(${t} PROPERTIES TIMEOUT 120)
@@ -16,6 +16,17 @@ if(TARGET tfa_simdev)
               LIBS tfa_simdev tfp_delta_enc LABELS it TIMEOUT 120)
   target_compile_definitions(agent_ota_mqtt PRIVATE TF_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
                              _DEFAULT_SOURCE)
+endif()
+
+# agent_sim_faults (label it): tinyfleet-sim as a child process with power cuts and flaky
+# links, the test playing the gateway; checks the simulator's --summary.
+if(TARGET tinyfleet-sim)
+  tf_add_test(NAME agent_sim_faults SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/it_sim_faults.c
+              ${PROJECT_SOURCE_DIR}/tests/gateway/broker.c
+              LIBS tfa_simdev tfp_delta_enc tf::jansson LABELS it TIMEOUT 240)
+  target_compile_definitions(agent_sim_faults PRIVATE TF_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+                             TF_SIM_PATH="$<TARGET_FILE:tinyfleet-sim>" _DEFAULT_SOURCE)
+  add_dependencies(agent_sim_faults tinyfleet-sim)
 endif()
 
 # ota-model-tool: writes the tests' model container for tinyfleet-sim and its benchmark.
