@@ -4,7 +4,11 @@
  */
 #include "mqtt.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,6 +291,40 @@ send_subscriptions(struct gw_mqtt *m, int from)
 
 static void finish_close(struct gw_mqtt *m);
 
+/* Paho C 1.3 has no TCP_NODELAY option and leaves Nagle on, so every small publish after
+ * another waits for the broker's delayed ACK (about 40 ms per chunk a device pulls). The
+ * broker link is the daemon's only TCP connection (CoAP is UDP, the API rides MQTT), so
+ * after each connect every connected TCP socket of this process gets TCP_NODELAY. */
+static void
+tcp_nodelay_all(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (dir == NULL)
+		return;
+	while ((e = readdir(dir)) != NULL) {
+		struct sockaddr_storage peer;
+		socklen_t plen = sizeof(peer);
+		int fd, type = 0, one = 1;
+		socklen_t tlen = sizeof(type);
+		char *end;
+
+		fd = (int)strtol(e->d_name, &end, 10);
+		if (*end != '\0' || fd == dirfd(dir))
+			continue;
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_STREAM ||
+		    getpeername(fd, (struct sockaddr *)&peer, &plen) != 0 ||
+		    (peer.ss_family != AF_INET && peer.ss_family != AF_INET6))
+			continue;
+		if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0)
+			n++;
+	}
+	closedir(dir);
+	log_debug("mqtt: TCP_NODELAY set on %d socket(s)", n);
+}
+
 static void
 drain(void *arg, struct gw_mail *item)
 {
@@ -306,6 +344,7 @@ drain(void *arg, struct gw_mail *item)
 		m->stats.connects++;
 		m->backoff_ms = m->cfg.backoff_min_ms;
 		log_info("mqtt: connected to %s as %s", m->cfg.uri, m->cfg.client_id);
+		tcp_nodelay_all();
 		send_subscriptions(m, 0);
 		if (m->cfg.will_topic != NULL && m->cfg.online_payload != NULL)
 			gw_mqtt_publish(m, m->cfg.will_topic, m->cfg.online_payload,

@@ -253,6 +253,10 @@ tfa_mqtt_init(struct tfa_mqtt *q, const struct tfa_mqtt_opts *o, tfa_mqtt_msg_fn
 	if (mosquitto_will_set(q->m, topic(q, TFA_CHAN_CONN, t), 1, &will, 1, true) !=
 	    MOSQ_ERR_SUCCESS)
 		goto fail;
+	/* A chunk pull is one small request and one answer at a time: with Nagle on, each
+	 * waits for the peer's delayed ACK (tens of ms per chunk). */
+	if (mosquitto_int_option(q->m, MOSQ_OPT_TCP_NODELAY, 1) != MOSQ_ERR_SUCCESS)
+		goto fail;
 	q->connecting = 1;
 	q->connect_at_ms = mono_ms();
 	tls_current = q;
