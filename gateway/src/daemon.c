@@ -137,6 +137,14 @@ rollout_send(void *arg, const char *id, const uint8_t *buf, size_t len)
 	return gw_device_send_command(arg, id, buf, len);
 }
 
+/* A CoAP device is reachable over its own session whatever the broker link does. */
+static int
+rollout_reachable(void *arg, const char *id)
+{
+	struct gw_daemon *d = arg;
+	return d->mqtt.connected || gw_coap_is_home(&d->coap, id);
+}
+
 static void
 on_message(void *arg, const struct gw_mqtt_msg *m)
 {
@@ -401,6 +409,7 @@ gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
 	}
 	/* Offers go to each device over the transport it last spoke on. */
 	d->rollouts.send = rollout_send;
+	d->rollouts.reachable = rollout_reachable;
 	d->rollouts.send_arg = d;
 	{
 		struct gw_drift_policy p = { d->cfg.drift_share, d->cfg.drift_window_s,

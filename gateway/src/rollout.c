@@ -766,13 +766,21 @@ evaluate_wave(struct gw_rollouts *r, struct gw_rollout *ro, uint64_t now_ms)
 		gate_failed(r, ro, GW_R_WAVE_TIMEOUT, now_ms);
 }
 
+/* Whether a command to device id can go out now. */
+static bool
+reachable(const struct gw_rollouts *r, const char *id)
+{
+	if (r->reachable != NULL)
+		return r->reachable(r->send_arg, id) != 0;
+	return r->mqtt == NULL || r->mqtt->connected;
+}
+
 /* The per-device timers: re-sends, download timeouts, settling. */
 static void
 step_devices(struct gw_rollouts *r, struct gw_rollout *ro, uint64_t now_ms)
 {
 	struct gw_qcontrol ctl;
 	bool ctl_done = false;
-	bool link = r->mqtt != NULL && r->mqtt->connected;
 
 	for (size_t i = 0; i < ro->ndev; i++) {
 		struct gw_rdev *d = &ro->devs[i];
@@ -799,7 +807,7 @@ step_devices(struct gw_rollouts *r, struct gw_rollout *ro, uint64_t now_ms)
 			attempt_failed(r, ro, d, GW_R_DOWNLOAD_TIMEOUT, 0, true, now_ms);
 			continue;
 		}
-		if (!link ||
+		if (!reachable(r, d->id) ||
 		    (d->sent_ms != 0 && now_ms - d->sent_ms < (uint64_t)ro->def.resend_s * 1000u))
 			continue;
 		g = gw_registry_get(r->registry, d->id);
@@ -814,9 +822,6 @@ static void
 pump(struct gw_rollouts *r, struct gw_rollout *ro, uint64_t now_ms)
 {
 	size_t inflight = 0;
-
-	if (r->mqtt != NULL && !r->mqtt->connected)
-		return;
 	for (size_t i = 0; i < ro->ndev; i++)
 		inflight += in_flight(&ro->devs[i]);
 	for (size_t i = 0; i < ro->ndev && inflight < ro->def.max_in_flight; i++) {
@@ -824,7 +829,8 @@ pump(struct gw_rollouts *r, struct gw_rollout *ro, uint64_t now_ms)
 		const struct gw_device *g;
 		if (d->state != GW_RD_WAITING || d->wave > ro->wave || d->due_ms > now_ms)
 			continue;
-		if ((g = gw_registry_get(r->registry, d->id)) == NULL || !g->online)
+		if ((g = gw_registry_get(r->registry, d->id)) == NULL || !g->online ||
+		    !reachable(r, d->id))
 			continue;   /* offline devices get their offer when they return */
 		if (memcmp(g->digest, ro->digest, TFP_DIGEST_LEN) == 0 &&
 		    g->slot_state[g->active_slot & 1] == TFP_SLOT_CONFIRMED && d->attempts == 0) {

@@ -164,6 +164,9 @@ struct gw_rollouts {
 	 * gw_device_send_command (MQTT or CoAP, by where the device was last seen). NULL:
 	 * publish on tf/<site>/dev/<id>/cmd. 0 when handed on, else negative. */
 	int (*send)(void *arg, const char *id, const uint8_t *buf, size_t len);
+	/* Whether a command to the device can go out now (its transport is up); set with
+	 * send. NULL: while the MQTT link is up. */
+	int (*reachable)(void *arg, const char *id);
 	void *send_arg;
 	char site[33];
 	gw_rollouts_event_fn emit;     /* takes ownership of data */

@@ -663,6 +663,34 @@ test_offline_devices_are_offered_when_they_return(void **state)
 	assert_int_equal(d->attempts, 1);
 }
 
+/* The daemon's answer for a CoAP device while the broker is away: only vib-0001 is. */
+static int
+only_vib_0001(void *arg, const char *id)
+{
+	(void)arg;
+	return strcmp(id, "vib-0001") == 0;
+}
+
+static void
+test_offers_go_to_reachable_devices_only(void **state)
+{
+	struct fixture *f = *state;
+	struct gw_rollout *ro = create(f, PLAN);
+
+	/* Commands leave through a transport that can reach vib-0001 (its own CoAP session)
+	 * but not vib-0002 (MQTT, broker down): one is offered now, the other waits, not
+	 * counting an attempt, until its transport is back. */
+	f->ro.reachable = only_vib_0001;
+	assert_int_equal(gw_rollouts_start(&f->ro, ro, "op-alice", NULL), 0);
+	step(f, gw_wall_ms());
+	assert_int_equal(gw__find_dev(ro, "vib-0001")->state, GW_RD_OFFERED);
+	assert_int_equal(gw__find_dev(ro, "vib-0002")->state, GW_RD_WAITING);
+	assert_int_equal(gw__find_dev(ro, "vib-0002")->attempts, 0);
+	f->ro.reachable = NULL;
+	step(f, gw_wall_ms());
+	assert_int_equal(gw__find_dev(ro, "vib-0002")->state, GW_RD_OFFERED);
+}
+
 /* Calls operation `name` of the rollout group as the API front end would. */
 static json_t *
 call(struct gw_api *api, const char *name, const char *json, struct gw_api_error *e)
@@ -1279,6 +1307,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_drift_policy_rolls_back_a_drifting_version,
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_operations_follow_the_contract, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_offers_go_to_reachable_devices_only, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_offline_devices_are_offered_when_they_return,
 		                                setup, teardown),
