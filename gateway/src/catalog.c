@@ -196,6 +196,33 @@ gw_catalog_get(struct gw_catalog *c, const char *name, uint64_t seq, struct gw_m
 	return rc;
 }
 
+int
+gw_catalog_manifest(struct gw_catalog *c, const char *name, uint64_t seq, uint8_t *buf,
+                    size_t cap, size_t *len)
+{
+	struct gw_txn t;
+	const void *val;
+	const uint8_t *cose;
+	size_t vlen, clen;
+	uint64_t at;
+	char by[65];
+	int rc;
+
+	if ((rc = gw_store_begin_read(c->store, &t)) != 0)
+		return rc;
+	if ((rc = gw_store_get_model(&t, name, seq, &val, &vlen)) == 0 &&
+	    (rc = decode_record(val, vlen, &cose, &clen, &at, by, sizeof(by))) == 0) {
+		if (clen > cap) {
+			rc = -ENOBUFS;
+		} else {
+			memcpy(buf, cose, clen);
+			*len = clen;
+		}
+	}
+	gw_store_abort(&t);
+	return rc;
+}
+
 struct version_ctx {
 	const char *name;
 	size_t name_len;

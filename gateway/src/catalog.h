@@ -57,4 +57,9 @@ int gw_catalog_find_version(struct gw_catalog *c, const char *name, const char *
 /* Looks a version up by name and sequence: 0, -ENOENT. */
 int gw_catalog_get(struct gw_catalog *c, const char *name, uint64_t seq, struct gw_model *out);
 
+/* Copies the signed manifest (COSE_Sign1 bytes, as published) of a version into buf, which
+ * an update offer carries: 0, -ENOENT, -ENOBUFS (cap too small), -EBADMSG. */
+int gw_catalog_manifest(struct gw_catalog *c, const char *name, uint64_t seq, uint8_t *buf,
+                        size_t cap, size_t *len);
+
 #endif

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum kind { STR, SITE, LEVEL, U32, U64 };
+enum kind { STR, SITE, LEVEL, U32, U64, DRIFT_ACTION };
 
 struct key {
 	const char *name;
@@ -38,6 +38,10 @@ static const struct key keys[] = {
 	N32("telemetry.batch_max", telemetry_batch_max, 1, 1u << 20),
 	N32("chunks.rate_kbps", chunks_rate_kbps, 0, 1u << 24),
 	N32("chunks.device_rate_kbps", chunks_device_rate_kbps, 0, 1u << 24),
+	N32("drift_policy.share", drift_share, 0, 100),
+	N32("drift_policy.window_s", drift_window_s, 1, 30u * 86400u),
+	N32("drift_policy.min_devices", drift_min_devices, 1, 1000000),
+	{ "drift_policy.action", DRIFT_ACTION, offsetof(struct gw_config, drift_action), 0, 0, 0 },
 };
 
 void
@@ -58,6 +62,9 @@ gw_config_defaults(struct gw_config *c)
 	c->store_telemetry_keep = 1000000;
 	c->telemetry_flush_ms = 20;
 	c->telemetry_batch_max = 4096;
+	c->drift_window_s = 3600;
+	c->drift_min_devices = 5;
+	c->drift_action = 0;
 }
 
 static int
@@ -98,6 +105,19 @@ set_value(struct gw_config *c, const struct key *k, const char *v, const char *n
 		if (gw_log_level_parse(v, (enum gw_log_level *)(void *)p) != 0) {
 			log_warnx("%s:%d: log_level must be error, warning, notice, info or debug",
 			          name, line);
+			return -EINVAL;
+		}
+		return 0;
+	case DRIFT_ACTION:
+		if (strcmp(v, "alert") == 0)
+			*(int *)(void *)p = 0;
+		else if (strcmp(v, "pause") == 0)
+			*(int *)(void *)p = 1;
+		else if (strcmp(v, "rollback") == 0)
+			*(int *)(void *)p = 2;
+		else {
+			log_warnx("%s:%d: drift_policy.action must be alert, pause or rollback", name,
+			          line);
 			return -EINVAL;
 		}
 		return 0;

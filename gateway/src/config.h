@@ -25,6 +25,16 @@
  *   telemetry.batch_max   4096                    records per telemetry commit
  *   chunks.rate_kbps      0                       update bytes/s to all devices, in KiB/s (0: no limit)
  *   chunks.device_rate_kbps 0                     update bytes/s to one device, in KiB/s (0: no limit)
+ *   drift_policy.share    0                       percent of the devices that installed a
+ *                                                 version (through a rollout) within
+ *                                                 drift_policy.window_s whose concept-drift
+ *                                                 alarm is raised, while the devices still on
+ *                                                 the previous version stay below it, that
+ *                                                 makes the gateway act (0: policy off)
+ *   drift_policy.window_s 3600                    "within T after install", seconds
+ *   drift_policy.min_devices 5                    fewer recent installs: no verdict yet
+ *   drift_policy.action   alert                   alert (drift.alert event) | pause | rollback
+ *                                                 (the version's running or paused rollouts)
  *
  * Threads: loop thread only. Errors: -EINVAL (a message naming file:line was logged),
  * -ENOENT / -EACCES (file), -ENOMEM.
@@ -57,6 +67,10 @@ struct gw_config {
 	unsigned telemetry_batch_max;
 	unsigned chunks_rate_kbps;
 	unsigned chunks_device_rate_kbps;
+	unsigned drift_share;         /* percent, 0 = off */
+	unsigned drift_window_s;
+	unsigned drift_min_devices;
+	int drift_action;             /* 0 alert, 1 pause, 2 rollback */
 };
 
 void gw_config_defaults(struct gw_config *c);

@@ -105,6 +105,10 @@ on_device_message(struct gw_daemon *d, const struct gw_mqtt_msg *m)
 		return;
 	}
 	gw_registry_touch(&d->registry, id, gw_wall_ms());
+	if (strcmp(kind, "report") == 0) {
+		gw_rollouts_on_report(&d->rollouts, id, m->payload, m->len);
+		return;
+	}
 	if (strcmp(kind, "chunk/req") == 0) {
 		gw_chunks_on_request(&d->chunks, id, m->payload, m->len);
 		return;
@@ -203,6 +207,11 @@ reload(struct gw_daemon *d)
 		d->cfg.chunks_device_rate_kbps = fresh.chunks_device_rate_kbps;
 		gw_chunks_set_rates(&d->chunks, (uint64_t)fresh.chunks_rate_kbps * 1024,
 		                    (uint64_t)fresh.chunks_device_rate_kbps * 1024);
+		{
+			struct gw_drift_policy p = { fresh.drift_share, fresh.drift_window_s,
+			                             fresh.drift_min_devices, fresh.drift_action };
+			gw_rollouts_set_policy(&d->rollouts, &p);
+		}
 		uv_timer_start(&d->flush_timer, on_flush, d->cfg.telemetry_flush_ms,
 		               d->cfg.telemetry_flush_ms);
 		log_notice("daemon: configuration reloaded from %s", d->config_path);
@@ -225,6 +234,7 @@ on_mqtt_closed(struct gw_mqtt *m)
 {
 	struct gw_daemon *d = (struct gw_daemon *)((char *)m - offsetof(struct gw_daemon, mqtt));
 	/* The link is gone, so no more telemetry can arrive: flush and close the store. */
+	gw_rollouts_close(&d->rollouts);
 	gw_monitor_close(&d->monitor);
 	gw_registry_close(&d->registry);
 	gw_store_close(&d->store);
@@ -321,7 +331,20 @@ gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
 	}
 	gw_monitor_init(&d->monitor, &d->store, emit_event, d);
 	gw_api_init(&d->api, d->cfg.site, &d->catalog, &d->registry, &d->monitor, &d->mqtt);
-	gw_deltas_init(&d->deltas, loop, &d->store, NULL, NULL);
+	gw_deltas_init(&d->deltas, loop, &d->store, gw_rollouts_delta_ready, &d->rollouts);
+	if ((rc = gw_rollouts_open(&d->rollouts, loop, &d->store, &d->registry, &d->catalog,
+	                           &d->monitor, &d->deltas, &d->mqtt, &d->api, d->cfg.site,
+	                           emit_event, d)) != 0) {
+		log_warnx("daemon: cannot load the rollouts: %s", strerror(-rc));
+		gw_registry_close(&d->registry);
+		gw_store_close(&d->store);
+		return rc;
+	}
+	{
+		struct gw_drift_policy p = { d->cfg.drift_share, d->cfg.drift_window_s,
+		                             d->cfg.drift_min_devices, d->cfg.drift_action };
+		gw_rollouts_set_policy(&d->rollouts, &p);
+	}
 	gw_chunks_init(loop, &d->chunks, &d->store, &d->mqtt, d->cfg.site,
 	               (uint64_t)d->cfg.chunks_rate_kbps * 1024,
 	               (uint64_t)d->cfg.chunks_device_rate_kbps * 1024);

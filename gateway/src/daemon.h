@@ -22,6 +22,7 @@
 #include "monitor.h"
 #include "mqtt.h"
 #include "registry.h"
+#include "rollout.h"
 #include "store.h"
 
 struct gw_daemon {
@@ -35,6 +36,7 @@ struct gw_daemon {
 	struct gw_chunks chunks;
 	struct gw_deltas deltas;
 	struct gw_monitor monitor;
+	struct gw_rollouts rollouts;
 	struct gw_mqtt mqtt;
 	uv_timer_t flush_timer;
 	uv_timer_t watchdog_timer;

@@ -4,6 +4,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -366,6 +367,120 @@ gw_store_get_rollout(struct gw_txn *t, uint64_t id, const void **rec, size_t *le
 	uint8_t key[8];
 	be64_put(key, id);
 	return get(t, GW_DB_ROLLOUTS, key, sizeof(key), rec, len);
+}
+
+/* ---- rollout engine records (see store.h) ---------------------------------------------- */
+
+#define ROLLOUT_ID_MAX 32
+
+/* "r/<id>" or "d/<id>/<device>" (device may be NULL: the prefix "d/<id>/"). */
+static int
+rollout_key(char *key, size_t cap, size_t *klen, char kind, const char *id,
+            const char *device)
+{
+	size_t n = strlen(id);
+	int w;
+
+	if (n == 0 || n > ROLLOUT_ID_MAX || strchr(id, '/') != NULL)
+		return -EINVAL;
+	if (kind == 'r')
+		w = snprintf(key, cap, "r/%s", id);
+	else if (device == NULL)
+		w = snprintf(key, cap, "d/%s/", id);
+	else if (strlen(device) == 0 || strlen(device) > DEVICE_ID_MAX)
+		return -EINVAL;
+	else
+		w = snprintf(key, cap, "d/%s/%s", id, device);
+	if (w < 0 || (size_t)w >= cap)
+		return -EINVAL;
+	*klen = (size_t)w;
+	return 0;
+}
+
+int
+gw_store_put_rollout_rec(struct gw_txn *t, const char *id, const void *rec, size_t len)
+{
+	char key[ROLLOUT_ID_MAX + 4];
+	size_t klen;
+	int rc = rollout_key(key, sizeof(key), &klen, 'r', id, NULL);
+	return rc != 0 ? rc : put(t, GW_DB_ROLLOUTS, key, klen, rec, len, 0);
+}
+
+int
+gw_store_put_rollout_dev(struct gw_txn *t, const char *id, const char *device,
+                         const void *rec, size_t len)
+{
+	char key[ROLLOUT_ID_MAX + DEVICE_ID_MAX + 8];
+	size_t klen;
+	int rc = rollout_key(key, sizeof(key), &klen, 'd', id, device);
+	return rc != 0 ? rc : put(t, GW_DB_ROLLOUTS, key, klen, rec, len, 0);
+}
+
+/* Visits the keys starting with prefix; fn gets the key without it (NUL-terminated). */
+static int
+each_prefixed(struct gw_txn *t, const char *prefix, size_t plen,
+              int (*fn)(void *arg, const char *rest, const void *val, size_t vlen), void *arg)
+{
+	MDB_cursor *c = NULL;
+	MDB_val k = { plen, (void *)prefix }, v;
+	char rest[ROLLOUT_ID_MAX + DEVICE_ID_MAX + 8];
+	int rc;
+
+	if ((rc = mdb_cursor_open(t->txn, t->store->dbi[GW_DB_ROLLOUTS], &c)) != 0)
+		return mdb_err(rc, "cursor");
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		int stop;
+		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+			break;
+		if (k.mv_size - plen >= sizeof(rest))
+			continue;
+		memcpy(rest, (const char *)k.mv_data + plen, k.mv_size - plen);
+		rest[k.mv_size - plen] = '\0';
+		if ((stop = fn(arg, rest, v.mv_data, v.mv_size)) != 0) {
+			mdb_cursor_close(c);
+			return stop;
+		}
+	}
+	mdb_cursor_close(c);
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : mdb_err(rc, "iterate");
+}
+
+int
+gw_store_each_rollout(struct gw_txn *t, gw_store_rollout_fn fn, void *arg)
+{
+	return each_prefixed(t, "r/", 2, fn, arg);
+}
+
+int
+gw_store_each_rollout_dev(struct gw_txn *t, const char *id, gw_store_rollout_dev_fn fn,
+                          void *arg)
+{
+	char key[ROLLOUT_ID_MAX + 4];
+	size_t klen;
+	int rc = rollout_key(key, sizeof(key), &klen, 'd', id, NULL);
+	return rc != 0 ? rc : each_prefixed(t, key, klen, fn, arg);
+}
+
+int
+gw_store_command_id_next(struct gw_txn *t, uint64_t *id)
+{
+	MDB_val k = { 10, "command_id" }, v;
+	uint8_t buf[8];
+	uint64_t n = 1;
+	int rc = mdb_get(t->txn, t->store->dbi[GW_DB_META], &k, &v);
+
+	if (rc == 0 && v.mv_size == 8)
+		n = be64_get(v.mv_data) + 1;
+	else if (rc != MDB_NOTFOUND)
+		return rc == 0 ? -EIO : mdb_err(rc, "command id");
+	be64_put(buf, n);
+	v.mv_size = sizeof(buf);
+	v.mv_data = buf;
+	if ((rc = mdb_put(t->txn, t->store->dbi[GW_DB_META], &k, &v, 0)) != 0)
+		return mdb_err(rc, "command id");
+	*id = n;
+	return 0;
 }
 
 int

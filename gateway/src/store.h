@@ -121,6 +121,27 @@ int gw_store_get_delta(struct gw_txn *t, const uint8_t from[32], const uint8_t t
 int gw_store_put_rollout(struct gw_txn *t, uint64_t id, const void *rec, size_t len);
 int gw_store_get_rollout(struct gw_txn *t, uint64_t id, const void **rec, size_t *len);
 
+/*
+ * Rollout engine records (rollout.h), in the rollouts database beside the BE64-keyed ones:
+ *   "r/" rollout id                  -> the rollout's record
+ *   "d/" rollout id "/" device id    -> one device's record in that rollout
+ * Ids never contain '/', so a rollout's devices are one contiguous key range.
+ * del_rollout_devices and each_rollout_device visit exactly that range; each_rollout visits
+ * every rollout record. Callbacks as gw_store_visit_fn, with the key's id part(s) only.
+ */
+int gw_store_put_rollout_rec(struct gw_txn *t, const char *id, const void *rec, size_t len);
+int gw_store_put_rollout_dev(struct gw_txn *t, const char *id, const char *device,
+                             const void *rec, size_t len);
+typedef int (*gw_store_rollout_fn)(void *arg, const char *id, const void *val, size_t vlen);
+typedef int (*gw_store_rollout_dev_fn)(void *arg, const char *device, const void *val,
+                                       size_t vlen);
+int gw_store_each_rollout(struct gw_txn *t, gw_store_rollout_fn fn, void *arg);
+int gw_store_each_rollout_dev(struct gw_txn *t, const char *id, gw_store_rollout_dev_fn fn,
+                              void *arg);
+/* Takes the next command id (1, 2, ...) for a device command; final, and never reused, once
+ * t commits, so a command re-sent after a crash carries the id the device already knows. */
+int gw_store_command_id_next(struct gw_txn *t, uint64_t *id);
+
 /* Visits every record of one keyed database in key order. The callback returns 0 to go on,
  * anything else to stop (that value is returned). Keys and values borrow the map. */
 typedef int (*gw_store_visit_fn)(void *arg, const void *key, size_t klen, const void *val,

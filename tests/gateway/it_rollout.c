@@ -1,0 +1,525 @@
+/*
+ * Rollouts end to end: a real Mosquitto (PKI + ACL), the real tinyfleetd, 200 simulated
+ * devices (tinyfleet-sim, one process, each device with its own certificate, flash and OTA
+ * core, learning on a data stream) and an operator speaking the MQTT v5 API with
+ * mosquitto_rr.
+ *
+ *  1. A 3-wave rollout (canary of 10, then 50 %, then 100 %) of version 1.1.0 completes:
+ *     every one of the 200 devices succeeded (confirmed, settled, quality held), and the
+ *     status reports the bytes sent against the full-image bytes.
+ *  2. A second rollout (1.2.0) meets data the model gets wrong on the canary devices: the
+ *     simulator's drift injection (labels rotate) hits exactly the first 10 devices, which
+ *     are the canary. The quality gate (accuracy against each device's own pre-update
+ *     baseline, net of the control group) fails in wave 0, the canary is rolled back to its
+ *     previous slot, the rollout pauses, and no device outside the canary was ever offered
+ *     the version (update.progress "offered" events and per-device status).
+ *
+ * The models are built here: a 16 -> 64 -> 64 -> 4 classifier that computes exactly the
+ * simulator's labelling rule (the strongest of the first four inputs), so a device's
+ * accuracy is ~1 on clean data and ~0 on drifted data.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "broker.h"
+#include "gw_testutil.h"
+#include "tinyfleet/agent/infer.h"
+
+#define DEVICES 200
+#define CANARY 10
+#define DRIFT_AT_S 45        /* sim time when the canary devices' data starts to drift */
+
+struct ctx {
+	struct test_broker broker;
+	char conf[160], state[160], events[160];
+	pid_t daemon, sim, sub;
+	uint64_t t0;
+};
+
+static struct ctx C;
+static int started;
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static pid_t
+spawn_sh(const char *cmd)
+{
+	pid_t p = fork();
+	assert_true(p >= 0);
+	if (p == 0) {
+		setpgid(0, 0);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	return p;
+}
+
+static void
+end_child(pid_t *p)
+{
+	if (*p <= 0)
+		return;
+	kill(-*p, SIGTERM);
+	for (int i = 0; i < 250 && waitpid(*p, NULL, WNOHANG) == 0; i++)
+		tu_sleep_ms(20);
+	if (waitpid(*p, NULL, WNOHANG) == 0) {
+		kill(-*p, SIGKILL);
+		waitpid(*p, NULL, 0);
+	}
+	*p = 0;
+}
+
+/* The classifier; `variant` changes one weight that does not touch the four outputs, so
+ * versions differ in digest but not in behaviour (and a delta between them is tiny). */
+static size_t
+build_model(unsigned variant, const char *version, uint8_t *out, size_t cap)
+{
+	static struct tb b;
+	static float w1[64 * 16], w2[64 * 64], b1[64], b2[64], hw[4 * 64], hb[4];
+	static uint8_t arena[4096] __attribute__((aligned(16)));
+	static const float s1[1] = { 0.02f }, s2[1] = { 0.015f };
+	uint32_t sh1[1] = { 1 }, sw1[2] = { 64, 16 }, sw2[2] = { 64, 64 }, sb[1] = { 64 },
+	         shw[2] = { 4, 64 }, shb[1] = { 4 }, si[2] = { 4, 16 }, so[2] = { 4, 4 };
+	float tin[4 * 16], tout[4 * 4];
+	unsigned i_s1, i_w1, i_b1, i_s2, i_w2, i_b2, i_hw, i_hb;
+	struct tfa_model m;
+
+	for (int pass = 0; pass < 2; pass++) {
+		memset(w1, 0, sizeof(w1));
+		memset(w2, 0, sizeof(w2));
+		memset(b1, 0, sizeof(b1));
+		memset(b2, 0, sizeof(b2));
+		memset(hw, 0, sizeof(hw));
+		memset(hb, 0, sizeof(hb));
+		for (unsigned j = 0; j < 4; j++) {
+			w1[j * 16 + j] = 50;       /* x_j (scale 0.02) */
+			b1[j] = 1.0f;              /* + 1 keeps it positive through relu */
+			w2[j * 64 + j] = 67;       /* ~ identity (scale 0.015) */
+			hw[j * 64 + j] = 10.0f;    /* a confident argmax */
+		}
+		w2[63 * 64 + 62] = (float)variant;
+		tb_init(&b, TFP_TASK_CLASSIFY, 1, 16);
+		i_s1 = tb_tensor(&b, "s1", TFP_DTYPE_FLOAT32, TFP_KIND_QSCALE, 1, sh1, s1, 0xFFFF, 0xFFFF);
+		i_w1 = tb_tensor(&b, "w1", TFP_DTYPE_INT8, TFP_KIND_WEIGHT, 2, sw1, w1, i_s1, 0xFFFF);
+		i_b1 = tb_tensor(&b, "b1", TFP_DTYPE_FLOAT32, TFP_KIND_BIAS, 1, sb, b1, 0xFFFF, 0xFFFF);
+		i_s2 = tb_tensor(&b, "s2", TFP_DTYPE_FLOAT32, TFP_KIND_QSCALE, 1, sh1, s2, 0xFFFF, 0xFFFF);
+		i_w2 = tb_tensor(&b, "w2", TFP_DTYPE_INT8, TFP_KIND_WEIGHT, 2, sw2, w2, i_s2, 0xFFFF);
+		i_b2 = tb_tensor(&b, "b2", TFP_DTYPE_FLOAT32, TFP_KIND_BIAS, 1, sb, b2, 0xFFFF, 0xFFFF);
+		i_hw = tb_tensor(&b, "hw", TFP_DTYPE_FLOAT32, TFP_KIND_WEIGHT, 2, shw, hw, 0xFFFF, 0xFFFF);
+		i_hb = tb_tensor(&b, "hb", TFP_DTYPE_FLOAT32, TFP_KIND_BIAS, 1, shb, hb, 0xFFFF, 0xFFFF);
+		if (pass == 1) {
+			(void)tb_tensor(&b, "ti", TFP_DTYPE_FLOAT32, TFP_KIND_TEST_IN, 2, si, tin, 0xFFFF,
+			                0xFFFF);
+			(void)tb_tensor(&b, "to", TFP_DTYPE_FLOAT32, TFP_KIND_TEST_OUT, 2, so, tout,
+			                0xFFFF, 0xFFFF);
+		}
+		tb_layer(&b, TFP_OP_DENSE, TFP_ACT_RELU, i_w1, i_b1, 1, 16, 1, 64, 0, 0, 0.0f, 0);
+		tb_layer(&b, TFP_OP_DENSE, TFP_ACT_RELU, i_w2, i_b2, 1, 64, 1, 64, 0, 0, 0.0f, 0);
+		tb_layer(&b, TFP_OP_DENSE, TFP_ACT_SOFTMAX, i_hw, i_hb, 1, 64, 1, 4, 0, 0, 0.0f, 0);
+		tb_trainable(&b);
+		tb_finish(&b, 1e-4f);
+		memset(b.img + 16, 0, 56);
+		memcpy(b.img + 16, "pump-anomaly", 12);
+		memcpy(b.img + 48, version, strlen(version));
+		assert_int_equal(tfa_model_open(&m, b.img, b.len), 0);
+		if (pass == 0) {
+			/* Self-test vectors from the runtime itself; and the model must compute
+			 * the simulator's rule. */
+			uint32_t sd = 99;
+			for (unsigned v = 0; v < 4; v++) {
+				const float *y;
+				size_t n;
+				unsigned best = 0, got = 0;
+				for (unsigned i = 0; i < 16; i++) {
+					sd = sd * 1664525u + 1013904223u;
+					tin[v * 16 + i] = (float)((sd >> 8) % 2000) / 1000.0f - 1.0f;
+				}
+				assert_int_equal(tfa_infer(&m, tin + v * 16, arena, sizeof(arena), &y, &n), 0);
+				assert_int_equal(n, 4);
+				for (unsigned k = 1; k < 4; k++) {
+					best = tin[v * 16 + k] > tin[v * 16 + best] ? k : best;
+					got = y[k] > y[got] ? k : got;
+				}
+				assert_int_equal(got, best);
+				memcpy(tout + v * 4, y, 4 * sizeof(float));
+			}
+		}
+	}
+	assert_true(b.len <= cap);
+	memcpy(out, b.img, b.len);
+	return b.len;
+}
+
+/* Writes <dir>/pub-<version>.json (the model.publish body) and, for the factory image, the
+ * container itself. */
+static void
+make_version(struct tfp_cose_signer *s, unsigned variant, const char *version, uint64_t seq,
+             const char *tfm_path)
+{
+	static struct tu_model m;
+	static char body[40000];
+	struct tfp_manifest mf;
+	char path[256];
+	size_t n;
+
+	m.tfm_len = build_model(variant, version, m.tfm, sizeof(m.tfm));
+	memset(&mf, 0, sizeof(mf));
+	snprintf(mf.name, sizeof(mf.name), "pump-anomaly");
+	snprintf(mf.version, sizeof(mf.version), "%s", version);
+	mf.sequence = seq;
+	snprintf(mf.device_class, sizeof(mf.device_class), "sim-m4");
+	mf.req.min_ram = 4096;
+	mf.req.min_flash = (uint32_t)m.tfm_len;
+	mf.req.agent_abi = 0x00010002u;
+	mf.req.n_sensors = 1;
+	snprintf(mf.req.sensors[0], sizeof(mf.req.sensors[0]), "accel3");
+	mbedtls_sha256_ret(m.tfm, m.tfm_len, mf.digest, 0);
+	memcpy(m.digest, mf.digest, 32);
+	mf.image_size = m.tfm_len;
+	mf.container_version = 1;
+	memcpy(mf.key_id, s->pub.kid, s->pub.kid_len);
+	assert_int_equal(tfp_manifest_sign(s, &mf, m.cose, sizeof(m.cose), &m.cose_len), 0);
+	n = tu_publish_body(&m, body, sizeof(body));
+	snprintf(path, sizeof(path), "%s/pub-%s.json", C.broker.dir, version);
+	tu_write_file(path, body, n);
+	if (tfm_path != NULL)
+		tu_write_file(tfm_path, m.tfm, m.tfm_len);
+}
+
+static const char *
+tls(void)
+{
+	static char buf[600];
+	snprintf(buf, sizeof(buf), "-h 127.0.0.1 -p %d --cafile %s --cert %s", C.broker.port,
+	         test_broker_path(&C.broker, "ca.crt"), test_broker_path(&C.broker, "op-alice.crt"));
+	snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), " --key %s",
+	         test_broker_path(&C.broker, "op-alice.key"));
+	return buf;
+}
+
+/* One request with mosquitto_rr; the answer as JSON (NULL on timeout). */
+static json_t *
+rr(const char *op, const char *body_path_or_json, int is_file)
+{
+	static unsigned n;
+	char cmd[6144], out[200], arg[3072];
+	json_t *j;
+
+	snprintf(out, sizeof(out), "%s/ans-%u.json", C.broker.dir, ++n);
+	if (is_file)
+		snprintf(arg, sizeof(arg), "-m \"$(cat %s)\"", body_path_or_json);
+	else
+		snprintf(arg, sizeof(arg), "-m '%s'", body_path_or_json);
+	snprintf(cmd, sizeof(cmd),
+	         "mosquitto_rr -V mqttv5 %s -q 1 -t tf/site1/api/req/%s/op-alice "
+	         "-e tf/site1/api/resp/op-alice/r%u -D publish correlation-data c%u -W 10 %s "
+	         "> %s 2>/dev/null",
+	         tls(), op, n, n, arg, out);
+	if (system(cmd) != 0)
+		return NULL;
+	j = json_load_file(out, 0, NULL);
+	return j;
+}
+
+static json_t *
+rr_ok(const char *op, const char *body, int is_file)
+{
+	json_t *j = rr(op, body, is_file);
+	if (j == NULL || !json_is_true(json_object_get(j, "ok"))) {
+		char *t = j ? json_dumps(j, 0) : NULL;
+		fprintf(stderr, "it_rollout: %s failed: %s\n", op, t ? t : "(no answer)");
+		free(t);
+		fail();
+	}
+	return j;
+}
+
+static json_int_t
+num_at(json_t *j, const char *a, const char *b, const char *c)
+{
+	json_t *x = json_object_get(j, a);
+	if (b)
+		x = json_object_get(x, b);
+	if (c)
+		x = json_object_get(x, c);
+	return json_integer_value(x);
+}
+
+/* Polls rollout.status until its state is one of want (NULL-terminated) or timeout. */
+static json_t *
+wait_state(const char *id, const char *const *want, int timeout_s)
+{
+	char body[96];
+	uint64_t until = mono_ms() + (uint64_t)timeout_s * 1000u;
+
+	snprintf(body, sizeof(body), "{\"id\": \"%s\"}", id);
+	for (;;) {
+		json_t *j = rr("rollout.status", body, 0), *res;
+		const char *st;
+		if (j != NULL && (res = json_object_get(j, "result")) != NULL) {
+			st = json_string_value(json_object_get(res, "state"));
+			fprintf(stderr, "it_rollout: %s %s wave %lld: %lld/%lld succeeded, %lld in progress, "
+			        "%lld failed, %lld rolled back\n", id, st,
+			        (long long)json_integer_value(json_object_get(res, "wave")),
+			        (long long)num_at(res, "totals", "succeeded", NULL),
+			        (long long)num_at(res, "totals", "targeted", NULL),
+			        (long long)num_at(res, "totals", "in_progress", NULL),
+			        (long long)num_at(res, "totals", "failed", NULL),
+			        (long long)num_at(res, "totals", "rolled_back", NULL));
+			for (const char *const *w = want; st != NULL && *w != NULL; w++)
+				if (strcmp(st, *w) == 0)
+					return j;
+		}
+		json_decref(j);
+		if (mono_ms() > until)
+			fail_msg("rollout %s did not reach the wanted state in %d s", id, timeout_s);
+		tu_sleep_ms(1000);
+	}
+}
+
+static void
+start_all(void)
+{
+	struct tfp_cose_signer s;
+	char cmd[2048], tfm[200];
+	FILE *f;
+
+	assert_int_equal(test_broker_start(&C.broker, DEVICES), 0);
+	started = 1;
+	tu_signer_init(&s);
+	snprintf(tfm, sizeof(tfm), "%s/v1.tfm", C.broker.dir);
+	make_version(&s, 1, "1.0.0", 1, tfm);
+	make_version(&s, 2, "1.1.0", 2, NULL);
+	make_version(&s, 3, "1.2.0", 3, NULL);
+	tfp_cose_signer_free(&s);
+
+	snprintf(C.conf, sizeof(C.conf), "%s/gw.conf", C.broker.dir);
+	snprintf(C.state, sizeof(C.state), "%s/state", C.broker.dir);
+	snprintf(C.events, sizeof(C.events), "%s/events.jsonl", C.broker.dir);
+	f = fopen(C.conf, "w");
+	assert_non_null(f);
+	fprintf(f, "site = site1\nstate_dir = %s\nmqtt.uri = %s\nmqtt.ca = %s\n", C.state,
+	        C.broker.uri, test_broker_path(&C.broker, "ca.crt"));
+	fprintf(f, "mqtt.cert = %s\nmqtt.key = %s\nstore.map_size_mb = 128\nstore.reserve_mb = 8\n",
+	        test_broker_path(&C.broker, "gateway.crt"),
+	        test_broker_path(&C.broker, "gateway.key"));
+	fprintf(f, "release_keys = %s/tests/interop/keys/release-test.pub.pem\n", TF_SOURCE_DIR);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "exec %s -f %s 2> %s/tinyfleetd.log", TF_TINYFLEETD, C.conf,
+	         C.broker.dir);
+	C.daemon = spawn_sh(cmd);
+	snprintf(cmd, sizeof(cmd),
+	         "exec stdbuf -oL mosquitto_sub -V mqttv5 %s -q 1 -t 'tf/site1/events/#' > %s "
+	         "2>/dev/null",
+	         tls(), C.events);
+	C.sub = spawn_sh(cmd);
+	snprintf(cmd, sizeof(cmd),
+	         "exec %s --pki %s --port %d --devices %d --model %s --release-pub "
+	         "%s/tests/interop/keys/release-test.pub.pem --timeout 60 --ramp 100 "
+	         "--duration 300 --sample-ms 50 --every 20 --drift-at %d --drift-share %d "
+	         "> %s/sim.log 2>&1",
+	         TF_SIM, C.broker.pki, C.broker.port, DEVICES, tfm, TF_SOURCE_DIR, DRIFT_AT_S,
+	         CANARY * 100 / DEVICES, C.broker.dir);
+	C.t0 = mono_ms();
+	C.sim = spawn_sh(cmd);
+}
+
+static void
+stop_all(void)
+{
+	if (!started)
+		return;
+	started = 0;
+	end_child(&C.sim);
+	end_child(&C.sub);
+	end_child(&C.daemon);
+	if (getenv("TF_KEEP") == NULL)
+		test_broker_destroy(&C.broker);
+	else
+		test_broker_stop(&C.broker);
+}
+
+static void
+test_rollouts(void **state)
+{
+	static const char *const done[] = { "completed", "paused", "rolled_back", "aborted", NULL };
+	static const char *const paused[] = { "paused", "rolled_back", "completed", NULL };
+	char path[200], body[2048];
+	json_t *j, *res, *waves, *devs, *x;
+	size_t i;
+	uint64_t until;
+
+	(void)state;
+	start_all();
+	for (const char *v = "1.0.0"; v != NULL; v = strcmp(v, "1.0.0") == 0 ? "1.1.0"
+	                                       : strcmp(v, "1.1.0") == 0 ? "1.2.0" : NULL) {
+		tu_sleep_ms(strcmp(v, "1.0.0") == 0 ? 1500 : 0);
+		snprintf(path, sizeof(path), "%s/pub-%s.json", C.broker.dir, v);
+		json_decref(rr_ok("model.publish", path, 1));
+	}
+	/* All devices online (they said hello) before the rollout picks its targets. */
+	until = mono_ms() + 90000;
+	for (;;) {
+		j = rr("fleet.status", "{}", 0);
+		if (j != NULL && num_at(json_object_get(j, "result"), "devices", "online", NULL) ==
+		                         DEVICES) {
+			json_decref(j);
+			break;
+		}
+		json_decref(j);
+		assert_true(mono_ms() < until);
+		tu_sleep_ms(1000);
+	}
+	fprintf(stderr, "it_rollout: %d devices online after %.1f s\n", DEVICES,
+	        (double)(mono_ms() - C.t0) / 1000.0);
+
+	/* 1. Three waves: a canary of 10, then 50 %, then everyone. */
+	snprintf(body, sizeof(body),
+	         "{\"id\": \"good-1.1.0\", \"model\": \"pump-anomaly\", \"version\": \"1.1.0\", "
+	         "\"target\": {\"classes\": [\"sim-m4\"]}, \"waves\": {\"canary\": {\"count\": %d}, "
+	         "\"stages\": [50, 100]}, \"max_in_flight\": 100, \"success_threshold\": 100, "
+	         "\"settle_seconds\": 2, \"retry\": {\"max_attempts\": 3, \"backoff_seconds\": 1}, "
+	         "\"gates\": {\"quality\": {\"min_samples\": 40, \"max_accuracy_drop\": 0.3, "
+	         "\"drift_alarm\": false}}, \"on_gate_failure\": \"pause\"}",
+	         CANARY);
+	j = rr_ok("rollout.create", body, 0);
+	assert_true(json_is_true(json_object_get(json_object_get(j, "result"), "created")));
+	json_decref(j);
+	/* Idempotent create: the same definition again answers the same rollout. */
+	j = rr_ok("rollout.create", body, 0);
+	assert_false(json_is_true(json_object_get(json_object_get(j, "result"), "created")));
+	json_decref(j);
+	json_decref(rr_ok("rollout.start", "{\"id\": \"good-1.1.0\"}", 0));
+	j = wait_state("good-1.1.0", done, 120);
+	res = json_object_get(j, "result");
+	assert_string_equal(json_string_value(json_object_get(res, "state")), "completed");
+	assert_int_equal(num_at(res, "totals", "succeeded", NULL), DEVICES);
+	waves = json_object_get(res, "waves");
+	assert_int_equal(json_array_size(waves), 3);
+	assert_int_equal(num_at(json_array_get(waves, 0), "devices", NULL, NULL), CANARY);
+	assert_int_equal(num_at(json_array_get(waves, 1), "devices", NULL, NULL), 90);
+	assert_int_equal(num_at(json_array_get(waves, 2), "devices", NULL, NULL), 100);
+	assert_true(num_at(res, "bytes", "sent", NULL) > 0);
+	assert_true(num_at(res, "bytes", "full_equivalent", NULL) > 0);
+	printf("it_rollout: rollout good-1.1.0 completed on %d devices in %.1f s since start; "
+	       "bytes sent %lld vs full images %lld\n", DEVICES, (double)(mono_ms() - C.t0) / 1000.0,
+	       (long long)num_at(res, "bytes", "sent", NULL),
+	       (long long)num_at(res, "bytes", "full_equivalent", NULL));
+	json_decref(j);
+
+	/* 2. The canary's data drifts: wait until it does, then roll out 1.2.0. */
+	while (mono_ms() - C.t0 < (uint64_t)(DRIFT_AT_S + 2) * 1000u)
+		tu_sleep_ms(200);
+	snprintf(body, sizeof(body),
+	         "{\"id\": \"bad-1.2.0\", \"model\": \"pump-anomaly\", \"version\": \"1.2.0\", "
+	         "\"target\": {\"all\": true}, \"waves\": {\"canary\": {\"count\": %d}, "
+	         "\"stages\": [100]}, \"max_in_flight\": 100, \"settle_seconds\": 30, "
+	         "\"gates\": {\"quality\": {\"min_samples\": 40, \"max_accuracy_drop\": 0.3, "
+	         "\"drift_alarm\": false, \"control_group\": true}}, "
+	         "\"on_gate_failure\": \"rollback_wave\"}",
+	         CANARY);
+	json_decref(rr_ok("rollout.create", body, 0));
+	json_decref(rr_ok("rollout.start", "{\"id\": \"bad-1.2.0\"}", 0));
+	j = wait_state("bad-1.2.0", paused, 90);
+	res = json_object_get(j, "result");
+	assert_string_equal(json_string_value(json_object_get(res, "state")), "paused");
+	assert_string_equal(json_string_value(json_object_get(res, "reason")), "gate_quality");
+	assert_int_equal(json_integer_value(json_object_get(res, "wave")), 0);
+	json_decref(j);
+	/* Every canary device ends rolled back to its previous slot. */
+	until = mono_ms() + 30000;
+	for (;;) {
+		j = rr_ok("rollout.status", "{\"id\": \"bad-1.2.0\", \"devices\": true, \"limit\": 500}", 0);
+		res = json_object_get(j, "result");
+		if (num_at(res, "totals", "rolled_back", NULL) == CANARY)
+			break;
+		json_decref(j);
+		assert_true(mono_ms() < until);
+		tu_sleep_ms(1000);
+	}
+	devs = json_object_get(res, "devices");
+	assert_int_equal(json_array_size(devs), DEVICES);
+	json_array_foreach(devs, i, x) {
+		const char *st = json_string_value(json_object_get(x, "state"));
+		if (i < CANARY) {
+			assert_string_equal(st, "rolled_back");
+		} else {
+			/* Outside the canary: never offered. */
+			assert_string_equal(st, "waiting");
+			assert_int_equal(json_integer_value(json_object_get(x, "attempts")), 0);
+		}
+	}
+	assert_string_equal(json_string_value(json_object_get(
+	                            json_array_get(json_object_get(res, "waves"), 0), "state")),
+	                    "rolled_back");
+	json_decref(j);
+
+	/* The event stream agrees: 1.2.0 was offered to canary devices only. */
+	{
+		FILE *f = fopen(C.events, "r");
+		char line[4096];
+		int offered = 0, rolled = 0;
+		assert_non_null(f);
+		while (fgets(line, sizeof(line), f) != NULL) {
+			json_t *ev = json_loads(line, 0, NULL), *d = json_object_get(ev, "data");
+			const char *ro = json_string_value(json_object_get(d, "rollout"));
+			if (ro != NULL && strcmp(ro, "bad-1.2.0") == 0) {
+				const char *dev = json_string_value(json_object_get(d, "device"));
+				const char *ph = json_string_value(json_object_get(d, "phase"));
+				const char *oc = json_string_value(json_object_get(d, "outcome"));
+				if (ph != NULL && strcmp(ph, "offered") == 0) {
+					offered++;
+					assert_true(strcmp(dev, "dev-0010") <= 0);
+				}
+				if (oc != NULL && strcmp(oc, "rolled_back") == 0)
+					rolled++;
+			}
+			json_decref(ev);
+		}
+		fclose(f);
+		assert_true(offered >= CANARY);
+		assert_int_equal(rolled, CANARY);
+		printf("it_rollout: bad-1.2.0 offered %d times, all to the %d canary devices; %d "
+		       "rolled back; %.1f s since start\n", offered, CANARY, rolled,
+		       (double)(mono_ms() - C.t0) / 1000.0);
+	}
+	stop_all();
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	stop_all();   /* also after a failed assertion: end what we started */
+	return 0;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rollouts),
+	};
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, teardown);
+}
