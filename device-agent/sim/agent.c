@@ -190,7 +190,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	tfa_mqtt_global_init();
 	if ((rc = sim_device_start(&dev, &o)) != 0) {
-		fprintf(stderr, "tinyfleet-agent: start failed: %s\n", tfa_ota_strerror(rc));
+		fprintf(stderr, "tinyfleet-agent: start failed: %s\n", tfa_strerror(rc));
 		rc = 1;
 		goto out;
 	}

@@ -19,13 +19,19 @@ dev_send(void *user, enum tfa_chan ch, const uint8_t *buf, size_t len)
 	return tfa_mqtt_send(&d->mq, ch, buf, len);
 }
 
+static void reboot(struct sim_device *d);
+
 /* After anything the OTA core did: publish the state when its metadata changed. */
 static void
 after_core(struct sim_device *d, int rc)
 {
+	if (d->px.dead) {
+		reboot(d);          /* an injected power cut: restart from the flash */
+		return;
+	}
 	if (rc == TFA_ERR_FLASH || rc == TFA_ERR_COUNTER)
 		fprintf(stderr, "%s: flash failed (%s); the device should restart\n", d->id,
-		        tfa_ota_strerror(rc));
+		        tfa_strerror(rc));
 	if (d->ota.meta.seq != d->meta_seq && d->mq.up)
 		(void)sim_device_publish_state(d);
 }
@@ -43,7 +49,7 @@ dev_conn(void *user, int up)
 {
 	struct sim_device *d = user;
 
-	if (up) {
+	if (up && !d->bricked) {
 		(void)sim_device_publish_state(d);
 		(void)tfa_ota_poll(&d->ota);     /* flushes reports queued while offline */
 	}
@@ -81,7 +87,9 @@ sim_device_publish_state(struct sim_device *d)
 int
 sim_device_start(struct sim_device *d, const struct sim_device_opts *o)
 {
-	struct tfa_flash_geom g = { SIM_PAGE, SIM_PAGES, 8, 0xFF };
+	/* In memory the flash erases to 0x00, so its untouched pages cost no RAM (posix.h); a
+	 * flash file keeps NOR's 0xFF. */
+	struct tfa_flash_geom g = { SIM_PAGE, SIM_PAGES, 8, o->flash_path == NULL ? 0x00 : 0xFF };
 	struct tfa_mqtt_opts mo;
 	uint64_t seed = 0;
 	int rc;
@@ -124,14 +132,80 @@ sim_device_start(struct sim_device *d, const struct sim_device_opts *o)
 	mo.keyfile = o->keyfile;
 	mo.site = o->site;
 	mo.device_id = o->device_id;
+	mo.tls_shared = o->tls_shared;
+	mo.seed = (uint32_t)seed;
+	d->boots = 1;
 	return tfa_mqtt_init(&d->mq, &mo, dev_msg, dev_conn, d);
 }
 
 void
 sim_device_tick(struct sim_device *d, uint64_t now_ms)
 {
+	if (d->bricked) {
+		d->mq.up = 0;                  /* no goodbye: it is dead */
+		tfa_mqtt_close(&d->mq);
+		return;
+	}
 	tfa_mqtt_io(&d->mq, 0, now_ms);
 	after_core(d, tfa_ota_poll(&d->ota));
+}
+
+/* ---- power cuts --------------------------------------------------------------------- */
+
+void (*sim_device_cut_hook)(struct sim_device *d);
+
+void
+sim_device_power_cut(struct sim_device *d, uint64_t n)
+{
+	d->px.cut_at = d->px.ops + (n > 0 ? n : 1);
+}
+
+static void
+add_stats(struct tfa_ota_stats *t, const struct tfa_ota_stats *s)
+{
+	t->requests += s->requests;
+	t->responses += s->responses;
+	t->stale += s->stale;
+	t->reports_dropped += s->reports_dropped;
+	t->verifies += s->verifies;
+	t->confirms += s->confirms;
+	t->reverts += s->reverts;
+	t->rollbacks += s->rollbacks;
+	t->duplicates += s->duplicates;
+	t->configs += s->configs;
+}
+
+void
+sim_device_stats(const struct sim_device *d, struct tfa_ota_stats *out)
+{
+	*out = d->totals;
+	add_stats(out, &d->ota.stats);
+}
+
+/* The restart after a cut: what a device's reset does, in the order it does it. */
+static void
+reboot(struct sim_device *d)
+{
+	int rc;
+
+	d->power_cuts++;
+	add_stats(&d->totals, &d->ota.stats);
+	tfa_mqtt_drop(&d->mq, 0);          /* the radio died with the power */
+	do {
+		tfa_posix_power_on(&d->px);
+		if (sim_device_cut_hook != NULL)
+			sim_device_cut_hook(d);   /* may arm a cut inside the boot itself */
+		d->boots++;
+		rc = tfa_ota_init(&d->ota, &d->port, &d->cfg, d->arena, sizeof(d->arena));
+		if (d->px.dead)
+			d->power_cuts++;
+	} while (d->px.dead && d->power_cuts < 1000);
+	if (rc != 0) {
+		fprintf(stderr, "%s: BRICKED after a power cut: %s\n", d->id, tfa_strerror(rc));
+		d->bricked = 1;
+		return;
+	}
+	d->meta_seq = 0;                   /* publish the state once the link is back */
 }
 
 void

@@ -28,6 +28,7 @@ struct sim_device_opts {
 	uint32_t factory_len;
 	const struct tfp_cose_key *keys;
 	size_t n_keys;
+	void *tls_shared;                  /* tfa_mqtt_tls_shared() for many devices, or NULL */
 };
 
 struct sim_device {
@@ -39,6 +40,10 @@ struct sim_device {
 	char id[TFP_DEVICE_ID_MAX + 1];
 	uint32_t meta_seq;                 /* metadata version last published in state */
 	uint32_t states_sent;
+	/* power cuts (sim_device_power_cut): counted over the device's life, across reboots */
+	uint32_t power_cuts, boots;
+	uint8_t bricked;                   /* rebooted without a valid confirmed model */
+	struct tfa_ota_stats totals;       /* OTA counters of the boots before this one */
 	uint8_t arena[8192] __attribute__((aligned(16)));
 	struct tfa_ota ota;
 };
@@ -59,6 +64,22 @@ void sim_device_tick(struct sim_device *d, uint64_t now_ms);
 int sim_device_publish_state(struct sim_device *d);
 
 void sim_device_stop(struct sim_device *d);
+
+/*
+ * Power cuts (port/posix instrumentation): sim_device_power_cut arms a cut at the n-th flash
+ * operation from now (write, erase or counter raise; n >= 1). When it fires, the core's
+ * call fails with TFA_ERR_FLASH and the device restarts at once: power back, the link cut
+ * as by a dead device (the broker publishes its will), the OTA core booted again from the
+ * flash (resuming or reverting the interrupted update), the link re-established with
+ * backoff. A boot that cannot find a valid confirmed model marks the device bricked and
+ * keeps it offline. sim_device_cut_hook (may be NULL) is called after each restart, e.g. to
+ * arm the next cut.
+ */
+void sim_device_power_cut(struct sim_device *d, uint64_t n);
+extern void (*sim_device_cut_hook)(struct sim_device *d);
+
+/* The OTA counters over all boots (totals + the running boot's). */
+void sim_device_stats(const struct sim_device *d, struct tfa_ota_stats *out);
 
 /*
  * The device's learning loop: each sample goes through the running model with TinyOL (an

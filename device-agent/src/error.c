@@ -13,6 +13,11 @@ tfa_strerror(int err)
 	case TFA_ERR_LABEL: return "label out of range";
 	case TFA_ERR_STATE: return "call out of order";
 	case TFA_ERR_SELFTEST: return "model self-test failed";
+	case TFA_ERR_FLASH: return "flash operation failed";
+	case TFA_ERR_OFFLINE: return "transport offline";
+	case TFA_ERR_NO_MODEL: return "no valid confirmed model";
+	case TFA_ERR_GEOMETRY: return "flash layout does not fit";
+	case TFA_ERR_COUNTER: return "persistent counter failed";
 	}
 	return tfp_strerror(err);
 }

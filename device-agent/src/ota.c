@@ -163,6 +163,7 @@ revert(struct tfa_ota *o, enum tfp_phase phase, enum tfp_reason reason, int err)
 	o->meta.active = (uint8_t)(t ^ 1u);
 	if ((rc = job_end(o, phase, TFP_OUTCOME_REVERTED, reason, err)) != 0)
 		return rc;
+	o->stats.reverts++;
 	return open_active(o);
 }
 
@@ -207,6 +208,7 @@ activate_and_test(struct tfa_ota *o)
 		o->meta.floor = seq;
 	if ((rc = job_end(o, TFP_PHASE_CONFIRM, TFP_OUTCOME_OK, TFP_REASON_CONFIRMED, 0)) != 0)
 		return rc;
+	o->stats.confirms++;
 	if (o->port->counter_raise(o->port->ctx, TFA_COUNTER_FLOOR, o->meta.floor) != 0)
 		return TFA_ERR_COUNTER;
 	o->floor = o->meta.floor;
@@ -563,8 +565,31 @@ on_rollback(struct tfa_ota *o, uint64_t cmd)
 	done_add(o, cmd, TFP_PHASE_ROLLBACK, TFP_OUTCOME_OK, TFP_REASON_ROLLED_BACK, 0);
 	if ((rc = tfa__meta_store(o)) != 0)
 		return rc;
+	o->stats.rollbacks++;
 	o->model = m;
 	report_result(o, cmd, TFP_PHASE_ROLLBACK, TFP_OUTCOME_OK, TFP_REASON_ROLLED_BACK, 0);
+	return 0;
+}
+
+/* All or nothing; the change and the command id in one metadata write (idempotent). */
+static int
+on_config(struct tfa_ota *o, uint64_t cmd, const struct tfp_config *c)
+{
+	int rc;
+
+	if (tfa_settings_check(c, NULL) != TFP_REASON_OK) {
+		report_result(o, cmd, TFP_PHASE_CONFIG, TFP_OUTCOME_REFUSED,
+		              TFP_REASON_CONFIG_REFUSED, TFP_ERR_RANGE);
+		return 0;
+	}
+	tfa_settings_merge(&o->meta.settings, c);
+	done_add(o, cmd, TFP_PHASE_CONFIG, TFP_OUTCOME_OK, TFP_REASON_CONFIG_APPLIED, 0);
+	if ((rc = tfa__meta_store(o)) != 0)
+		return rc;
+	o->stats.configs++;
+	if (o->cfg.on_settings != NULL)
+		o->cfg.on_settings(o->cfg.user, &o->meta.settings);
+	report_result(o, cmd, TFP_PHASE_CONFIG, TFP_OUTCOME_OK, TFP_REASON_CONFIG_APPLIED, 0);
 	return 0;
 }
 
@@ -584,6 +609,7 @@ on_command(struct tfa_ota *o, const uint8_t *buf, size_t len)
 		return 0;
 	}
 	if ((d = done_find(o, c.command_id)) != NULL) {
+		o->stats.duplicates++;
 		report_result(o, c.command_id, (enum tfp_phase)d->phase, TFP_OUTCOME_REFUSED,
 		              TFP_REASON_DUPLICATE, 0);
 		return 0;
@@ -593,8 +619,9 @@ on_command(struct tfa_ota *o, const uint8_t *buf, size_t len)
 		return on_offer(o, c.command_id, &c.u.update);
 	case TFP_MSG_ROLLBACK:
 		return on_rollback(o, c.command_id);
+	case TFP_MSG_CONFIG:
+		return on_config(o, c.command_id, &c.u.config);
 	default:
-		/* Config commands belong to the agent's other modules. */
 		report_result(o, c.command_id, TFP_PHASE_CONFIG, TFP_OUTCOME_REFUSED,
 		              TFP_REASON_UNKNOWN_COMMAND, 0);
 		return 0;
@@ -650,6 +677,7 @@ tfa_ota_init(struct tfa_ota *o, const struct tfa_port *port, const struct tfa_ot
 		if ((rc = job_end(o, TFP_PHASE_SELFTEST, TFP_OUTCOME_REVERTED,
 		                  TFP_REASON_CRASH_BEFORE_CONFIRM, 0)) != 0)
 			return rc;
+		o->stats.reverts++;
 	}
 
 	/* Run a valid confirmed model: the active one, else the other. */
@@ -709,6 +737,12 @@ tfa_ota_poll(struct tfa_ota *o)
 	return 0;
 }
 
+const struct tfa_settings *
+tfa_ota_settings(const struct tfa_ota *o)
+{
+	return &o->meta.settings;
+}
+
 bool
 tfa_ota_busy(const struct tfa_ota *o)
 {
@@ -744,12 +778,5 @@ tfa_ota_fill_state(const struct tfa_ota *o, struct tfp_state *s)
 const char *
 tfa_ota_strerror(int err)
 {
-	switch (err) {
-	case TFA_ERR_FLASH: return "flash operation failed";
-	case TFA_ERR_OFFLINE: return "transport offline";
-	case TFA_ERR_NO_MODEL: return "no valid confirmed model";
-	case TFA_ERR_GEOMETRY: return "flash layout does not fit";
-	case TFA_ERR_COUNTER: return "persistent counter failed";
-	}
 	return tfa_strerror(err);
 }

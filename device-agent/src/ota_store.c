@@ -13,7 +13,7 @@
 #include "crc32.h"
 #include "ota_int.h"
 
-#define META_MAGIC 0x41544f54u   /* "TOTA" */
+#define META_MAGIC 0x32544f54u   /* "TOT2": layout 2 (settings added) */
 
 static uint32_t
 meta_crc(const uint8_t *rec)
@@ -287,6 +287,7 @@ tfa_ota_provision(struct tfa_ota *o, const struct tfa_port *port,
 	memcpy(s->version, version, strlen(version) + 1);
 	o->meta.floor = sequence;
 	o->meta.active = 0;
+	tfa_settings_default(&o->meta.settings);
 	o->meta_copy = 1;                     /* so the store writes copy 0 */
 	if ((rc = tfa__meta_store(o)) != 0)
 		return rc;

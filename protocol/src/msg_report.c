@@ -55,6 +55,7 @@ tfp_reason_str(int reason)
 	case TFP_REASON_MALFORMED: return "malformed message";
 	case TFP_REASON_UNKNOWN_COMMAND: return "unknown command";
 	case TFP_REASON_INTERNAL: return "internal device error";
+	case TFP_REASON_CONFIG_REFUSED: return "config value not accepted by the device";
 	}
 	return "unknown reason";
 }

@@ -197,7 +197,7 @@ test_reasons(void **state)
 		TFP_REASON_SELFTEST_FAILED, TFP_REASON_CRASH_BEFORE_CONFIRM,
 		TFP_REASON_NO_PREVIOUS_SLOT, TFP_REASON_BUSY, TFP_REASON_DUPLICATE,
 		TFP_REASON_MALFORMED, TFP_REASON_OK, TFP_REASON_CONFIRMED,
-		TFP_REASON_ROLLED_BACK, TFP_REASON_CONFIG_APPLIED,
+		TFP_REASON_ROLLED_BACK, TFP_REASON_CONFIG_APPLIED, TFP_REASON_CONFIG_REFUSED,
 	};
 	for (size_t i = 0; i < sizeof(must_exist) / sizeof(must_exist[0]); i++) {
 		assert_true(tfp_reason_is_known(must_exist[i]));
@@ -213,7 +213,7 @@ test_reasons(void **state)
 			if (tfp_reason_is_known(b))
 				assert_string_not_equal(tfp_reason_str(a), tfp_reason_str(b));
 	}
-	assert_int_equal(known, 32);
+	assert_int_equal(known, 33);
 	assert_string_equal(tfp_reason_str(12345), "unknown reason");
 	assert_true(tfp_reason_is_success(TFP_REASON_CONFIRMED));
 	assert_false(tfp_reason_is_success(TFP_REASON_DUPLICATE));

@@ -1,5 +1,6 @@
 /* port/posix (contract: tinyfleet/port/posix.h). */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE   /* MAP_ANONYMOUS */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -115,6 +116,18 @@ px_write(void *ctx, uint32_t off, const void *buf, uint32_t len)
 	return 0;
 }
 
+/* Already erased: leave it alone (no write, so an untouched page stays untouched). */
+static bool
+page_erased(const struct tfa_posix *px, uint32_t page)
+{
+	const uint8_t *p = px->mem + (size_t)page * px->geom.page_size;
+
+	for (uint32_t i = 0; i < px->geom.page_size; i++)
+		if (p[i] != px->geom.erased)
+			return false;
+	return true;
+}
+
 static int
 px_erase(void *ctx, uint32_t page)
 {
@@ -136,7 +149,8 @@ px_erase(void *ctx, uint32_t page)
 			px->mem[(size_t)page * ps + k] = (uint8_t)rnd(px);
 		return TFA_ERR_FLASH;
 	}
-	memset(px->mem + (size_t)page * ps, px->geom.erased, ps);
+	if (!page_erased(px, page))
+		memset(px->mem + (size_t)page * ps, px->geom.erased, ps);
 	return 0;
 }
 
@@ -251,6 +265,19 @@ tfa_posix_open(struct tfa_posix *px, const char *path, const struct tfa_flash_ge
 	px->rng = seed != 0 ? seed : 0x9E3779B97F4A7C15ULL;
 	size = (size_t)geom->page_size * geom->pages;
 	px->size = size;
+	if (path == NULL && geom->erased == 0) {
+		/* Anonymous memory reads as zeros and takes RAM only where written: an erased
+		 * 0x00 flash costs nothing until it is programmed (the simulator's thousands of
+		 * devices keep mostly empty slots). */
+		px->mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		               -1, 0);
+		if (px->mem == MAP_FAILED) {
+			px->mem = NULL;
+			return TFA_ERR_FLASH;
+		}
+		px->anon = true;
+		return 0;
+	}
 	if (path == NULL) {
 		if ((px->mem = malloc(size)) == NULL)
 			return TFA_ERR_FLASH;
@@ -301,6 +328,8 @@ tfa_posix_close(struct tfa_posix *px)
 		msync(px->mem, px->size, MS_SYNC);
 		munmap(px->mem, px->size);
 		close(px->fd);
+	} else if (px->anon) {
+		munmap(px->mem, px->size);
 	} else {
 		free(px->mem);
 	}

@@ -26,6 +26,12 @@ enum tfa_err {
 	TFA_ERR_LABEL = -206,       /* label out of range (class index >= classes) */
 	TFA_ERR_STATE = -207,       /* call out of order (learn before any predict) */
 	TFA_ERR_SELFTEST = -208,    /* model outputs differ from its test vectors */
+	/* the OTA core and its HAL (tinyfleet/agent/ota.h, port.h) */
+	TFA_ERR_FLASH = -240,       /* flash read/write/erase failed (or power was lost) */
+	TFA_ERR_OFFLINE = -241,     /* transport down: message not sent */
+	TFA_ERR_NO_MODEL = -242,    /* no slot holds a valid confirmed model */
+	TFA_ERR_GEOMETRY = -243,    /* flash geometry does not fit the compile-time budgets */
+	TFA_ERR_COUNTER = -244,     /* persistent counter failed */
 };
 
 /* A short static description of any agent or protocol code; never NULL. */

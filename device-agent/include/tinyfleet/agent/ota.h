@@ -43,6 +43,13 @@
  * finished command ids are kept in the metadata: a repeated command id is answered with
  * TFP_OUTCOME_REFUSED / TFP_REASON_DUPLICATE and not carried out again.
  *
+ * Config commands (TFP_MSG_CONFIG): checked whole against the device's rules
+ * (tinyfleet/agent/settings.h; any bad value: TFP_OUTCOME_REFUSED /
+ * TFP_REASON_CONFIG_REFUSED, nothing changed), then merged into the settings kept in the
+ * metadata in the same write that records the command id (a repeat is a DUPLICATE, also
+ * after a power loss), then cfg.on_settings is called and the result is
+ * TFP_REASON_CONFIG_APPLIED. Config commands are accepted during a download.
+ *
  * Memory: the caller owns struct tfa_ota (12,920 bytes on x86-64 with the defaults: the
  * delta applier's 7.2 KB, one flash page buffer of TFA_OTA_PAGE_MAX, the receive buffer,
  * the report queue and the metadata copy) and the scratch arena; nothing allocates. The
@@ -61,6 +68,7 @@
 #include "tinyfleet/agent/error.h"
 #include "tinyfleet/agent/infer.h"
 #include "tinyfleet/agent/port.h"
+#include "tinyfleet/agent/settings.h"
 #include "tinyfleet/delta/apply.h"
 #include "tinyfleet/protocol/common.h"
 #include "tinyfleet/protocol/cose_sign1.h"
@@ -122,6 +130,10 @@ struct tfa_ota_config {
 	uint32_t speed_floor_bps;                /* bytes per second, 0 = no floor */
 	uint32_t speed_window_ms;                /* window the floor is measured over (0: 10000) */
 	uint32_t progress_every;                 /* bytes between progress reports (0: 4096) */
+	/* Told of every applied config command (may be NULL): the new settings, borrowed for
+	 * the call. Runs inside tfa_ota_handle, after the change is durable. */
+	void (*on_settings)(void *user, const struct tfa_settings *s);
+	void *user;
 };
 
 /* Slot metadata as kept in flash (also what the state message reports). */
@@ -173,6 +185,7 @@ struct tfa_ota_meta {
 	struct tfa_ota_slot slot[TFP_SLOTS];
 	struct tfa_ota_job job;
 	struct tfa_ota_done done[TFA_OTA_DONE_MAX];
+	struct tfa_settings settings;            /* from config commands (settings.h) */
 	uint32_t crc;                            /* CRC-32 of every byte before it */
 	uint32_t reserved2;
 };
@@ -183,9 +196,14 @@ enum tfa_ota_run {
 	TFA_OTA_RUN_FETCH = 1,                   /* requests outstanding */
 };
 
-/* Counters for tests and benchmarks. */
+/* Counters for tests, benchmarks and the simulator's summary (RAM only: since init). */
 struct tfa_ota_stats {
 	uint32_t requests, responses, stale, reports_dropped, verifies;
+	uint32_t confirms;                       /* updates confirmed */
+	uint32_t reverts;                        /* activated, then reverted (self-test, boot) */
+	uint32_t rollbacks;                      /* rollback commands carried out */
+	uint32_t duplicates;                     /* commands answered TFP_REASON_DUPLICATE */
+	uint32_t configs;                        /* config commands applied */
 };
 
 struct tfa_ota {
@@ -261,6 +279,9 @@ int tfa_ota_handle(struct tfa_ota *o, enum tfa_chan ch, const uint8_t *buf, size
  */
 int tfa_ota_poll(struct tfa_ota *o);
 
+/* The settings in force (defaults until a config command changed them). */
+const struct tfa_settings *tfa_ota_settings(const struct tfa_ota *o);
+
 /* True while a download runs. */
 bool tfa_ota_busy(const struct tfa_ota *o);
 
@@ -270,7 +291,7 @@ const struct tfa_model *tfa_ota_model(const struct tfa_ota *o);
 /* Fills the slots, active slot and command of a state message (other fields untouched). */
 void tfa_ota_fill_state(const struct tfa_ota *o, struct tfp_state *s);
 
-/* Descriptions of TFA_ERR_FLASH..TFA_ERR_COUNTER, else tfa_strerror's; never NULL. */
+/* Same as tfa_strerror (kept for callers of the OTA API); never NULL. */
 const char *tfa_ota_strerror(int err);
 
 #ifdef __cplusplus

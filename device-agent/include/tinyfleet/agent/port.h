@@ -47,21 +47,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tinyfleet/agent/error.h"   /* TFA_ERR_FLASH, TFA_ERR_OFFLINE, ... */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/*
- * Error codes of the OTA core and its HAL, at the end of the agent's range -200..-249
- * (tinyfleet/agent/error.h holds the rest of the range; tfa_ota_strerror covers these).
- */
-enum tfa_port_err {
-	TFA_ERR_FLASH = -240,       /* flash read/write/erase failed (or power was lost) */
-	TFA_ERR_OFFLINE = -241,     /* transport down: message not sent */
-	TFA_ERR_NO_MODEL = -242,    /* no slot holds a valid confirmed model */
-	TFA_ERR_GEOMETRY = -243,    /* flash geometry does not fit the compile-time budgets */
-	TFA_ERR_COUNTER = -244,     /* persistent counter failed */
-};
 
 /* Message channels (MQTT topic suffixes under tf/<site>/dev/<id>/). */
 enum tfa_chan {

@@ -106,6 +106,8 @@ enum tfp_reason {
 	TFP_REASON_MALFORMED = 99,         /* the command message did not decode */
 	TFP_REASON_UNKNOWN_COMMAND = 100,  /* a message type this agent does not handle */
 	TFP_REASON_INTERNAL = 101,         /* a bug or broken invariant on the device */
+	TFP_REASON_CONFIG_REFUSED = 102,   /* config decodes but a value is outside what this
+	                                      device accepts; nothing was changed */
 };
 
 /* A short, static, human-readable name ("bad signature"), or "unknown reason"; never NULL. */

@@ -14,8 +14,26 @@
  * will is the retained conn marker 0 (CONN-OFFLINE-WILL); after connecting the transport
  * publishes conn = 1 (retained) and subscribes; tfa_mqtt_close publishes conn = 2 first.
  *
+ * Reconnects: after a lost link or a failed attempt the next attempt waits a jittered
+ * exponential backoff (1 s doubling to 30 s, each wait drawn from [b/2, b]), so that a fleet
+ * that lost its broker does not come back as one burst; an attempt without CONNACK within
+ * TFA_MQTT_CONNECT_TIMEOUT_MS is abandoned and retried the same way.
+ *
+ * TLS: by default each client gets its own OpenSSL context from mosquitto_tls_set (the CA,
+ * its certificate and key). A process that runs many clients (the simulator) can instead
+ * make one shared context with tfa_mqtt_tls_shared() and pass it in the options: the CA and
+ * the broker's name are checked once per process, each client's certificate and key are
+ * loaded into its own connection when the broker asks for them, and idle connections give
+ * their TLS buffers back (SSL_MODE_RELEASE_BUFFERS).
+ *
+ * Fault injection (the simulator's flaky links, tfa_mqtt_faults): tfa_mqtt_drop cuts the
+ * link like a network failure (socket shut down, no DISCONNECT, so the broker publishes the
+ * will), then the backoff applies; outgoing messages may be held for a delay before they
+ * are handed to libmosquitto (QoS 1 ones wait for the link; at most TFA_MQTT_HELD_MAX are
+ * held, the oldest dropped first), and a share of QoS 0 messages (telemetry) may be lost.
+ *
  * Threads: one thread owns a struct tfa_mqtt; callbacks run inside tfa_mqtt_io/_misc on it.
- * Memory: libmosquitto and OpenSSL allocate (host only).
+ * Memory: libmosquitto and OpenSSL allocate, as do held messages (host only).
  */
 #ifndef TINYFLEET_PORT_MQTT_H
 #define TINYFLEET_PORT_MQTT_H
@@ -38,6 +56,8 @@ struct tfa_mqtt_opts {
 	const char *site;
 	const char *device_id;          /* must equal the certificate's CN */
 	int keepalive;                  /* seconds; 0: 60 */
+	void *tls_shared;               /* from tfa_mqtt_tls_shared, or NULL (see above) */
+	uint32_t seed;                  /* jitter of the backoff (e.g. a hash of the id) */
 };
 
 /* A message on an inbound channel (TFA_CHAN_CMD, TFA_CHAN_CHUNK_RESP); buf lives for the
@@ -47,14 +67,32 @@ typedef void (*tfa_mqtt_msg_fn)(void *user, enum tfa_chan ch, const uint8_t *buf
 typedef void (*tfa_mqtt_conn_fn)(void *user, int up);
 
 #define TFA_MQTT_TOPIC_MAX 128
+#define TFA_MQTT_BASE_MAX 96            /* "tf/<site>/dev/<id>/" */
+#define TFA_MQTT_CONNECT_TIMEOUT_MS 20000u
+#define TFA_MQTT_BACKOFF_MIN_MS 1000u
+#define TFA_MQTT_BACKOFF_MAX_MS 30000u
+#define TFA_MQTT_HELD_MAX 64
+
+struct tfa_mqtt_held;
 
 struct tfa_mqtt {
 	struct mosquitto *m;
-	char topic[TFA_CHAN_COUNT][TFA_MQTT_TOPIC_MAX];
-	int up;                         /* CONNACK received, subscribed */
-	int connecting;
-	uint64_t retry_at_ms;
-	uint32_t connects, disconnects;
+	char base[TFA_MQTT_BASE_MAX];   /* topic prefix; channel suffixes are appended */
+	uint8_t base_len;
+	uint8_t up;                     /* CONNACK received, subscribed */
+	uint8_t connecting;
+	uint8_t failures;               /* attempts since the last CONNACK (backoff exponent) */
+	uint32_t rng;
+	uint64_t retry_at_ms;           /* 0: not scheduled */
+	uint64_t connect_at_ms;         /* start of the attempt in progress */
+	const char *certfile, *keyfile; /* borrowed (shared TLS context) */
+	uint32_t connects, disconnects, drops;
+	/* fault injection */
+	uint32_t delay_ms;
+	uint16_t qos0_loss_permille;
+	uint16_t held_count;
+	uint32_t qos0_lost, held_dropped;
+	struct tfa_mqtt_held *held, *held_tail;
 	tfa_mqtt_msg_fn on_msg;
 	tfa_mqtt_conn_fn on_conn;
 	void *user;
@@ -63,6 +101,12 @@ struct tfa_mqtt {
 /* Once per process (mosquitto_lib_init / _cleanup). */
 void tfa_mqtt_global_init(void);
 void tfa_mqtt_global_cleanup(void);
+
+/* One TLS client context for every client of the process (see above): trusts cafile only,
+ * checks that the broker's certificate names host (DNS name or IP address). NULL on error.
+ * Freed by tfa_mqtt_tls_shared_free once no client uses it any more. */
+void *tfa_mqtt_tls_shared(const char *cafile, const char *host);
+void tfa_mqtt_tls_shared_free(void *ctx);
 
 /*
  * Creates the client, sets TLS, the will and callbacks, and starts a non-blocking connect.
@@ -83,6 +127,14 @@ short tfa_mqtt_events(const struct tfa_mqtt *q);
 
 /* Runs I/O for poll()'s revents; then keepalive and reconnects (now: monotonic ms). */
 void tfa_mqtt_io(struct tfa_mqtt *q, short revents, uint64_t now_ms);
+
+/* Fault injection: hold every outgoing message delay_ms; lose this many per mille of the
+ * QoS 0 ones. 0, 0: none (the default). */
+void tfa_mqtt_faults(struct tfa_mqtt *q, uint32_t delay_ms, unsigned qos0_loss_permille);
+
+/* Cuts the link as a network failure would (the will fires); reconnects after the backoff.
+ * Held messages stay held (QoS 1) or are lost (QoS 0). No-op without a socket. */
+void tfa_mqtt_drop(struct tfa_mqtt *q, uint64_t now_ms);
 
 /* Says goodbye (conn = 2), disconnects and frees; safe on a zeroed struct. */
 void tfa_mqtt_close(struct tfa_mqtt *q);

@@ -5,7 +5,9 @@
  * the erased value; a write must be aligned and may only program erased bytes (anything
  * else is refused and counted in `violations`, a bug in the core). The image lives in a
  * file mapped with mmap (persistent across runs: the agent's "flash chip"), or in memory
- * when no path is given (tests).
+ * when no path is given (tests). An in-memory flash whose erased value is 0x00 is anonymous
+ * memory that takes RAM only for the pages programmed (the simulator uses that), and an
+ * erase of a page that is already erased writes nothing.
  *
  * Instrumentation in the style of MCUboot's simulator: every write, erase and counter raise
  * is an operation with a number (ops, counted from 1). With cut_at = N the N-th operation
@@ -46,6 +48,7 @@ struct tfa_posix {
 	uint8_t *mem;
 	size_t size;
 	int fd;                       /* -1 without a file */
+	bool anon;                    /* in memory, erased 0x00: anonymous mmap (lazy RAM) */
 	char ctr_path[256];           /* "" without a file */
 	uint64_t counters[TFA_COUNTERS];
 	/* instrumentation */
