@@ -91,7 +91,7 @@ rollout_phase() {   # tag [config lines...]
 		id: $id, model: $m, version: $v, target: {all: true},
 		waves: {canary: {count: 1}, stages: [100]}, max_in_flight: 100000,
 		success_threshold: 100, settle_seconds: 0, wave_timeout_seconds: 3600,
-		gates: {quality: {min_samples: 1, baseline_samples: 1}}, on_gate_failure: "pause"}')")
+		gates: {quality: {min_samples: 1, baseline_samples: 1, drift_alarm: false}}, on_gate_failure: "pause"}')")
 	if ! echo "$ans" | jq -e .ok > /dev/null 2>&1; then
 		echo "rollout ($tag): rollout.create answered: ${ans:-nothing} -- phase skipped"
 		rh_sims_stop; rh_daemon_stop

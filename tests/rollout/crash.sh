@@ -22,10 +22,11 @@
 #
 # Kill points: after each restart the driver waits a random 0.2..KILL_MAX s (default 1.2)
 # before the next kill -9. The transfer is slowed with the chunk rate limiter so that the
-# rollout outlasts the kills: chunks.rate_kbps = RATE_KBPS (default: N x image / (KILLS x
-# 1.0 s), at least 4 KiB/s). The test fails if the rollout ended before the last kill.
+# rollout outlasts the kills: chunks.rate_kbps = RATE_KBPS (default N x image / (KILLS x 3 s),
+# at least 1 KiB/s) and max_in_flight = MAX_IN_FLIGHT (default: the rate in KiB/s). The test
+# fails if the rollout ended before the last kill.
 # Exit 77 (CTest: skipped) when the gateway has no rollout.create operation.
-# Env: SEED (random), RATE_KBPS, KILL_MAX, KEEP=1 / KEEP_ON_FAIL=1.
+# Env: SEED (random), RATE_KBPS, MAX_IN_FLIGHT, KILL_MAX, DRY=1, KEEP=1 / KEEP_ON_FAIL=1.
 set -euo pipefail
 build=$(cd "${1:?build dir}" && pwd); n=${2:-1000}; kills=${3:-50}; pki_dir=${4:-}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -38,8 +39,11 @@ echo "crash: $n devices, $kills kills, seed ${SEED:-$$}"
 rh_pki "$n" "$pki_dir"
 rh_broker_start
 rh_models
-rate=${RATE_KBPS:-$(( n * RH_V2_SIZE / 1024 / kills ))}
-[ "$rate" -ge 4 ] || rate=4
+rate=${RATE_KBPS:-$(( n * RH_V2_SIZE / 1024 / (kills * 3) ))}
+[ "$rate" -ge 1 ] || rate=1
+# At most `rate` downloads at once, so each gets >= 1 KiB/s: an agent re-asks a chunk after
+# 2 s and gives up (download_stalled) after 5 re-asks, and re-asks queue up at the limiter.
+inflight=${MAX_IN_FLIGHT:-$rate}
 rh_daemon_conf "chunks.rate_kbps = $rate"
 rh_daemon_start
 rh_publish v1
@@ -60,12 +64,13 @@ done
 
 id=crash-1
 canary=$(( n / 100 > 0 ? n / 100 : 1 ))
-def=$(jq -nc --arg id "$id" --arg m "$RH_MODEL" --arg v "$RH_V2" --argjson c "$canary" '{
+def=$(jq -nc --arg id "$id" --arg m "$RH_MODEL" --arg v "$RH_V2" --argjson c "$canary" \
+	--argjson f "$inflight" '{
 	id: $id, model: $m, version: $v, target: {all: true},
-	waves: {canary: {count: $c}, stages: [50, 100]}, max_in_flight: 200,
+	waves: {canary: {count: $c}, stages: [50, 100]}, max_in_flight: $f,
 	success_threshold: 100, settle_seconds: 0, wave_timeout_seconds: 3600,
 	retry: {max_attempts: 10, backoff_seconds: 1},
-	gates: {max_failure_rate: 5, quality: {min_samples: 1, baseline_samples: 1}},
+	gates: {max_failure_rate: 5, quality: {min_samples: 1, baseline_samples: 1, drift_alarm: false}},
 	on_gate_failure: "pause"}')
 dry=${DRY:-0}
 if [ "$dry" = 1 ]; then
@@ -79,7 +84,7 @@ fi
 echo "$ans" | jq -e .ok > /dev/null || rh_die "rollout.create: $ans"
 ans=$(rh_rr rollout.start "{\"id\": \"$id\"}")
 echo "$ans" | jq -e .ok > /dev/null || rh_die "rollout.start: $ans"
-rh_log "rollout $id started (rate limit $rate KiB/s, canary $canary)"
+rh_log "rollout $id started (rate limit $rate KiB/s, $inflight in flight, canary $canary)"
 fi
 
 audit_n=0

@@ -110,15 +110,16 @@ rh_broker_start() {
 # v1: ota-model-tool's test classifier (7,704 B, 16->64->64->4, self-test vectors), as every
 # simulated device is provisioned with; v2: its fine-tuned variant with the container's
 # version field (offset 48, 5 bytes like "0.0.1") set to 1.1.0. Both signed for class sim-m4
-# with the committed test release key, sequence 1 and 2.
+# (4 KiB of RAM, sensor accel3, agent ABI 0x00010002, as a simulated device offers) with the committed test
+# release key, sequence 1 and 2.
 RH_V1=0.0.1 RH_V2=1.1.0 RH_MODEL=test-model
 rh_models() {
 	"$RH_BUILD/tests/device-agent/ota-model-tool" "$RH_WORK/v1.tfm"
 	"$RH_BUILD/tests/device-agent/ota-model-tool" "$RH_WORK/v2.tfm" 1
 	printf '%s' "$RH_V2" | dd of="$RH_WORK/v2.tfm" bs=1 seek=48 conv=notrunc 2>/dev/null
-	"$RH_BUILD/tools/cli/tinyfleet" model sign --key "$RH_KEY" --seq 1 --class sim-m4 \
+	"$RH_BUILD/tools/cli/tinyfleet" model sign --key "$RH_KEY" --seq 1 --class sim-m4 --min-ram 4096 --sensors accel3 --abi 65538 \
 		"$RH_WORK/v1.tfm" "$RH_WORK/v1.cose" > /dev/null
-	"$RH_BUILD/tools/cli/tinyfleet" model sign --key "$RH_KEY" --seq 2 --class sim-m4 \
+	"$RH_BUILD/tools/cli/tinyfleet" model sign --key "$RH_KEY" --seq 2 --class sim-m4 --min-ram 4096 --sensors accel3 --abi 65538 \
 		"$RH_WORK/v2.tfm" "$RH_WORK/v2.cose" > /dev/null
 	RH_V2_DIGEST=$(sha256sum "$RH_WORK/v2.tfm" | cut -d' ' -f1)
 	RH_V2_SIZE=$(stat -c %s "$RH_WORK/v2.tfm")
