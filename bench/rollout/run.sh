@@ -15,15 +15,16 @@
 #   pull      the gateway's chunk server alone: N device connections (tf-fanout --pull) each
 #             pull v2 from tinyfleetd in the agent's 1,024-byte chunks, one request at a time;
 #             time from release to the last byte.
-#   baseline  the same broker, no gateway: tf-fanout-pub (Paho, the gateway's certificate)
-#             sends the same bytes per device to N subscribed device connections (tf-fanout),
-#             once as one message per device and once in 1,024-byte chunks; time from the
-#             first publish to the last byte received.
+#   baseline  the same broker, no gateway: tf-fanout-pub (Paho, the gateway's certificate,
+#             at most BASE_WINDOW = 100 unacknowledged) sends the same bytes per device to N
+#             subscribed device connections (tf-fanout), once as one message per device and
+#             once in 1,024-byte chunks; time from the first publish to the last byte.
 #   rate      chunks.rate_kbps = RATE_KBPS (default 256): the pull phase again (and the
 #             rollout, when there is an engine); achieved rate = bytes / (last byte - first
 #             byte), and the same without the bucket's one-second burst.
 #
-# Env: RATE_KBPS, PHASES (default "rollout pull baseline rate"), KEEP=1 keeps the scratch dir.
+# Env: RATE_KBPS, PHASES (default "rollout pull baseline rate"), BASE_WINDOW, SIM_EVERY
+# (samples between telemetry records, default max(10, N / 500)), KEEP=1 keeps the scratch dir.
 set -euo pipefail
 build=$(cd "${1:?build dir}" && pwd); n=${2:?devices}; pki_dir=${3:-}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -84,12 +85,16 @@ rollout_phase() {   # tag [config lines...]
 	rh_daemon_start
 	rh_publish v1
 	rh_publish v2
-	rh_sims_start "$n" --sample-ms 100 --every 10 --label-rate 1
+	# Telemetry every SIM_EVERY samples of 100 ms: success needs one labelled sample judged
+	# after the install (min_samples 1), and 10,000 devices at 1 record/s would load the
+	# gateway with 10,000 msg/s.
+	rh_sims_start "$n" --sample-ms 100 --every "${SIM_EVERY:-$(( n / 500 > 10 ? n / 500 : 10 ))}" --label-rate 1
 	rh_sims_wait
 	local ans id="bench-$tag"
-	ans=$(rh_rr rollout.create "$(jq -nc --arg id "$id" --arg m "$RH_MODEL" --arg v "$RH_V2" '{
+	ans=$(rh_rr rollout.create "$(jq -nc --arg id "$id" --arg m "$RH_MODEL" --arg v "$RH_V2" \
+		--argjson f "${ROLL_MAX_IN_FLIGHT:-100000}" '{
 		id: $id, model: $m, version: $v, target: {all: true},
-		waves: {canary: {count: 1}, stages: [100]}, max_in_flight: 100000,
+		waves: {canary: {count: 1}, stages: [100]}, max_in_flight: $f,
 		success_threshold: 100, settle_seconds: 0, wave_timeout_seconds: 3600,
 		gates: {quality: {min_samples: 1, baseline_samples: 1, drift_alarm: false}}, on_gate_failure: "pause"}')")
 	if ! echo "$ans" | jq -e .ok > /dev/null 2>&1; then
@@ -100,7 +105,7 @@ rollout_phase() {   # tag [config lines...]
 	# Timestamps of the rollout's events and of every chunk response on the wire (the
 	# gateway's certificate may read the device plane, the operator's the events).
 	mosquitto_sub "${RH_OP[@]}" -i bench-ev -q 1 -t "tf/$RH_SITE/events/rollout.state" \
-		-F '%U %t %l' > "$RH_WORK/events-$tag.txt" 2>/dev/null &
+		-F '%U %p' > "$RH_WORK/events-$tag.txt" 2>/dev/null &
 	local sub=$!; RH_PIDS+=($sub)
 	mosquitto_sub "${RH_GW[@]}" -i bench-chunks -q 1 -t "tf/$RH_SITE/dev/+/chunk/resp" \
 		-F '%U %t %l' > "$RH_WORK/chunks-$tag.txt" 2>/dev/null &
@@ -115,7 +120,22 @@ rollout_phase() {   # tag [config lines...]
 	echo "$st" | jq -c '.result | {state, reason, totals, bytes}'
 	ROLL_BYTES=$(echo "$st" | jq '.result.bytes.sent')
 	ROLL_SECS=$(echo "$t1 - $t0" | bc)
-	echo "rollout ($tag): $n devices, $(echo "$st" | jq -r .result.state) in $ROLL_SECS s (start request to status seen; polled every 0.5 s), $ROLL_BYTES image bytes sent"
+	# The engine's own timestamps (when the broker delivered its rollout.state events):
+	# started, canary passed, completed.
+	local ev; ev=$(while read -r ts json; do
+		echo "$json" | jq -r --arg ts "$ts" '.data | select(.to == "running" and .from == "draft") // select(.reason == "wave_passed") // select(.to == "completed") | "\($ts) \(.reason)"'
+	done < "$RH_WORK/events-$tag.txt")
+	local ts0 tsw tsc
+	ts0=$(echo "$ev" | awk '/operator_start/ {print $1; exit}')
+	tsw=$(echo "$ev" | awk '/wave_passed/ {print $1; exit}')
+	tsc=$(echo "$ev" | awk '/rollout_completed/ {print $1; exit}')
+	if [ -n "$ts0" ] && [ -n "$tsc" ]; then
+		ROLL_SECS=$(echo "$tsc - $ts0" | bc)
+		ROLL_MAIN=$(echo "$tsc - ${tsw:-$ts0}" | bc)
+	else
+		ROLL_MAIN=$ROLL_SECS
+	fi
+	echo "rollout ($tag): $n devices, $(echo "$st" | jq -r .result.state): started -> completed $ROLL_SECS s (rollout.state events), of which canary $(echo "${tsw:-$ts0} - ${ts0:-0}" | bc) s and wave 1 (the other $((n - 1)) devices) $ROLL_MAIN s; $ROLL_BYTES image bytes sent"
 	rh_sims_stop
 	rh_daemon_stop
 }
@@ -146,7 +166,8 @@ baseline_phase() {   # chunk size
 	local c=$1
 	fanout_start "base-$c" --expect "$RH_V2_SIZE"
 	"$build/bench/rollout/tf-fanout-pub" --pki "$RH_PKI" --port "$RH_PORT" --devices "$n" \
-		--id-width "$RH_WIDTH" --object "$RH_WORK/v2.tfm" --chunk "$c" > "$RH_WORK/pub-$c.out"
+		--id-width "$RH_WIDTH" --object "$RH_WORK/v2.tfm" --chunk "$c" \
+		--window "${BASE_WINDOW:-100}" > "$RH_WORK/pub-$c.out"
 	cat "$RH_WORK/pub-$c.out"
 	local t0; t0=$(sed -n 's/.*first publish at \([0-9.]*\),.*/\1/p' "$RH_WORK/pub-$c.out")
 	fanout_wait
@@ -163,7 +184,7 @@ if has baseline; then
 	baseline_phase "$RH_V2_SIZE"; base_one=$BASE_SECS
 	baseline_phase 1024; base_1k=$BASE_SECS
 	if [ "$roll_ok" = 1 ]; then
-		echo "RESULT rollout/baseline: $(echo "scale=3; $ROLL_SECS / $base_one" | bc)x (one message per device), $(echo "scale=3; $ROLL_SECS / $base_1k" | bc)x (1,024-byte chunks)"
+		echo "RESULT rollout/baseline: $(echo "scale=3; $ROLL_SECS / $base_one" | bc)x (one message per device), $(echo "scale=3; $ROLL_SECS / $base_1k" | bc)x (1,024-byte chunks); wave 1 alone: $(echo "scale=3; $ROLL_MAIN / $base_one" | bc)x, $(echo "scale=3; $ROLL_MAIN / $base_1k" | bc)x"
 	fi
 	if has pull; then
 		echo "RESULT gateway pull/baseline: $(echo "scale=3; $PULL_SECS / $base_one" | bc)x (one message per device), $(echo "scale=3; $PULL_SECS / $base_1k" | bc)x (1,024-byte chunks)"
@@ -177,7 +198,10 @@ if has rate; then
 		printf "RESULT rate limiter: configured %d KiB/s = %d B/s; achieved %.0f B/s over %.2f s (%+.1f %%), %.0f B/s without the 1 s burst (%+.1f %%)\n",
 			r, want, raw, span, (raw / want - 1) * 100, net, (net / want - 1) * 100 }'
 	if [ "$roll_ok" = 1 ]; then
-		rollout_phase "rate$rate_kbps" "chunks.rate_kbps = $rate_kbps" || true
+		# Downloads at once capped at half the rate in KiB/s: each then gets >= 2 KiB/s, and
+		# an agent's chunk request is answered before its 2 s re-ask.
+		ROLL_MAX_IN_FLIGHT=$(( rate_kbps / 2 > 0 ? rate_kbps / 2 : 1 )) \
+			rollout_phase "rate$rate_kbps" "chunks.rate_kbps = $rate_kbps" || true
 		awk -v r="$rate_kbps" '$2 ~ /chunk\/resp$/ { if (!f) f = $1; l = $1; b += $3 }
 			END { want = r * 1024; printf "RESULT rollout rate: %.0f B/s on the wire (chunk responses incl. CBOR framing) over %.2f s vs %d configured (%+.1f %%)\n",
 				b / (l - f), l - f, want, (b / (l - f) / want - 1) * 100 }' "$RH_WORK/chunks-rate$rate_kbps.txt"
