@@ -71,7 +71,7 @@ fanout_wait() {   # sets FAN_OK; run in this shell (the processes are its childr
 fanout_sum() {   # prints "devices bytes first last retries ok" over all processes
 	cat "${FAN_OUT[@]}" | awk -v ok="$FAN_OK" '/fanout: done/ {
 		split($3, d, "/"); dev += d[1]; bytes += $5
-		f = $10 + 0; l = $14 + 0; r += $16
+		f = $10 + 0; l = $14 + 0; r += $15
 		sub(",", "", f); if (f > 0 && (first == 0 || f < first)) first = f
 		if (l > last) last = l }
 		END { printf "%d %d %.3f %.3f %d %d\n", dev, bytes, first, last, r, ok }'
