@@ -202,8 +202,12 @@ if has rate; then
 		# an agent's chunk request is answered before its 2 s re-ask.
 		ROLL_MAX_IN_FLIGHT=$(( rate_kbps / 2 > 0 ? rate_kbps / 2 : 1 )) \
 			rollout_phase "rate$rate_kbps" "chunks.rate_kbps = $rate_kbps" || true
-		awk -v r="$rate_kbps" '$2 ~ /chunk\/resp$/ { if (!f) f = $1; l = $1; b += $3 }
-			END { want = r * 1024; printf "RESULT rollout rate: %.0f B/s on the wire (chunk responses incl. CBOR framing) over %.2f s vs %d configured (%+.1f %%)\n",
-				b / (l - f), l - f, want, (b / (l - f) / want - 1) * 100 }' "$RH_WORK/chunks-rate$rate_kbps.txt"
+		# Span: first to last chunk response on the wire; bytes: the image bytes the rollout
+		# reports sent (bytes.sent), and the whole MQTT payloads (CBOR framing included).
+		awk -v r="$rate_kbps" -v img="$ROLL_BYTES" '$2 ~ /chunk\/resp$/ { if (!f) f = $1; l = $1; b += $3 }
+			END { want = r * 1024; span = l - f
+				printf "RESULT rollout rate: configured %d B/s; image bytes %.0f B/s over %.2f s (%+.1f %%), %.0f B/s without the 1 s burst (%+.1f %%); whole chunk responses %.0f B/s (%+.1f %%)\n",
+				want, img / span, span, (img / span / want - 1) * 100, (img - want) / span, ((img - want) / span / want - 1) * 100,
+				b / span, (b / span / want - 1) * 100 }' "$RH_WORK/chunks-rate$rate_kbps.txt"
 	fi
 fi
