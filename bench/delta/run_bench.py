@@ -6,7 +6,8 @@ usage: run_bench.py BUILD_DIR CORPUS_DIR [--md OUT.md]
 
 BUILD_DIR is a configured and built `default` preset (build/default). CORPUS_DIR comes from
 gen_corpus.py. Columns (bytes): ours-agn (format-agnostic), ours-tensor (tensor-aware),
-ours = what the gateway ships (smallest of both modes and the full image), bsdiff,
+ours = what the gateway ships (smallest of both modes and the full image; `diff --stats`
+tells where its bytes go, see the last table), bsdiff,
 xdelta3 -9 -e -s, zstd -19 --long --patch-from, xz -9 and zstd -19 of the new image;
 lzma-raw = the same aligned difference stream our agnostic mode codes, compressed with
 liblzma raw LZMA1 (lc=0 lp=0 pb=0, 4 KiB dictionary: the library codec we would otherwise
@@ -76,8 +77,12 @@ def main():
             r["agn"] = size(pa)
             out, _ = run([cli, "diff", "--mode", "tensor", old, new, pt])
             r["tensor"] = size(pt)
-            out, r["diff_s"] = run([cli, "diff", "--mode", "auto", old, new, pb])
+            out, r["diff_s"] = run([cli, "diff", "--mode", "auto", "--stats", old, new, pb])
             r["ours"] = size(pb)
+            m = re.search(r"bytes (.*)", out).group(1)
+            r["parts"] = {k: float(v) for k, v in re.findall(r"(\w+)=([\d.-]+)", m)}
+            m = re.search(r"blocks (.*)", out).group(1)
+            r["blocks"] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m)}
             r["ours_mode"] = re.search(r"mode=(\w+)", out).group(1)
             out, _ = run([cli, "apply", "--stats", old, pb, os.path.join(tmp, "o")])
             r["apply_s"] = float(re.search(r"apply_s=([\d.]+)", out).group(1))
@@ -159,6 +164,24 @@ def main():
         bo = sum(min(r["bsdiff"], r["xdelta3"], r["zstd_pf"], r["xz"], r["zstd"]) for r in g)
         summary.append("| %s | %d | %d | %d | %d | %.3f | %d | %.3f |" % (
             gname, len(g), sum(r["new"] for r in g), o, b, o / b, bo, o / bo))
+    # Where our bytes go: information content per part of the coded stream (diff --stats),
+    # per subset, as bytes and as a share of our patch bytes, and the blocks per coding.
+    parts = ("headers", "ops", "add", "add_f32_sym", "add_f32_raw", "insert", "flush")
+    summary.append("")
+    summary.append("| subset | ours | " + " | ".join(parts) +
+                   " | blocks stride 1 / 4 / F32 |")
+    summary.append("|---|---|" + "---|" * len(parts) + "---|")
+    for gname, pred in [("all", lambda r: True)] + groups:
+        g = [r for r in rows if pred(r)]
+        if not g:
+            continue
+        o = sum(r["ours"] for r in g)
+        cells = []
+        for k in parts:
+            v = sum(r["parts"].get(k, 0) for r in g)
+            cells.append("%d (%.1f %%)" % (round(v), 100 * v / o))
+        bl = [sum(r["blocks"].get(k, 0) for r in g) for k in ("stride1", "stride4", "f32")]
+        summary.append("| %s | %d | %s | %d / %d / %d |" % (gname, o, " | ".join(cells), *bl))
     text = "\n".join(lines + summary) + "\n"
     print(text)
     if md:

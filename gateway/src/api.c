@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <mbedtls/base64.h>
 
+#include "apicheck.h"
 #include "clock.h"
 #include "log.h"
 
@@ -182,6 +183,10 @@ op_model_publish(struct gw_api *a, void *ctx, const char *cn, json_t *body, stru
 		refuse(e, code != NULL ? code : "internal", NULL, "%s", why);
 		goto out;
 	}
+	/* Devices running another version of this model will want a delta: start building
+	 * them now rather than when the first offer is made. */
+	if (created && a->deltas != NULL)
+		gw_deltas_prebuild(a->deltas, a->registry, md.m.name, md.m.digest);
 	result = json_pack("{s:b, s:o}", "created", created, "model", model_json(a, &md));
 out:
 	free(man);
@@ -192,20 +197,105 @@ out:
 static json_t *
 op_model_get(struct gw_api *a, void *ctx, const char *cn, json_t *body, struct gw_api_error *e)
 {
-	(void)ctx;
 	static const char *const names[] = { "name", "version", NULL };
+	const char *name, *version;
 	struct gw_model md;
+	int rc;
+	(void)ctx;
 	(void)cn;
 
-	if (only_strings(body, e, names) != 0)
+	if (gw_check_members(body, "", names, e) != 0 ||
+	    gw_check_required(body, "", "name", e) != 0 ||
+	    gw_check_text(body, "", "name", GW_TEXT_NAME, 1, TFP_MODEL_NAME_MAX, &name, e) != 0 ||
+	    gw_check_text(body, "", "version", GW_TEXT_VERSION, 5, TFP_VERSION_MAX, &version,
+	                  e) != 0)
 		return NULL;
-	if (gw_catalog_find_version(a->catalog, json_string_value(json_object_get(body, "name")),
-	                            json_string_value(json_object_get(body, "version")), &md) != 0)
-		return refuse(e, "not_found",
-		              json_pack("{s:s, s:s}", "kind", "model", "id",
-		                        json_string_value(json_object_get(body, "name"))),
-		              "no such model version");
+	rc = version != NULL ? gw_catalog_find_version(a->catalog, name, version, &md)
+	                     : gw_catalog_latest(a->catalog, name, &md);
+	if (rc == -ENOENT)
+		return refuse(e, "not_found", json_pack("{s:s, s:s}", "kind", "model", "id", name),
+		              version != NULL ? "no version %s of model %s" : "no model %s%s",
+		              version != NULL ? version : "", name);
+	if (rc != 0)
+		return refuse(e, "internal", NULL, "store: %s", strerror(-rc));
 	return model_json(a, &md);
+}
+
+/* Newest sequence first, then by name: the order of model.list. */
+static int
+model_order(const struct gw_model *x, const struct gw_model *y)
+{
+	if (x->m.sequence != y->m.sequence)
+		return x->m.sequence > y->m.sequence ? -1 : 1;
+	return strcmp(x->m.name, y->m.name);
+}
+
+static int
+model_cmp(const void *a, const void *b)
+{
+	return model_order(a, b);
+}
+
+static json_t *
+op_model_list(struct gw_api *a, void *ctx, const char *cn, json_t *body, struct gw_api_error *e)
+{
+	static const char *const names[] = { "name", "class", "limit", "cursor", NULL };
+	const char *name, *class, *cursor;
+	struct gw_model *v = NULL, after;
+	size_t n = 0, limit, total = 0, shown = 0, last = 0;
+	char key[64], next[128];
+	json_t *items, *o = NULL;
+	int rc, more = 0;
+	(void)ctx;
+	(void)cn;
+
+	if (gw_check_members(body, "", names, e) != 0 ||
+	    gw_check_text(body, "", "name", GW_TEXT_NAME, 1, TFP_MODEL_NAME_MAX, &name, e) != 0 ||
+	    gw_check_text(body, "", "class", GW_TEXT_NAME, 1, TFP_CLASS_MAX, &class, e) != 0 ||
+	    gw_check_limit(body, &limit, e) != 0 ||
+	    gw_check_text(body, "", "cursor", GW_TEXT_CURSOR, 1, 128, &cursor, e) != 0)
+		return NULL;
+	/* The cursor is the last item shown: "<sequence>.<name>". */
+	memset(&after, 0, sizeof(after));
+	if (cursor != NULL) {
+		unsigned long long seq;
+		int used = 0;
+		if (gw_cursor_decode(cursor, key, sizeof(key)) != 0 ||
+		    sscanf(key, "%llu.%n", &seq, &used) != 1 || used == 0 ||
+		    strlen(key + used) > TFP_MODEL_NAME_MAX)
+			return refuse(e, "invalid_request", json_pack("{s:s}", "path", "/cursor"),
+			              "/cursor: not a cursor of this gateway");
+		after.m.sequence = seq;
+		snprintf(after.m.name, sizeof(after.m.name), "%s", key + used);
+	}
+	if ((rc = gw_catalog_list(a->catalog, name, &v, &n)) != 0)
+		return refuse(e, "internal", NULL, "store: %s", strerror(-rc));
+	if (n > 0)
+		qsort(v, n, sizeof(v[0]), model_cmp);
+	items = json_array();
+	for (size_t i = 0; i < n; i++) {
+		if (class != NULL && strcmp(v[i].m.device_class, class) != 0)
+			continue;
+		total++;
+		if (cursor != NULL && model_order(&v[i], &after) <= 0)
+			continue;
+		if (shown == limit) {
+			more = 1;
+			continue;
+		}
+		json_array_append_new(items, model_json(a, &v[i]));
+		shown++;
+		last = i;
+	}
+	if (more) {
+		snprintf(key, sizeof(key), "%llu.%s", (unsigned long long)v[last].m.sequence,
+		         v[last].m.name);
+		gw_cursor_encode(key, next, sizeof(next));
+	}
+	o = json_pack("{s:o, s:o, s:I}", "items", items, "next_cursor",
+	              more ? json_string(next) : json_null(), "total", (json_int_t)total);
+	free(v);
+	return o;
 }
 
 static json_t *
@@ -244,13 +334,16 @@ device_json(struct gw_api *a, const struct gw_device *d, const struct tfp_state 
 	                : json_null();
 	gw_format_time(first_seen, first);
 	gw_format_time(d->last_seen_ms, last);
-	return json_pack("{s:s, s:s, s:b, s:s, s:s, s:I, s:I, s:o, s:{s:s, s:I}, s:[], s:s, s:o,"
+	json_t *tags = json_array();
+	for (const char **t = d->tags; t != NULL && *t != NULL; t++)
+		json_array_append_new(tags, json_string(*t));
+	return json_pack("{s:s, s:s, s:b, s:s, s:s, s:I, s:I, s:o, s:{s:s, s:I}, s:o, s:s, s:o,"
 	                 " s:o, s:b, s:o, s:n}",
 	                 "id", d->id, "class", s->device_class, "online", d->online,
 	                 "first_seen", first, "last_seen", last, "ram_bytes",
 	                 (json_int_t)s->ram_bytes, "flash_bytes", (json_int_t)s->flash_bytes,
 	                 "sensors", sensors, "agent", "version", s->agent_version, "abi",
-	                 (json_int_t)s->agent_abi, "tags", "active_slot",
+	                 (json_int_t)s->agent_abi, "tags", tags, "active_slot",
 	                 s->active_slot == 0 ? "a" : "b", "slots", slots, "model", model,
 	                 "drifting", x != NULL && x->why != 0, "metrics",
 	                 x != NULL ? gw_monitor_metrics_json(x) : json_null(), "rollout");
@@ -259,21 +352,216 @@ device_json(struct gw_api *a, const struct gw_device *d, const struct tfp_state 
 static json_t *
 op_device_get(struct gw_api *a, void *ctx, const char *cn, json_t *body, struct gw_api_error *e)
 {
-	(void)ctx;
 	static const char *const names[] = { "id", NULL };
 	const struct gw_device *d;
 	struct tfp_state s;
 	uint64_t first_seen;
 	const char *id;
+	(void)ctx;
 	(void)cn;
 
-	if (only_strings(body, e, names) != 0)
+	if (gw_check_members(body, "", names, e) != 0 ||
+	    gw_check_required(body, "", "id", e) != 0 ||
+	    gw_check_text(body, "", "id", GW_TEXT_NAME, 1, TFP_DEVICE_ID_MAX, &id, e) != 0)
 		return NULL;
-	id = json_string_value(json_object_get(body, "id"));
 	if ((d = gw_registry_get(a->registry, id)) == NULL ||
 	    gw_registry_load_state(a->registry, id, &s, &first_seen) != 0)
 		return refuse(e, "not_found", json_pack("{s:s, s:s}", "kind", "device", "id", id),
 		              "no device %s", id);
+	return device_json(a, d, &s, first_seen);
+}
+
+/* The filters of device.list, checked. */
+struct device_filter {
+	const char *class, *model, *version;
+	int online, drifting;
+	int can_run;
+	struct gw_model fit;
+	json_t *tags;
+	const struct gw_registry *reg;
+	const struct gw_monitor *mon;
+	const struct gw_device **v;
+	size_t n, cap;
+	int err;
+};
+
+static int
+device_matches(const struct device_filter *f, const struct gw_device *d)
+{
+	const struct gw_metrics *x;
+	size_t i;
+	json_t *t;
+
+	if (f->class != NULL && strcmp(gw_registry_class(f->reg, d), f->class) != 0)
+		return 0;
+	if (f->online >= 0 && d->online != f->online)
+		return 0;
+	if (f->model != NULL &&
+	    (d->slot_state[d->active_slot] != TFP_SLOT_CONFIRMED || strcmp(d->model, f->model) != 0 ||
+	     (f->version != NULL && strcmp(d->version, f->version) != 0)))
+		return 0;
+	if (f->drifting >= 0) {
+		x = f->mon != NULL ? gw_monitor_get(f->mon, d->id) : NULL;
+		if ((x != NULL && x->why != 0) != f->drifting)
+			return 0;
+	}
+	if (f->can_run && !gw_registry_fits(f->reg, d, &f->fit.m))
+		return 0;
+	json_array_foreach(f->tags, i, t)
+		if (!gw_registry_has_tag(d, json_string_value(t)))
+			return 0;
+	return 1;
+}
+
+static void
+collect_device(void *arg, void *entry)
+{
+	struct device_filter *f = arg;
+	const struct gw_device *d = entry;
+
+	if (f->err != 0 || !device_matches(f, d))
+		return;
+	if (f->n == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 256;
+		const struct gw_device **p = realloc(f->v, cap * sizeof(*p));
+		if (p == NULL) {
+			f->err = -ENOMEM;
+			return;
+		}
+		f->v = p;
+		f->cap = cap;
+	}
+	f->v[f->n++] = d;
+}
+
+static int
+device_cmp(const void *a, const void *b)
+{
+	const struct gw_device *const *x = a, *const *y = b;
+	return strcmp((*x)->id, (*y)->id);
+}
+
+static json_t *
+op_device_list(struct gw_api *a, void *ctx, const char *cn, json_t *body, struct gw_api_error *e)
+{
+	static const char *const names[] = { "class", "model", "version", "online", "drifting",
+		                             "can_run", "tags", "limit", "cursor", NULL };
+	static const char *const fit_names[] = { "model", "version", NULL };
+	static struct tfp_state st;
+	struct device_filter f;
+	const char *cursor, *fit_model, *fit_version;
+	char after[TFP_DEVICE_ID_MAX + 1] = "", next[128];
+	size_t limit, i, shown = 0;
+	json_t *can_run, *items, *o;
+	(void)ctx;
+	(void)cn;
+
+	memset(&f, 0, sizeof(f));
+	f.reg = a->registry;
+	f.mon = a->monitor;
+	if (gw_check_members(body, "", names, e) != 0 ||
+	    gw_check_text(body, "", "class", GW_TEXT_NAME, 1, TFP_CLASS_MAX, &f.class, e) != 0 ||
+	    gw_check_text(body, "", "model", GW_TEXT_NAME, 1, TFP_MODEL_NAME_MAX, &f.model, e) != 0 ||
+	    gw_check_text(body, "", "version", GW_TEXT_VERSION, 5, TFP_VERSION_MAX, &f.version,
+	                  e) != 0 ||
+	    gw_check_bool(body, "", "online", &f.online, e) != 0 ||
+	    gw_check_bool(body, "", "drifting", &f.drifting, e) != 0 ||
+	    gw_check_tags(body, "tags", 1, &f.tags, e) != 0 || gw_check_limit(body, &limit, e) != 0 ||
+	    gw_check_text(body, "", "cursor", GW_TEXT_CURSOR, 1, 128, &cursor, e) != 0)
+		return NULL;
+	if (f.version != NULL && f.model == NULL)
+		return refuse(e, "invalid_request",
+		              json_pack("{s:s, s:s}", "path", "", "keyword", "dependentRequired"),
+		              "'version' needs 'model'");
+	if ((can_run = json_object_get(body, "can_run")) != NULL) {
+		if (!json_is_object(can_run))
+			return refuse(e, "invalid_request",
+			              json_pack("{s:s, s:s}", "path", "/can_run", "keyword", "type"),
+			              "/can_run: must be an object");
+		if (gw_check_members(can_run, "/can_run", fit_names, e) != 0 ||
+		    gw_check_required(can_run, "/can_run", "model", e) != 0 ||
+		    gw_check_required(can_run, "/can_run", "version", e) != 0 ||
+		    gw_check_text(can_run, "/can_run", "model", GW_TEXT_NAME, 1, TFP_MODEL_NAME_MAX,
+		                  &fit_model, e) != 0 ||
+		    gw_check_text(can_run, "/can_run", "version", GW_TEXT_VERSION, 5,
+		                  TFP_VERSION_MAX, &fit_version, e) != 0)
+			return NULL;
+		if (gw_catalog_find_version(a->catalog, fit_model, fit_version, &f.fit) != 0)
+			return refuse(e, "not_found",
+			              json_pack("{s:s, s:s}", "kind", "model", "id", fit_model),
+			              "no version %s of model %s", fit_version, fit_model);
+		f.can_run = 1;
+	}
+	if (cursor != NULL && gw_cursor_decode(cursor, after, sizeof(after)) != 0)
+		return refuse(e, "invalid_request", json_pack("{s:s}", "path", "/cursor"),
+		              "/cursor: not a cursor of this gateway");
+
+	gw_devtab_each(&a->registry->tab, collect_device, &f);
+	if (f.err != 0) {
+		free(f.v);
+		return refuse(e, "internal", NULL, "out of memory");
+	}
+	if (f.n > 0)
+		qsort(f.v, f.n, sizeof(f.v[0]), device_cmp);
+	items = json_array();
+	next[0] = '\0';
+	for (i = 0; i < f.n; i++) {
+		uint64_t first_seen;
+		if (after[0] != '\0' && strcmp(f.v[i]->id, after) <= 0)
+			continue;
+		if (shown == limit) {
+			/* More to come: the cursor is the last id shown. */
+			gw_cursor_encode(f.v[i - 1]->id, next, sizeof(next));
+			break;
+		}
+		if (gw_registry_load_state(a->registry, f.v[i]->id, &st, &first_seen) != 0)
+			continue;   /* logged by the registry; the total still counts it */
+		json_array_append_new(items, device_json(a, f.v[i], &st, first_seen));
+		shown++;
+	}
+	o = json_pack("{s:o, s:o, s:I}", "items", items, "next_cursor",
+	              next[0] != '\0' ? json_string(next) : json_null(), "total", (json_int_t)f.n);
+	free(f.v);
+	return o;
+}
+
+static json_t *
+op_device_tags(struct gw_api *a, void *ctx, const char *cn, json_t *body, struct gw_api_error *e)
+{
+	static const char *const names[] = { "id", "add", "remove", NULL };
+	const struct gw_device *d;
+	struct tfp_state s;
+	uint64_t first_seen;
+	const char *id;
+	json_t *add, *remove;
+	int changed, rc;
+	(void)ctx;
+
+	if (gw_check_members(body, "", names, e) != 0 ||
+	    gw_check_required(body, "", "id", e) != 0 ||
+	    gw_check_text(body, "", "id", GW_TEXT_NAME, 1, TFP_DEVICE_ID_MAX, &id, e) != 0 ||
+	    gw_check_tags(body, "add", 0, &add, e) != 0 ||
+	    gw_check_tags(body, "remove", 0, &remove, e) != 0)
+		return NULL;
+	if (add == NULL && remove == NULL)
+		return refuse(e, "invalid_request",
+		              json_pack("{s:s, s:s}", "path", "", "keyword", "anyOf"),
+		              "give 'add', 'remove' or both");
+	rc = gw_registry_set_tags(a->registry, id, add, remove, cn, gw_wall_ms(), &changed);
+	if (rc == -ENOENT)
+		return refuse(e, "not_found", json_pack("{s:s, s:s}", "kind", "device", "id", id),
+		              "no device %s", id);
+	if (rc == -E2BIG)
+		return refuse(e, "invalid_request",
+		              json_pack("{s:s, s:s, s:i}", "path", "/add", "keyword", "maxItems",
+		                        "limit", GW_REGISTRY_MAX_TAGS),
+		              "a device has at most %d tags", GW_REGISTRY_MAX_TAGS);
+	if (rc != 0)
+		return refuse(e, rc == -ENOSPC ? "storage_full" : "internal", NULL, "store: %s",
+		              strerror(-rc));
+	if ((d = gw_registry_get(a->registry, id)) == NULL ||
+	    gw_registry_load_state(a->registry, id, &s, &first_seen) != 0)
+		return refuse(e, "internal", NULL, "device %s vanished", id);
 	return device_json(a, d, &s, first_seen);
 }
 
@@ -353,6 +641,11 @@ gw_api_fleet_status(struct gw_api *a)
 	              a->site, "gateway", "version", TF_VERSION, "started_at", started,
 	              "devices", "total", f->total, "online", f->online, "drifting", f->drifting,
 	              "updating", (json_int_t)0, "classes", classes, "models", models, "rollouts");
+	if (o != NULL && a->fleet_rollouts != NULL) {
+		json_int_t updating = 0;
+		a->fleet_rollouts(a->fleet_ctx, json_object_get(o, "rollouts"), &updating);
+		json_object_set_new(json_object_get(o, "devices"), "updating", json_integer(updating));
+	}
 	free(f);
 	return o;
 }
@@ -378,7 +671,10 @@ op_fleet_status(struct gw_api *a, void *ctx, const char *cn, json_t *body, struc
 static const struct gw_api_op operations[] = {
 	{ "model.publish", op_model_publish },
 	{ "model.get", op_model_get },
+	{ "model.list", op_model_list },
 	{ "device.get", op_device_get },
+	{ "device.list", op_device_list },
+	{ "device.tags", op_device_tags },
 	{ "fleet.status", op_fleet_status },
 };
 
@@ -419,6 +715,17 @@ gw_api_init(struct gw_api *a, const char *site, struct gw_catalog *catalog,
 	a->mqtt = mqtt;
 	a->started_ms = gw_wall_ms();
 	gw_api_add_ops(a, operations, sizeof(operations) / sizeof(operations[0]), NULL);
+}
+
+json_t *
+gw_api_call(struct gw_api *a, const char *op, const char *cn, json_t *body,
+            struct gw_api_error *e)
+{
+	void *ctx = NULL;
+	const struct gw_api_op *o = find_op(a, op, &ctx);
+	if (o == NULL)
+		return refuse(e, "unknown_operation", NULL, "'%s' is not an operation", op);
+	return o->fn(a, ctx, cn, body, e);
 }
 
 /* Splits tf/<site>/api/req/<op>/<cn>; 0 or -EINVAL. */
@@ -469,17 +776,11 @@ gw_api_on_request(struct gw_api *a, const struct gw_mqtt_msg *m)
 	}
 
 	body = json_loadb((const char *)m->payload, m->len, JSON_REJECT_DUPLICATES, &jerr);
-	if (body == NULL || !json_is_object(body)) {
+	if (body == NULL || !json_is_object(body))
 		refuse(&e, "bad_json", NULL, "the body is not one JSON object%s%s",
 		       body == NULL ? ": " : "", body == NULL ? jerr.text : "");
-	} else {
-		void *ctx = NULL;
-		const struct gw_api_op *o = find_op(a, op, &ctx);
-		if (o == NULL)
-			refuse(&e, "unknown_operation", NULL, "'%s' is not an operation", op);
-		else
-			result = o->fn(a, ctx, cn, body, &e);
-	}
+	else
+		result = gw_api_call(a, op, cn, body, &e);
 	json_decref(body);
 
 	if (result != NULL) {

@@ -11,9 +11,9 @@
  * Requests run one at a time in arrival order on the loop thread, and a change is
  * committed before its response is sent (catalog.h, registry.h).
  *
- * Operations implemented so far: model.publish, model.get, device.get, fleet.status. Every
- * other operation of the
- * contract answers `unknown_operation` until its module lands.
+ * The core's operations: model.publish, model.get, model.list, device.get, device.list,
+ * device.tags, fleet.status; modules add theirs with gw_api_add_ops (rollout.*). An
+ * operation no module registered answers `unknown_operation`.
  */
 #ifndef GW_API_H
 #define GW_API_H
@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "catalog.h"
+#include "deltas.h"
 #include "monitor.h"
 #include "mqtt.h"
 #include "registry.h"
@@ -54,6 +55,7 @@ struct gw_api {
 	struct gw_registry *registry;
 	struct gw_monitor *monitor;
 	struct gw_mqtt *mqtt;
+	struct gw_deltas *deltas;  /* optional: publishing prepares deltas when set */
 	uint64_t started_ms;       /* for fleet.status */
 	uint64_t requests;
 	uint64_t refused;          /* answered with an error */
@@ -64,6 +66,10 @@ struct gw_api {
 		void *ctx;
 	} groups[GW_API_MAX_GROUPS];
 	size_t n_groups;
+	/* The rollout engine's share of fleet.status: appends its running and paused rollouts
+	 * (rollout_ref objects) to `rollouts` and sets *updating; NULL: none. */
+	void (*fleet_rollouts)(void *ctx, json_t *rollouts, json_int_t *updating);
+	void *fleet_ctx;
 };
 
 /* Fills *e and returns NULL, so that an operation can `return gw_api_refuse(...)`. */
@@ -81,6 +87,11 @@ void gw_api_init(struct gw_api *a, const char *site, struct gw_catalog *catalog,
 /* The fleet-status document (schemas/operator/fleet-status.schema.json) without its "at"
  * member; NULL when out of memory. The caller owns the result. */
 json_t *gw_api_fleet_status(struct gw_api *a);
+/* Runs operation op for operator cn on a request body (a JSON object, borrowed): the
+ * result (owned by the caller), or NULL with *e filled. What gw_api_on_request does after
+ * the topic, response topic and JSON checks; the tests call it directly. */
+json_t *gw_api_call(struct gw_api *a, const char *op, const char *cn, json_t *body,
+                    struct gw_api_error *e);
 /* Handles one message on tf/<site>/api/req/#. */
 void gw_api_on_request(struct gw_api *a, const struct gw_mqtt_msg *m);
 

@@ -288,6 +288,78 @@ find_newest(void *arg, const void *key, size_t klen, const void *val, size_t vle
 	return 0;
 }
 
+int
+gw_catalog_latest(struct gw_catalog *c, const char *name, struct gw_model *out)
+{
+	struct newest_ctx newest = { name, strlen(name), 0, 0 };
+	struct gw_txn t;
+	int rc;
+
+	if ((rc = gw_store_begin_read(c->store, &t)) != 0)
+		return rc;
+	rc = gw_store_each(&t, GW_DB_MODELS, find_newest, &newest);
+	gw_store_abort(&t);
+	if (rc < 0)
+		return rc;
+	return newest.found ? gw_catalog_get(c, name, newest.max_seq, out) : -ENOENT;
+}
+
+struct list_ctx {
+	const char *name;
+	size_t name_len;
+	struct gw_model *v;
+	size_t n, cap;
+	int err;
+};
+
+static int
+collect(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	struct list_ctx *l = arg;
+	const uint8_t *k = key;
+
+	if (l->name != NULL && (klen != l->name_len + 9 || memcmp(k, l->name, l->name_len) != 0 ||
+	                        k[l->name_len] != 0))
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct gw_model *p = realloc(l->v, cap * sizeof(*p));
+		if (p == NULL) {
+			l->err = -ENOMEM;
+			return 1;
+		}
+		l->v = p;
+		l->cap = cap;
+	}
+	if (decode_model(val, vlen, &l->v[l->n]) == 0)
+		l->n++;
+	else
+		log_warnx("catalog: unreadable record of %zu bytes skipped", vlen);
+	return 0;
+}
+
+int
+gw_catalog_list(struct gw_catalog *c, const char *name, struct gw_model **out, size_t *n)
+{
+	struct list_ctx l = { name, name != NULL ? strlen(name) : 0, NULL, 0, 0, 0 };
+	struct gw_txn t;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = gw_store_begin_read(c->store, &t)) != 0)
+		return rc;
+	rc = gw_store_each(&t, GW_DB_MODELS, collect, &l);
+	gw_store_abort(&t);
+	if (l.err != 0 || rc < 0) {
+		free(l.v);
+		return l.err != 0 ? l.err : rc;
+	}
+	*out = l.v;
+	*n = l.n;
+	return 0;
+}
+
 static const char *
 code_of(int tfp_err)
 {

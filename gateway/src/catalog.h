@@ -54,6 +54,13 @@ int gw_catalog_publish(struct gw_catalog *c, const uint8_t *manifest, size_t mle
 int gw_catalog_find_version(struct gw_catalog *c, const char *name, const char *version,
                             struct gw_model *out);
 
+/* The version of name with the highest sequence: 0, -ENOENT. */
+int gw_catalog_latest(struct gw_catalog *c, const char *name, struct gw_model *out);
+
+/* Every published version (of model `name` when not NULL), in key order: by name, then by
+ * sequence. *out is malloc'd (free it; NULL when none). 0, -ENOMEM or a store error. */
+int gw_catalog_list(struct gw_catalog *c, const char *name, struct gw_model **out, size_t *n);
+
 /* Looks a version up by name and sequence: 0, -ENOENT. */
 int gw_catalog_get(struct gw_catalog *c, const char *name, uint64_t seq, struct gw_model *out);
 

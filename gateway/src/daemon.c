@@ -151,7 +151,10 @@ on_status(uv_timer_t *t)
 	char at[21], topic[96], *now, *text;
 	json_t *o;
 
-	if (!d->mqtt.connected || (o = gw_api_fleet_status(&d->api)) == NULL)
+	if (!d->mqtt.connected)
+		return;
+	gw_model_status_publish(&d->model_status, &d->api, &d->mqtt);
+	if ((o = gw_api_fleet_status(&d->api)) == NULL)
 		return;
 	now = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	if (now == NULL || (d->fleet_status != NULL && strcmp(now, d->fleet_status) == 0)) {
@@ -254,6 +257,7 @@ gw_daemon_stop(struct gw_daemon *d)
 	uv_close((uv_handle_t *)&d->status_timer, NULL);
 	free(d->fleet_status);
 	d->fleet_status = NULL;
+	gw_model_status_free(&d->model_status);
 	uv_close((uv_handle_t *)&d->flush_timer, NULL);
 	uv_close((uv_handle_t *)&d->watchdog_timer, NULL);
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
@@ -332,6 +336,7 @@ gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
 	gw_monitor_init(&d->monitor, &d->store, emit_event, d);
 	gw_api_init(&d->api, d->cfg.site, &d->catalog, &d->registry, &d->monitor, &d->mqtt);
 	gw_deltas_init(&d->deltas, loop, &d->store, gw_rollouts_delta_ready, &d->rollouts);
+	d->api.deltas = &d->deltas;
 	if ((rc = gw_rollouts_open(&d->rollouts, loop, &d->store, &d->registry, &d->catalog,
 	                           &d->monitor, &d->deltas, &d->mqtt, &d->api, d->cfg.site,
 	                           emit_event, d)) != 0) {
@@ -353,6 +358,7 @@ gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
 	d->flush_timer.data = d;
 	uv_timer_start(&d->flush_timer, on_flush, d->cfg.telemetry_flush_ms,
 	               d->cfg.telemetry_flush_ms);
+	gw_model_status_init(&d->model_status);
 	uv_timer_init(loop, &d->status_timer);
 	d->status_timer.data = d;
 	uv_timer_start(&d->status_timer, on_status, 1000, 1000);

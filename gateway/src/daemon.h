@@ -19,6 +19,7 @@
 #include "chunks.h"
 #include "config.h"
 #include "deltas.h"
+#include "modelstatus.h"
 #include "monitor.h"
 #include "mqtt.h"
 #include "registry.h"
@@ -42,6 +43,7 @@ struct gw_daemon {
 	uv_timer_t watchdog_timer;
 	uv_timer_t status_timer;   /* retained tf/<site>/status/fleet, once a second if changed */
 	char *fleet_status;        /* the last one published, without "at" */
+	struct gw_model_status model_status;   /* retained tf/<site>/status/model/<name> */
 	uv_signal_t sig_term, sig_int, sig_hup;
 	char topic_prefix[64];     /* "tf/<site>/" */
 	char api_prefix[64];       /* "tf/<site>/api/req/" */

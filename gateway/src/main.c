@@ -36,6 +36,10 @@ print_config(const struct gw_config *c)
 	       (unsigned long long)c->store_map_size_mb, (unsigned long long)c->store_reserve_mb,
 	       (unsigned long long)c->store_telemetry_keep, c->telemetry_flush_ms,
 	       c->telemetry_batch_max, c->chunks_rate_kbps, c->chunks_device_rate_kbps);
+	printf("drift_policy.share = %u\ndrift_policy.window_s = %u\n"
+	       "drift_policy.min_devices = %u\ndrift_policy.action = %s\n", c->drift_share,
+	       c->drift_window_s, c->drift_min_devices,
+	       c->drift_action == 2 ? "rollback" : c->drift_action == 1 ? "pause" : "alert");
 }
 
 int

@@ -14,7 +14,7 @@
 #include "tinyfleet/protocol/msg_state.h"
 
 /* Store record keys (the registry's own CBOR map). */
-enum { REC_STATE = 1, REC_LAST_SEEN = 2, REC_ONLINE = 3, REC_FIRST_SEEN = 4 };
+enum { REC_STATE = 1, REC_LAST_SEEN = 2, REC_ONLINE = 3, REC_FIRST_SEEN = 4, REC_TAGS = 5 };
 
 static uint32_t
 fnv32(const uint8_t *p, size_t n)
@@ -35,6 +35,47 @@ intern(char **pool, unsigned *n, unsigned max, const char *name)
 	if (*n >= max || (pool[*n] = strdup(name)) == NULL)
 		return -1;
 	return (int)(*n)++;
+}
+
+/* The pool's copy of tag, added if new; NULL when out of memory. */
+static const char *
+intern_tag(struct gw_registry *r, const char *tag)
+{
+	for (size_t i = 0; i < r->ntags; i++)
+		if (strcmp(r->tag_pool[i], tag) == 0)
+			return r->tag_pool[i];
+	if (r->ntags == r->tags_cap) {
+		size_t cap = r->tags_cap ? r->tags_cap * 2 : 16;
+		char **p = realloc(r->tag_pool, cap * sizeof(*p));
+		if (p == NULL)
+			return NULL;
+		r->tag_pool = p;
+		r->tags_cap = cap;
+	}
+	if ((r->tag_pool[r->ntags] = strdup(tag)) == NULL)
+		return NULL;
+	return r->tag_pool[r->ntags++];
+}
+
+/* A device's tag array (NULL-terminated, pool strings) for names[0..n); *out NULL when n
+ * is 0. 0 or -ENOMEM. */
+static int
+make_tags(struct gw_registry *r, const char *const *names, size_t n, const char ***out)
+{
+	const char **t;
+
+	*out = NULL;
+	if (n == 0)
+		return 0;
+	if ((t = calloc(n + 1, sizeof(*t))) == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if ((t[i] = intern_tag(r, names[i])) == NULL) {
+			free(t);
+			return -ENOMEM;
+		}
+	*out = t;
+	return 0;
 }
 
 /* Copies what matching and rollouts need from a decoded state into the compact entry. */
@@ -72,18 +113,28 @@ apply_state(struct gw_registry *r, struct gw_device *d, const struct tfp_state *
 	}
 }
 
+static size_t
+count_tags(const char *const *tags)
+{
+	size_t n = 0;
+	while (tags != NULL && tags[n] != NULL)
+		n++;
+	return n;
+}
+
 static int
 encode_record(const uint8_t *state, size_t len, uint64_t last_seen, int online,
-              uint64_t first_seen, uint8_t **out, size_t *outlen)
+              uint64_t first_seen, const char *const *tags, uint8_t **out, size_t *outlen)
 {
 	struct tfp_cbor_writer w;
-	size_t cap = len + 48;
+	size_t ntags = count_tags(tags);
+	size_t cap = len + 48 + ntags * (GW_REGISTRY_TAG_MAX + 2);
 	uint8_t *buf = malloc(cap);
 
 	if (buf == NULL)
 		return -ENOMEM;
 	tfp_cbor_writer_init(&w, buf, cap);
-	tfp_cbor_put_map(&w, 4);
+	tfp_cbor_put_map(&w, ntags > 0 ? 5 : 4);
 	tfp_cbor_put_uint(&w, REC_STATE);
 	tfp_cbor_put_bytes(&w, state, len);
 	tfp_cbor_put_uint(&w, REC_LAST_SEEN);
@@ -92,6 +143,12 @@ encode_record(const uint8_t *state, size_t len, uint64_t last_seen, int online,
 	tfp_cbor_put_bool(&w, online != 0);
 	tfp_cbor_put_uint(&w, REC_FIRST_SEEN);
 	tfp_cbor_put_uint(&w, first_seen);
+	if (ntags > 0) {
+		tfp_cbor_put_uint(&w, REC_TAGS);
+		tfp_cbor_put_array(&w, ntags);
+		for (size_t i = 0; i < ntags; i++)
+			tfp_cbor_put_textz(&w, tags[i]);
+	}
 	if (tfp_cbor_writer_finish(&w, outlen) != 0) {
 		free(buf);
 		return -EOVERFLOW;
@@ -105,7 +162,22 @@ struct record {
 	size_t state_len;
 	uint64_t last_seen, first_seen;
 	bool online;
+	size_t ntags;
+	char tags[GW_REGISTRY_MAX_TAGS][GW_REGISTRY_TAG_MAX + 1];
 };
+
+static int
+read_tags(struct tfp_cbor_reader *rd, struct record *rec)
+{
+	size_t n;
+	if (tfp_cbor_read_array(rd, &n) != 0 || n > GW_REGISTRY_MAX_TAGS)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (tfp_cbor_read_text_into(rd, rec->tags[i], sizeof(rec->tags[i])) != 0)
+			return -1;
+	rec->ntags = n;
+	return 0;
+}
 
 static int
 decode_record(const void *val, size_t len, struct record *rec)
@@ -126,6 +198,7 @@ decode_record(const void *val, size_t len, struct record *rec)
 			case REC_LAST_SEEN: rc = tfp_cbor_read_uint(&rd, &rec->last_seen); break;
 			case REC_ONLINE: rc = tfp_cbor_read_bool(&rd, &rec->online); break;
 			case REC_FIRST_SEEN: rc = tfp_cbor_read_uint(&rd, &rec->first_seen); break;
+			case REC_TAGS: rc = read_tags(&rd, rec); break;
 			default: rc = tfp_cbor_skip(&rd); break;   /* a newer gateway's field */
 			}
 		}
@@ -159,12 +232,23 @@ load_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
 		return 1;
 	}
 	memcpy(d->id, key, klen);
+	if (rec.ntags > 0) {
+		const char *names[GW_REGISTRY_MAX_TAGS];
+		for (size_t i = 0; i < rec.ntags; i++)
+			names[i] = rec.tags[i];
+		if (make_tags(c->r, names, rec.ntags, &d->tags) != 0) {
+			free(d);
+			c->err = -ENOMEM;
+			return 1;
+		}
+	}
 	apply_state(c->r, d, &s);
 	d->state_hash = fnv32(rec.state, rec.state_len);
 	d->last_seen_ms = rec.last_seen;
 	/* Nobody is online until they speak again: the gateway may have been down a while. */
 	d->online = 0;
 	if (gw_devtab_add(&c->r->tab, d) != 0) {
+		free(d->tags);
 		free(d);
 		c->err = -ENOMEM;
 		return 1;
@@ -193,6 +277,9 @@ gw_registry_open(struct gw_registry *r, struct gw_store *s, gw_registry_event_fn
 		gw_registry_close(r);
 		return c.err != 0 ? c.err : rc;
 	}
+	/* Loading read every device record through the map: those pages need not stay
+	 * resident in the daemon (the store keeps them a read away). */
+	gw_store_release_pages(s);
 	log_info("registry: %zu device(s) loaded", r->tab.count);
 	return 0;
 }
@@ -200,8 +287,10 @@ gw_registry_open(struct gw_registry *r, struct gw_store *s, gw_registry_event_fn
 static void
 free_entry(void *arg, void *entry)
 {
+	struct gw_device *d = entry;
 	(void)arg;
-	free(entry);
+	free(d->tags);
+	free(d);
 }
 
 void
@@ -214,6 +303,11 @@ gw_registry_close(struct gw_registry *r)
 	for (unsigned i = 0; i < r->nsensors; i++)
 		free(r->sensors[i]);
 	r->nclasses = r->nsensors = 0;
+	for (size_t i = 0; i < r->ntags; i++)
+		free(r->tag_pool[i]);
+	free(r->tag_pool);
+	r->tag_pool = NULL;
+	r->ntags = r->tags_cap = 0;
 }
 
 /* Appends an audit entry in t; takes ownership of details (may be NULL). */
@@ -289,7 +383,7 @@ gw_registry_on_state(struct gw_registry *r, const char *id, const uint8_t *msg, 
 		snprintf(fresh->id, sizeof(fresh->id), "%s", id);
 		d = fresh;
 	}
-	if ((rc = encode_record(msg, len, now_ms, 1, first_seen, &rec, &reclen)) != 0)
+	if ((rc = encode_record(msg, len, now_ms, 1, first_seen, d->tags, &rec, &reclen)) != 0)
 		goto out;
 	if ((rc = gw_store_begin(r->store, &t)) != 0)
 		goto out;
@@ -369,7 +463,7 @@ gw_registry_on_conn(struct gw_registry *r, const char *id, const uint8_t *msg, s
 	if ((rc = gw_store_get_device(&t, id, &old, &oldlen)) != 0 ||
 	    (rc = decode_record(old, oldlen, &rec)) != 0 ||
 	    (rc = encode_record(rec.state, rec.state_len, d->last_seen_ms, 0, rec.first_seen,
-	                        &buf, &reclen)) != 0 ||
+	                        d->tags, &buf, &reclen)) != 0 ||
 	    (rc = gw_store_put_device(&t, id, buf, reclen)) != 0 ||
 	    (rc = audit(&t, now_ms, id, "device.offline",
 	                json_pack("{s:s}", "cause", cause))) != 0 ||
@@ -434,6 +528,94 @@ gw_registry_load_state(struct gw_registry *r, const char *id, struct tfp_state *
 			*first_seen_ms = rec.first_seen;
 	}
 	gw_store_abort(&t);
+	return rc;
+}
+
+bool
+gw_registry_has_tag(const struct gw_device *d, const char *tag)
+{
+	for (const char **t = d->tags; t != NULL && *t != NULL; t++)
+		if (strcmp(*t, tag) == 0)
+			return true;
+	return false;
+}
+
+static int
+listed(json_t *arr, const char *tag)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(arr, i, v)
+		if (json_is_string(v) && strcmp(json_string_value(v), tag) == 0)
+			return 1;
+	return 0;
+}
+
+int
+gw_registry_set_tags(struct gw_registry *r, const char *id, json_t *add, json_t *remove,
+                     const char *by, uint64_t now_ms, int *changed)
+{
+	struct gw_device *d = gw_devtab_get(&r->tab, id);
+	const char *names[GW_REGISTRY_MAX_TAGS], **fresh = NULL;
+	struct gw_txn t = { 0 };
+	const void *old;
+	size_t oldlen, reclen, n = 0, i;
+	struct record rec;
+	uint8_t *buf = NULL;
+	json_t *v, *details;
+	int rc;
+
+	*changed = 0;
+	if (d == NULL)
+		return -ENOENT;
+	for (const char **p = d->tags; p != NULL && *p != NULL; p++)
+		if (remove == NULL || !listed(remove, *p))
+			names[n++] = *p;
+	json_array_foreach(add, i, v) {
+		const char *tag = json_string_value(v);
+		size_t k;
+		for (k = 0; k < n && strcmp(names[k], tag) != 0; k++)
+			;
+		if (k < n)
+			continue;
+		if (n == GW_REGISTRY_MAX_TAGS)
+			return -E2BIG;
+		names[n++] = tag;
+	}
+	*changed = n != count_tags(d->tags);
+	for (i = 0; i < n && !*changed; i++)
+		*changed = !gw_registry_has_tag(d, names[i]);
+	if (!*changed)
+		return 0;   /* a repeat: nothing to commit */
+	if ((rc = make_tags(r, names, n, &fresh)) != 0)
+		return rc;
+	details = json_array();
+	for (i = 0; i < n; i++)
+		json_array_append_new(details, json_string(names[i]));
+	if ((rc = gw_store_begin(r->store, &t)) != 0) {
+		json_decref(details);
+		goto out;
+	}
+	if ((rc = gw_store_get_device(&t, id, &old, &oldlen)) != 0 ||
+	    (rc = decode_record(old, oldlen, &rec)) != 0 ||
+	    (rc = encode_record(rec.state, rec.state_len, rec.last_seen, rec.online,
+	                        rec.first_seen, fresh, &buf, &reclen)) != 0 ||
+	    (rc = gw_store_put_device(&t, id, buf, reclen)) != 0) {
+		json_decref(details);
+		goto out;
+	}
+	if ((rc = audit(&t, now_ms, by, "device.tags",
+	                json_pack("{s:s, s:o}", "device", id, "tags", details))) != 0 ||
+	    (rc = gw_store_commit(&t)) != 0)
+		goto out;
+	free(d->tags);
+	d->tags = fresh;
+	fresh = NULL;
+	rc = 0;
+out:
+	gw_store_abort(&t);
+	free(buf);
+	free(fresh);
 	return rc;
 }
 

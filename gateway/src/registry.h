@@ -37,6 +37,8 @@ enum gw_conn {
 
 #define GW_REGISTRY_MAX_SENSORS 64   /* distinct sensor names across the fleet */
 #define GW_REGISTRY_MAX_CLASSES 256  /* distinct device classes across the fleet */
+#define GW_REGISTRY_MAX_TAGS 16      /* operator tags per device (common.schema.json) */
+#define GW_REGISTRY_TAG_MAX 32       /* characters of one tag */
 
 /* In-memory entry, about 200 bytes; the id comes first (devtab). */
 struct gw_device {
@@ -49,6 +51,8 @@ struct gw_device {
 	uint64_t sensors;                        /* bit i: registry sensor name i */
 	uint32_t ram_bytes, flash_bytes, agent_abi;
 	uint32_t state_hash;                     /* of the last state message, to spot changes */
+	const char **tags;                       /* operator tags, NULL-terminated, interned in
+	                                            the registry; NULL when none */
 	uint16_t class_idx;
 	uint8_t online;
 	uint8_t active_slot;
@@ -64,6 +68,8 @@ struct gw_registry {
 	unsigned nclasses;
 	char *sensors[GW_REGISTRY_MAX_SENSORS];
 	unsigned nsensors;
+	char **tag_pool;             /* every distinct tag ever set, for sharing */
+	size_t ntags, tags_cap;
 	gw_registry_event_fn emit;   /* takes ownership of data */
 	void *arg;
 	uint64_t refused;
@@ -91,6 +97,18 @@ bool gw_registry_fits(const struct gw_registry *r, const struct gw_device *d,
  * 0, -ENOENT, -EBADMSG, or a store error. */
 int gw_registry_load_state(struct gw_registry *r, const char *id, struct tfp_state *s,
                            uint64_t *first_seen_ms);
+
+/*
+ * Sets a device's operator tags (schema device-tags-request): removes `remove`, then adds
+ * `add` (either may be NULL, each a JSON array of tag strings already checked). The new set
+ * is committed in the device's record with an audit entry by `by` before memory changes.
+ * *changed says whether the set differs. 0, -ENOENT (no such device), -E2BIG (more than
+ * GW_REGISTRY_MAX_TAGS would remain), store errors.
+ */
+int gw_registry_set_tags(struct gw_registry *r, const char *id, json_t *add, json_t *remove,
+                         const char *by, uint64_t now_ms, int *changed);
+/* Whether the device carries the operator tag (for rollout target selectors). */
+bool gw_registry_has_tag(const struct gw_device *d, const char *tag);
 
 const struct gw_device *gw_registry_get(const struct gw_registry *r, const char *id);
 const char *gw_registry_class(const struct gw_registry *r, const struct gw_device *d);

@@ -136,10 +136,13 @@ snap(struct gw_rollouts *r, const char *id, const char *model, const char *versi
 	if (m == NULL || (model != NULL && (strcmp(m->model, model) != 0 ||
 	                                    strcmp(m->version, version) != 0)))
 		return;
+	/* Devices may report NaN before their first label; records and JSON need finite
+	 * numbers, and the contract bounds accuracy and confidence to [0, 1]. */
 	out->valid = 1;
-	out->loss = m->loss;
-	out->accuracy = m->accuracy;
-	out->confidence = m->confidence;
+	out->loss = isfinite(m->loss) && m->loss > 0 ? m->loss : 0.0f;
+	out->accuracy = isfinite(m->accuracy) ? fminf(fmaxf(m->accuracy, 0.0f), 1.0f) : 0.0f;
+	out->confidence = isfinite(m->confidence) ? fminf(fmaxf(m->confidence, 0.0f), 1.0f)
+	                                          : 0.0f;
 	out->samples = m->samples;
 	out->drift = (m->why & (TFP_TELEM_WHY_PH | TFP_TELEM_WHY_ADWIN | TFP_TELEM_WHY_DDM |
 	                        TFP_TELEM_WHY_HDDM)) != 0;
@@ -198,7 +201,10 @@ progress_event(struct gw_rollouts *r, struct gw_rollout *ro, struct gw_rdev *d,
 		json_object_set_new(data, "bytes_done", json_integer(done));
 		json_object_set_new(data, "bytes_total", json_integer(total));
 	}
-	gw__queue_event(r, "update.progress", data, 0);
+	/* Offers and rollbacks are decisions of the gateway: the audit log keeps them; the
+	 * device's own phases are in its record and the event stream. */
+	gw__queue_event(r, "update.progress", data,
+	                strcmp(phase, "offered") == 0 || strcmp(phase, "rolling_back") == 0);
 }
 
 static void
@@ -460,7 +466,9 @@ on_progress(struct gw_rollouts *r, struct gw_rollout *ro, struct gw_rdev *d,
 	                                              p->bytes_total)
 	                                 : 0;
 
-	if (name == NULL || (d->flags & GW_RDF_ROLLBACK_CMD))
+	/* A late or repeated progress report (QoS 1 may deliver twice) must not move a
+	 * device back once its update landed. */
+	if (name == NULL || (d->flags & (GW_RDF_ROLLBACK_CMD | GW_RDF_CONFIRMED)))
 		return;
 	d->sent_ms = now_ms;     /* the device has it: no need to re-send */
 	if (p->phase == TFP_PHASE_FETCH)
@@ -736,8 +744,20 @@ evaluate_wave(struct gw_rollouts *r, struct gw_rollout *ro, uint64_t now_ms)
 		gw__ro_transition(r, ro, GW_RO_RUNNING, GW_R_WAVE_PASSED, "gateway", NULL, now_ms);
 		return;
 	}
-	if (c.succeeded + c.failed + c.reverted + c.quality_failed < c.devices)
-		w->state = GW_WAVE_RUNNING;
+	/* Settling: every device of the wave has its update (or its outcome), some still
+	 * settle. */
+	{
+		bool open = false, settling = false;
+		for (size_t i = 0; i < ro->ndev && !open; i++) {
+			const struct gw_rdev *d = &ro->devs[i];
+			if (d->wave != ro->wave)
+				continue;
+			open = d->state == GW_RD_WAITING || in_flight(d);
+			settling |= d->state == GW_RD_SETTLING ||
+			            (d->state == GW_RD_ACTIVATING && (d->flags & GW_RDF_CONFIRMED));
+		}
+		w->state = !open && settling ? GW_WAVE_SETTLING : GW_WAVE_RUNNING;
+	}
 	if (now_ms - w->started_ms >= (uint64_t)ro->def.wave_timeout_s * 1000u)
 		gate_failed(r, ro, GW_R_WAVE_TIMEOUT, now_ms);
 }

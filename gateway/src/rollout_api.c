@@ -464,8 +464,35 @@ static const struct gw_api_op ops[] = {
 	{ "rollout.status", op_status },     { "rollout.list", op_list },
 };
 
+/* fleet.status: running and paused rollouts, and their devices not yet in a terminal
+ * state (common.schema.json: skipped, succeeded, failed, rolled_back). */
+static void
+fleet_rollouts(void *ctx, json_t *rollouts, json_int_t *updating)
+{
+	struct gw_rollouts *r = ctx;
+
+	for (size_t i = 0; i < r->n; i++) {
+		const struct gw_rollout *ro = r->list[i];
+		if (ro->state != GW_RO_RUNNING && ro->state != GW_RO_PAUSED)
+			continue;
+		if (json_array_size(rollouts) < 256)
+			json_array_append_new(rollouts,
+			                      json_pack("{s:s, s:s, s:s, s:s, s:i}", "id", ro->id,
+			                                "model", ro->def.model, "version",
+			                                ro->def.version, "state",
+			                                gw_ro_state_name(ro->state), "wave", ro->wave));
+		for (size_t k = 0; k < ro->ndev; k++) {
+			int s = ro->devs[k].state;
+			*updating += s != GW_RD_SKIPPED && s != GW_RD_SUCCEEDED && s != GW_RD_FAILED &&
+			             s != GW_RD_ROLLED_BACK;
+		}
+	}
+}
+
 int
 gw_rollout_api_register(struct gw_rollouts *r, struct gw_api *api)
 {
+	api->fleet_rollouts = fleet_rollouts;
+	api->fleet_ctx = r;
 	return gw_api_add_ops(api, ops, sizeof(ops) / sizeof(ops[0]), r);
 }

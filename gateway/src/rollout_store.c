@@ -408,8 +408,13 @@ match_cb(void *arg, void *entry)
 		return;
 	if ((x = json_object_get(t, "classes")) && !in_array(x, gw_registry_class(c->r->registry, g)))
 		return;
-	if (json_object_get(t, "tags") != NULL)
-		return;   /* the registry keeps no tags yet: no device has any */
+	if ((x = json_object_get(t, "tags")) != NULL) {
+		size_t k;
+		json_t *tag;
+		json_array_foreach(x, k, tag)
+			if (!gw_registry_has_tag(g, json_string_value(tag)))
+				return;   /* a device must carry every tag named */
+	}
 	if ((x = json_object_get(t, "devices")) && !in_array(x, g->id))
 		return;
 	if (c->n == c->cap) {
@@ -486,6 +491,7 @@ gw_rollouts_create(struct gw_rollouts *r, struct gw_rollout_def *def, const char
                    struct gw_rollout **out)
 {
 	struct gw_rollout *ro, *old;
+	struct gw_effect *tail;
 	struct gw_model m;
 	struct match_ctx mc = { 0 };
 	size_t eligible = 0;
@@ -542,10 +548,22 @@ gw_rollouts_create(struct gw_rollouts *r, struct gw_rollout_def *def, const char
 	}
 	if ((rc = add_rollout(r, ro)) != 0)
 		goto fail;
+	tail = r->fx_tail;
 	gw__ro_transition(r, ro, GW_RO_DRAFT, GW_R_OPERATOR_CREATE, by,
 	                  json_string_value(json_object_get(def->json, "description")), now);
 	if ((rc = gw_rollouts_flush(r)) != 0) {
-		/* Not committed: forget it, so memory matches the store. */
+		/* Not committed: forget it and its event, so memory matches the store. */
+		struct gw_effect *fx = tail != NULL ? tail->next : r->fx_head, *next;
+		if (tail != NULL)
+			tail->next = NULL;
+		else
+			r->fx_head = NULL;
+		r->fx_tail = tail;
+		for (; fx != NULL; fx = next) {
+			next = fx->next;
+			json_decref(fx->data);
+			free(fx);
+		}
 		r->n--;
 		def->json = ro->def.json;
 		ro->def.json = NULL;
@@ -638,6 +656,10 @@ send_command(struct gw_rollouts *r, struct gw_effect *fx)
 
 	if (d == NULL || d->cmd == 0)
 		return;
+	if (r->mqtt == NULL) {
+		d->sent_ms = 0;   /* no link (closing): the next start re-sends */
+		return;
+	}
 	memset(&c, 0, sizeof(c));
 	c.command_id = d->cmd;
 	if (fx->rollback) {
@@ -859,7 +881,8 @@ gw_rollouts_open(struct gw_rollouts *r, uv_loop_t *loop, struct gw_store *s,
 			snprintf(ro->message, sizeof(ro->message), "%s", msg);
 		}
 	}
-	if (api != NULL && (rc = gw_rollout_api_register(r, api)) != 0) {
+	if ((rc = gw_rollouts_flush(r)) != 0 ||
+	    (api != NULL && (rc = gw_rollout_api_register(r, api)) != 0)) {
 		gw_rollouts_close(r);
 		return rc;
 	}

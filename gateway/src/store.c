@@ -1,12 +1,14 @@
 /*
  * LMDB-backed durable state of the gateway. See store.h for the layout and the contract.
  */
+#define _DEFAULT_SOURCE   /* madvise(MADV_DONTNEED) for gw_store_release_pages */
 #include "store.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "log.h"
@@ -726,4 +728,51 @@ gw_store_stats(struct gw_store *s, struct gw_store_stats *out)
 	out->audit_next = s->audit_next;
 	out->map_used = s->env != NULL ? map_used(s) : 0;
 	out->map_size = s->cfg.map_size;
+}
+
+/* The start and length of the mapping that holds p, from /proc/self/maps (LMDB does not
+ * tell where it mapped the file unless the map is fixed). 0 or -1. */
+static int
+mapping_of(const void *p, uintptr_t *start, size_t *len)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	int rc = -1;
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && (uintptr_t)p >= lo &&
+		    (uintptr_t)p < hi) {
+			*start = lo;
+			*len = hi - lo;
+			rc = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+void
+gw_store_release_pages(struct gw_store *s)
+{
+	MDB_txn *txn = NULL;
+	MDB_val k = { 6, "schema" }, v;
+	uintptr_t start;
+	size_t len;
+	int found;
+
+	/* Any value read points into the map: find the mapping around the schema record. */
+	if (s->env == NULL || mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
+		return;
+	found = mdb_get(txn, s->dbi[GW_DB_META], &k, &v) == 0 &&
+	        mapping_of(v.mv_data, &start, &len) == 0;
+	mdb_txn_abort(txn);
+	/* The map is read-only and shared (no MDB_WRITEMAP): its pages are clean copies of the
+	 * file, so dropping them from this process loses nothing; a later read maps them again
+	 * from the page cache or the file. */
+	if (found && madvise((void *)start, len, MADV_DONTNEED) != 0)
+		log_warn("store: madvise");
 }

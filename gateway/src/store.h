@@ -6,7 +6,8 @@
  *   devices    device id                    -> registry record
  *   models     model name, 0, seq (BE64)    -> catalog record (manifest + metadata)
  *   blobs      SHA-256 digest (32 B)        -> model container bytes
- *   deltas     from digest, to digest       -> delta patch bytes
+ *   deltas     from digest, to digest       -> object id (32 B) of the patch, itself a blob;
+ *                                            or 1 byte: no delta for the pair (deltas.c)
  *   rollouts   rollout id (BE64)            -> rollout record
  *   telemetry  sequence (BE64)              -> device id, time, SenML-CBOR pack
  *   audit      sequence (BE64)              -> audit entry (JSON text)
@@ -171,5 +172,11 @@ int gw_store_telemetry_parse(const void *val, size_t vlen, const char **device,
                              size_t *pack_len);
 
 void gw_store_stats(struct gw_store *s, struct gw_store_stats *out);
+
+/* Drops the map pages this process has read from its resident set (they stay in the
+ * kernel's page cache): after a bulk read such as loading the registry, so that the
+ * daemon's RSS is its own memory. Harmless at any time outside a transaction's use of
+ * borrowed values; loop thread. */
+void gw_store_release_pages(struct gw_store *s);
 
 #endif

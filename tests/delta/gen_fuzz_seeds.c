@@ -1,6 +1,7 @@
 /*
  * Writes the seed corpus of fuzz_delta_apply: valid patches (every mode, small and large
- * blocks, with and without the power-loss flag) against the fixed old image. Run by hand:
+ * blocks, with and without the power-loss flag; format version 1 and version 2 with F32
+ * element blocks) against the fixed old image. Run by hand:
  *   build/default/tests/delta/gen_delta_fuzz_seeds tests/fuzz/corpus/delta_apply
  * Deterministic: the same build writes the same files.
  */
@@ -66,6 +67,36 @@ main(int argc, char **argv)
 			}
 			free(p);
 		}
+	}
+	/* Version 2: the old image read as 32-bit elements, moved by small signed amounts
+	 * (carries across bytes), some zeroed or set to 0x80000000, then a 3-byte tail. */
+	for (int v = 0; v < 2; v++) {
+		size_t nl = FUZZ_DELTA_OLD_LEN + 3;
+		struct tfp_delta_enc_opts o = { TFP_DELTA_MODE_AGNOSTIC, v ? 512u : 0u, NULL, NULL };
+		uint8_t *p = NULL;
+		size_t pl = 0;
+
+		for (size_t i = 0; i + 4 <= FUZZ_DELTA_OLD_LEN; i += 4) {
+			uint32_t e = (uint32_t)old_img[i] | (uint32_t)old_img[i + 1] << 8 |
+			             (uint32_t)old_img[i + 2] << 16 | (uint32_t)old_img[i + 3] << 24;
+			uint32_t r;
+
+			x = x * 1103515245u + 12345u;
+			r = (x >> 16) % 100;
+			e = r < 10 ? 0u : r < 15 ? 0x80000000u : r < 30 ? e :
+			    e + (uint32_t)((int32_t)((x >> 8) % 2001) - 1000);
+			for (int b = 0; b < 4; b++)
+				new_img[i + (size_t)b] = (uint8_t)(e >> (8 * b));
+		}
+		new_img[nl - 3] = 1, new_img[nl - 2] = 2, new_img[nl - 1] = 3;
+		if (tfp_delta_encode(old_img, FUZZ_DELTA_OLD_LEN, new_img, nl, &o, &p, &pl, NULL) != 0 ||
+		    pl < 5 || p[4] != 2 ||
+		    write_seed(argv[1], k++, (uint8_t)(200 + v), (uint8_t)v, p, pl) != 0) {
+			fprintf(stderr, "seed %d failed (or no F32 block)\n", k);
+			free(p);
+			return 1;
+		}
+		free(p);
 	}
 	printf("%d seeds\n", k);
 	return 0;

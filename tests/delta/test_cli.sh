@@ -33,6 +33,13 @@ expect 0 "$T" info "$D/p.agnostic"
 grep -q "^mode agnostic" "$D/out" || fail "info mode"
 grep -q "^new_size 70500" "$D/out" || fail "info new_size"
 
+# --stats: where the bytes go. Here: 18 blocks of 4096 (32 + 18 * 16 header bytes), and
+# everything but the 500 inserted bytes is copied.
+expect 0 "$T" diff --stats --mode agnostic --block 4096 "$D/old" "$D/new" "$D/p.st"
+grep -q "^bytes headers=320 ops=" "$D/out" || fail "diff --stats headers: $(cat "$D/out")"
+grep -q "^new_bytes .* copy=70000$" "$D/out" || fail "diff --stats new bytes: $(cat "$D/out")"
+cmp -s "$D/p.st" "$D/p.agnostic" || fail "--stats changed the patch"
+
 # The agnostic patch is far smaller than the full image here (one insertion).
 [ "$(wc -c <"$D/p.agnostic")" -lt 5000 ] || fail "agnostic patch too large"
 

@@ -434,8 +434,11 @@ test_malformed_header(void **state)
 	p[0] = 'X';
 	assert_int_equal(apply_copy(&f, p, f.plen, (uint32_t)f.ol), TFP_ERR_DELTA_MAGIC);
 
+	/* Versions 1 and 2 are known, 0 and 3 are not. */
 	memcpy(p, f.patch, f.plen);
-	p[4] = 2;
+	p[4] = 0;
+	assert_int_equal(apply_copy(&f, p, f.plen, (uint32_t)f.ol), TFP_ERR_DELTA_VERSION);
+	p[4] = TFP_DELTA_VERSION + 1;
 	assert_int_equal(apply_copy(&f, p, f.plen, (uint32_t)f.ol), TFP_ERR_DELTA_VERSION);
 
 	/* Any header change without a matching CRC is refused. */
@@ -471,6 +474,13 @@ test_malformed_header(void **state)
 	assert_int_equal(apply_copy(&f, p, f.plen, (uint32_t)f.ol), TFP_ERR_DELTA);
 	memcpy(p, f.patch, f.plen);
 	p[TFP_DELTA_HDR_LEN + 12] = 3;
+	assert_int_equal(apply_copy(&f, p, f.plen, (uint32_t)f.ol), TFP_ERR_DELTA);
+	/* The F32 element flag needs lane stride 4; unknown flag bits are refused. */
+	p[TFP_DELTA_HDR_LEN + 12] = TFP_DELTA_BLK_F32;
+	assert_int_equal(apply_copy(&f, p, f.plen, (uint32_t)f.ol), TFP_ERR_DELTA);
+	p[TFP_DELTA_HDR_LEN + 12] = TFP_DELTA_BLK_F32 | 1;
+	assert_int_equal(apply_copy(&f, p, f.plen, (uint32_t)f.ol), TFP_ERR_DELTA);
+	p[TFP_DELTA_HDR_LEN + 12] = 0x08 | 2;
 	assert_int_equal(apply_copy(&f, p, f.plen, (uint32_t)f.ol), TFP_ERR_DELTA);
 	memcpy(p, f.patch, f.plen);
 	put32le(p + TFP_DELTA_HDR_LEN, 4);
@@ -779,6 +789,244 @@ test_tensor_mode_container(void **state)
 	free(out);
 }
 
+/* ---- float32 element coding (format version 2) --------------------------------------- */
+
+static uint32_t
+f32_bits(float v)
+{
+	uint32_t u;
+
+	memcpy(&u, &v, 4);
+	return u;
+}
+
+static void
+put_f32(uint8_t *p, float v)
+{
+	uint32_t u = f32_bits(v);
+
+	for (int k = 0; k < 4; k++)
+		p[k] = (uint8_t)(u >> (8 * k));
+}
+
+/* Does any block of the patch use the F32 element coding? */
+static int
+uses_f32(const uint8_t *p, size_t plen)
+{
+	struct tfp_delta_info info;
+	size_t off = TFP_DELTA_HDR_LEN;
+	int any = 0;
+
+	assert_int_equal(tfp_delta_info(p, plen, &info), 0);
+	for (uint32_t b = 0; b < info.n_blocks; b++) {
+		uint32_t cl = (uint32_t)p[off] | (uint32_t)p[off + 1] << 8 |
+		              (uint32_t)p[off + 2] << 16 | (uint32_t)p[off + 3] << 24;
+
+		any |= (p[off + 12] & TFP_DELTA_BLK_F32) != 0;
+		off += TFP_DELTA_BLK_HDR_LEN + cl;
+	}
+	/* Version 2 exactly when a block needs it, so older appliers take the rest. */
+	assert_int_equal(info.version, any ? 2 : 1);
+	return any;
+}
+
+/*
+ * A float32 fine-tune: weights move by amounts whose scale varies from row to row (as
+ * gradients do), some are pruned to 0.0 or -0.0, some stay.
+ * shift > 0 inserts that many bytes after element 700 (elements cut by operations), and the
+ * images end with a few bytes that are not a whole element.
+ */
+static void
+make_f32_pair(size_t n, size_t shift, uint8_t **o, size_t *ol, uint8_t **nw, size_t *nl)
+{
+	*ol = 4 * n + 3;
+	*nl = 4 * n + shift + 3;
+	*o = malloc(*ol);
+	*nw = malloc(*nl);
+	assert_non_null(*o);
+	assert_non_null(*nw);
+	float scale = 1e-7f;
+
+	for (size_t i = 0; i < n; i++) {
+		float w = (float)((double)rnd() / 4294967296.0 - 0.5) * 0.2f, v = w;
+		size_t at = 4 * i + (shift > 0 && i >= 700 ? shift : 0);
+		uint32_t r = rnd() % 100;
+
+		if (i % 64 == 0)
+			scale = (float)(1u << (rnd() % 12)) * 1e-9f;
+		if (r < 10)
+			v = 0.0f;
+		else if (r < 15)
+			v = -0.0f;
+		else if (r < 85)
+			v = w + (float)((double)rnd() / 4294967296.0 - 0.5) * 2000.0f * scale;
+		put_f32(*o + 4 * i, w);
+		put_f32(*nw + at, v);
+	}
+	for (size_t k = 0; k < shift; k++)
+		(*nw)[4 * 700 + k] = (uint8_t)rnd();
+	for (size_t k = 0; k < 3; k++)
+		(*o)[4 * n + k] = (*nw)[4 * n + shift + k] = (uint8_t)(0x40 + k);
+}
+
+static void
+test_f32_elements(void **state)
+{
+	static const size_t shifts[] = { 0, 8, 2, 5 };
+
+	(void)state;
+	rng_seed(11);
+	assert_int_equal(f32_bits(-0.0f), 0x80000000u);
+	for (size_t t = 0; t < sizeof(shifts) / sizeof(shifts[0]); t++) {
+		uint8_t *o, *nw, *p, *out;
+		size_t ol, nl, plen;
+
+		make_f32_pair(4000, shifts[t], &o, &ol, &nw, &nl);
+		p = encode(o, ol, nw, nl, TFP_DELTA_MODE_AGNOSTIC, 8192, &plen);
+		/*
+		 * Elements are 4-byte aligned in the new image (as the container and TFTT place
+		 * float tensors): the element coding wins and the patch is well under half the
+		 * image. After a shift by 2 or 5 bytes the floats straddle element boundaries and
+		 * the byte planes take over from there; the patch must still apply.
+		 */
+		if (shifts[t] % 4 == 0) {
+			assert_true(uses_f32(p, plen));
+			assert_true(plen < nl * 45 / 100);
+		}
+		out = malloc(nl + 1);
+		assert_non_null(out);
+		out[nl] = 0xEE;
+		assert_int_equal(apply_chunks(o, ol, p, plen, out, nl, rnd_range(1, 700)), 0);
+		assert_memory_equal(out, nw, nl);
+		assert_int_equal(out[nl], 0xEE);
+		apply_with_power_loss(o, ol, p, plen, nw, nl, 3);
+		free(out);
+		free(p);
+		/* And through every mode and random block sizes. */
+		check_pair(o, ol, nw, nl);
+		free(o);
+		free(nw);
+	}
+}
+
+/* Every single-byte corruption of an F32 patch's payload fails with a delta error code. */
+static void
+test_f32_corrupt_payload(void **state)
+{
+	struct fixture f;
+	uint8_t *p;
+
+	(void)state;
+	rng_seed(12);
+	make_f32_pair(1500, 2, &f.old_img, &f.ol, &f.new_img, &f.nl);
+	f.patch = encode(f.old_img, f.ol, f.new_img, f.nl, TFP_DELTA_MODE_AGNOSTIC, 2048, &f.plen);
+	assert_true(uses_f32(f.patch, f.plen));
+	p = malloc(f.plen);
+	assert_non_null(p);
+	for (size_t i = TFP_DELTA_HDR_LEN + TFP_DELTA_BLK_HDR_LEN; i < f.plen; i += 2) {
+		int rc;
+
+		memcpy(p, f.patch, f.plen);
+		p[i] ^= (uint8_t)(1u << (i % 8));
+		rc = apply_copy(&f, p, f.plen, (uint32_t)f.ol);
+		if (rc != 0)
+			assert_true(rc <= TFP_ERR_DELTA && rc >= -99);
+	}
+	free(p);
+	free_fixture(&f);
+}
+
+/*
+ * tfp_delta_encode_stats: the same patch as tfp_delta_encode, and an accounting an operator
+ * can trust: every new byte is counted once as add, F32 add, literal or copy; the header
+ * part is exact; the estimated information content of the coded parts is within the
+ * coder's flush bytes (5 per block) of the real payload size.
+ */
+static void
+test_encode_stats(void **state)
+{
+	struct tfp_delta_enc_opts opts = { TFP_DELTA_MODE_AGNOSTIC, 4096, NULL, NULL };
+	struct tfp_delta_enc_stats st;
+	struct tfp_delta_info info;
+	uint8_t *o, *nw, *p, *q;
+	size_t ol, nl, pl, ql;
+	double coded = 0;
+
+	(void)state;
+	rng_seed(14);
+	make_f32_pair(3000, 2, &o, &ol, &nw, &nl);
+	assert_int_equal(tfp_delta_encode_stats(o, ol, nw, nl, &opts, &p, &pl, NULL, &st), 0);
+	q = encode(o, ol, nw, nl, TFP_DELTA_MODE_AGNOSTIC, 4096, &ql);
+	assert_int_equal(pl, ql);
+	assert_memory_equal(p, q, pl);
+	assert_int_equal(tfp_delta_info(p, pl, &info), 0);
+	assert_int_equal(st.add_bytes + st.add_f32_bytes + st.insert_bytes + st.copy_bytes, nl);
+	assert_true(st.add_f32_bytes > 0 && st.add_bytes > 0);   /* aligned part, shifted part */
+	assert_int_equal(st.blocks_stride1 + st.blocks_stride4 + st.blocks_f32, info.n_blocks);
+	assert_true(st.blocks_f32 > 0);
+	assert_true(st.bytes[TFP_DELTA_ST_HEADERS] ==
+	            TFP_DELTA_HDR_LEN + (double)TFP_DELTA_BLK_HDR_LEN * info.n_blocks);
+	for (int k = TFP_DELTA_ST_OPS; k < TFP_DELTA_ST_FLUSH; k++) {
+		assert_true(st.bytes[k] >= 0);
+		coded += st.bytes[k];
+	}
+	assert_true(coded <= (double)info.coded_bytes);
+	assert_true(coded >= (double)info.coded_bytes - 6.0 * info.n_blocks);
+	free(o);
+	free(nw);
+	free(p);
+	free(q);
+}
+
+static uint8_t *
+read_all(const char *name, size_t *len)
+{
+	char path[1024];
+	FILE *fp;
+	uint8_t *p;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/tests/delta/v1/%s", TF_SOURCE_DIR, name);
+	fp = fopen(path, "rb");
+	assert_non_null(fp);
+	assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+	n = ftell(fp);
+	assert_true(n > 0);
+	rewind(fp);
+	p = malloc((size_t)n);
+	assert_non_null(p);
+	assert_int_equal(fread(p, 1, (size_t)n, fp), (size_t)n);
+	fclose(fp);
+	*len = (size_t)n;
+	return p;
+}
+
+/*
+ * Patches already built and cached by a gateway in format version 1 (this one was written
+ * by the version 1 encoder; float32 data, so it has 4-lane blocks) still apply.
+ */
+static void
+test_version1_patch_applies(void **state)
+{
+	size_t ol, nl, pl;
+	uint8_t *o = read_all("old.bin", &ol), *nw = read_all("new.bin", &nl);
+	uint8_t *p = read_all("patch-v1.tfdp", &pl), *out = malloc(nl);
+	struct tfp_delta_info info;
+
+	(void)state;
+	rng_seed(13);
+	assert_non_null(out);
+	assert_int_equal(tfp_delta_info(p, pl, &info), 0);
+	assert_int_equal(info.version, 1);
+	assert_int_equal(apply_chunks(o, ol, p, pl, out, nl, 100), 0);
+	assert_memory_equal(out, nw, nl);
+	apply_with_power_loss(o, ol, p, pl, nw, nl, 2);
+	free(o);
+	free(nw);
+	free(p);
+	free(out);
+}
+
 static void
 test_ram_budget(void **state)
 {
@@ -802,6 +1050,10 @@ main(void)
 		cmocka_unit_test(test_io_errors_and_state),
 		cmocka_unit_test(test_tensor_mode_widened_layer),
 		cmocka_unit_test(test_tensor_mode_container),
+		cmocka_unit_test(test_f32_elements),
+		cmocka_unit_test(test_f32_corrupt_payload),
+		cmocka_unit_test(test_version1_patch_applies),
+		cmocka_unit_test(test_encode_stats),
 		cmocka_unit_test(test_ram_budget),
 	};
 

@@ -24,6 +24,7 @@
 #include "mqtt.h"
 #include "store.h"
 #include "gw_testutil.h"
+#include "tinyfleet/delta/apply.h"
 #include "tinyfleet/protocol/manifest.h"
 #include "tinyfleet/protocol/msg_chunk.h"
 #include "tinyfleet/protocol/msg_state.h"
@@ -405,7 +406,9 @@ test_operator_publishes_a_model(void **state)
 	        "model-get-response", "\"published_by\":\"op-alice\"");
 	request(c, "model.get", "{\"name\":\"pump-anomaly\",\"version\":\"2.0.0\"}",
 	        "error-response", "\"code\":\"not_found\"");
-	request(c, "model.get", "{\"name\":\"pump-anomaly\"}", "error-response",
+	request(c, "model.get", "{\"name\":\"pump-anomaly\"}", "model-get-response",
+	        "\"version\":\"1.0.0\"");   /* without a version: the latest */
+	request(c, "model.get", "{\"version\":\"1.0.0\"}", "error-response",
 	        "\"code\":\"invalid_request\"");
 	request(c, "model.get", "not json", "error-response", "\"code\":\"bad_json\"");
 	request(c, "no.such", "{}", "error-response", "\"code\":\"unknown_operation\"");
@@ -561,6 +564,175 @@ test_device_pulls_the_model_in_chunks(void **state)
 	assert_int_equal(stop_daemon(c), 0);
 }
 
+/* A device pulling a delta: dev-0001 reports that it runs pump-anomaly 1.0.0; publishing
+ * 1.1.0 makes the gateway build the 1.0.0 -> 1.1.0 patch (off its loop) and store it; after
+ * a restart the device pulls that object in chunks, gets exactly the stored bytes (their
+ * SHA-256 is the object id) and the patch applied to 1.0.0 gives 1.1.0 byte for byte. */
+struct patched {
+	const uint8_t *old;
+	size_t old_len;
+	uint8_t out[8192];
+	size_t out_len;
+};
+
+static int
+patched_read(void *user, uint32_t off, uint8_t *buf, uint32_t len)
+{
+	struct patched *pp = user;
+	if ((size_t)off + len > pp->old_len)
+		return -1;
+	memcpy(buf, pp->old + off, len);
+	return 0;
+}
+
+static int
+patched_write(void *user, uint32_t off, const uint8_t *buf, uint32_t len)
+{
+	struct patched *pp = user;
+	if ((size_t)off + len > sizeof(pp->out))
+		return -1;
+	memcpy(pp->out + off, buf, len);
+	pp->out_len = off + len;
+	return 0;
+}
+
+static void
+test_device_pulls_a_delta(void **state)
+{
+	struct ctx *c = *state;
+	static struct puller p;
+	static struct tu_model v1, v2;
+	static struct tfp_delta_apply ap;
+	static struct patched out;
+	struct tfp_cose_signer signer;
+	struct gw_mqtt_config mc = { 0 };
+	struct gw_store_config scfg = { 0 };
+	struct gw_store s;
+	struct gw_txn t;
+	struct tfp_state st;
+	const void *val;
+	size_t vlen, len;
+	uint8_t object[32], sum[32], msg[TFP_STATE_WIRE_MAX];
+	char ca[160], cert[160], key[160], path[160], cmd[2048], body[8192];
+
+	tu_signer_init(&signer);
+	tu_signed_model(&signer, "1.0.0", 1, 0.5f, &v1);
+	tu_signed_model(&signer, "1.1.0", 2, 0.75f, &v2);
+	tfp_cose_signer_free(&signer);
+
+	write_config(c, "chunks.device_rate_kbps = 0\n");
+	start_daemon(c);
+	assert_int_equal(wait_status(c, "online"), 0);
+	memset(&st, 0, sizeof(st));
+	st.wire_version = TFP_WIRE_VERSION;
+	snprintf(st.device_id, sizeof(st.device_id), "dev-0001");
+	snprintf(st.device_class, sizeof(st.device_class), "stm32l4-vib");
+	snprintf(st.agent_version, sizeof(st.agent_version), "0.1.0");
+	st.ram_bytes = 65536;
+	st.flash_bytes = 262144;
+	st.agent_abi = 1;
+	st.slots[0].state = TFP_SLOT_CONFIRMED;
+	st.slots[0].sequence = 1;
+	snprintf(st.slots[0].model, sizeof(st.slots[0].model), "pump-anomaly");
+	snprintf(st.slots[0].version, sizeof(st.slots[0].version), "1.0.0");
+	memcpy(st.slots[0].digest, v1.digest, 32);
+	assert_int_equal(tfp_state_encode(&st, msg, sizeof(msg), &len), 0);
+	snprintf(path, sizeof(path), "%s/state-0001.cbor", c->broker.dir);
+	tu_write_file(path, msg, len);
+	snprintf(cmd, sizeof(cmd),
+	         "mosquitto_pub -h 127.0.0.1 -p %d --cafile %s --cert %s --key %s -q 1 "
+	         "-t tf/site1/dev/dev-0001/state -f %s",
+	         c->broker.port, test_broker_path(&c->broker, "ca.crt"),
+	         test_broker_path(&c->broker, "devices/dev-0001.crt"),
+	         test_broker_path(&c->broker, "devices/dev-0001.key"), path);
+	assert_int_equal(sh(cmd), 0);
+	/* The broker took the state before this request, and delivers both to the gateway in
+	 * that order: the answer proves the registry knows what dev-0001 runs. */
+	request(c, "device.get", "{\"id\":\"dev-0001\"}", "device-get-response",
+	        "\"model\":{\"name\":\"pump-anomaly\",\"version\":\"1.0.0\"}");
+	tu_publish_body(&v1, body, sizeof(body));
+	request(c, "model.publish", body, "model-publish-response", "\"ok\":true");
+	tu_publish_body(&v2, body, sizeof(body));
+	request(c, "model.publish", body, "model-publish-response", "\"created\":true");
+	/* The operator's view: dev-0001 listed as running 1.0.0, tagged; the retained status
+	 * of the model (republished within a second of a change) counts it. */
+	request(c, "device.list", "{\"model\":\"pump-anomaly\",\"version\":\"1.0.0\"}",
+	        "device-list-response", "\"id\":\"dev-0001\"");
+	request(c, "device.tags", "{\"id\":\"dev-0001\",\"add\":[\"line-3\"]}",
+	        "device-tags-response", "\"tags\":\\[\"line-3\"\\]");
+	request(c, "model.list", "{\"name\":\"pump-anomaly\"}", "model-list-response",
+	        "\"total\":2");
+	tu_sleep_ms(1500);
+	snprintf(path, sizeof(path), "%s/model-status.json", c->broker.dir);
+	snprintf(cmd, sizeof(cmd),
+	         "mosquitto_sub -h 127.0.0.1 -p %d --cafile %s --cert %s --key %s "
+	         "-t tf/site1/status/model/pump-anomaly -C 1 -W 5 > %s && %s "
+	         "%s/tests/schemas/check_operator_schemas.py validate --schemas "
+	         "%s/schemas/operator --schema model-status --file %s && "
+	         "grep -q '\"latest\":\"1.1.0\"' %s && "
+	         "grep -q '\"version\":\"1.0.0\",\"sequence\":1,[^}]*\"devices\":1' %s",
+	         c->broker.port, test_broker_path(&c->broker, "ca.crt"),
+	         test_broker_path(&c->broker, "op-alice.crt"),
+	         test_broker_path(&c->broker, "op-alice.key"), path, TF_PYTHON, TF_SOURCE_DIR,
+	         TF_SOURCE_DIR, path, path, path);
+	if (sh(cmd) != 0) {
+		snprintf(cmd, sizeof(cmd), "cat %s >&2", path);
+		sh(cmd);
+		fail_msg("retained model status not as expected");
+	}
+	assert_int_equal(stop_daemon(c), 0);
+
+	/* What the gateway stored, as its store module reads it. */
+	scfg.path = c->state;
+	assert_int_equal(gw_store_open(&s, &scfg), 0);
+	assert_int_equal(gw_store_begin_read(&s, &t), 0);
+	assert_int_equal(gw_store_get_delta(&t, v1.digest, v2.digest, &val, &vlen), 0);
+	assert_int_equal(vlen, 32);
+	memcpy(object, val, 32);
+	assert_int_equal(gw_store_get_blob(&t, object, &val, &len), 0);
+	gw_store_abort(&t);
+	gw_store_close(&s);
+	assert_true(len < v2.tfm_len);
+
+	start_daemon(c);
+	assert_int_equal(wait_status(c, "online"), 0);
+	memset(&p, 0, sizeof(p));
+	uv_loop_init(&p.loop);
+	snprintf(ca, sizeof(ca), "%s", test_broker_path(&c->broker, "ca.crt"));
+	snprintf(cert, sizeof(cert), "%s", test_broker_path(&c->broker, "devices/dev-0001.crt"));
+	snprintf(key, sizeof(key), "%s", test_broker_path(&c->broker, "devices/dev-0001.key"));
+	mc.uri = c->broker.uri;
+	mc.client_id = "dev-0001";
+	mc.ca_file = ca;
+	mc.cert_file = cert;
+	mc.key_file = key;
+	assert_int_equal(gw_mqtt_init(&p.loop, &p.link, &mc, on_chunk, on_puller_state, &p), 0);
+	assert_int_equal(gw_mqtt_subscribe(&p.link, "tf/site1/dev/dev-0001/chunk/resp", 1), 0);
+	gw_mqtt_start(&p.link);
+	run_until(&p, &p.connected, 1, 10000);
+	assert_int_equal(p.connected, 1);
+	run_until(&p, &p.closed, 1, 300);
+	pull(c, &p, object, len, 1);
+	assert_int_equal(p.total, len);
+	mbedtls_sha256_ret(p.image, len, sum, 0);
+	assert_memory_equal(sum, object, 32);
+
+	out.old = v1.tfm;
+	out.old_len = v1.tfm_len;
+	assert_int_equal(tfp_delta_apply_init(&ap, (uint32_t)v1.tfm_len, patched_read,
+	                                      patched_write, &out),
+	                 0);
+	assert_int_equal(tfp_delta_apply_feed(&ap, p.image, len), TFP_DELTA_DONE);
+	assert_int_equal(out.out_len, v2.tfm_len);
+	assert_memory_equal(out.out, v2.tfm, v2.tfm_len);
+	print_message("delta 1.0.0 -> 1.1.0: %zu bytes instead of %zu\n", len, v2.tfm_len);
+
+	gw_mqtt_close(&p.link, on_puller_closed);
+	run_until(&p, &p.closed, 1, 8000);
+	uv_loop_close(&p.loop);
+	assert_int_equal(stop_daemon(c), 0);
+}
+
 /* A device's Page-Hinkley alarm becomes a drift.alert event that an operator following
  * events/ receives, valid against the contract's schema. */
 static void
@@ -666,6 +838,7 @@ main(void)
 		cmocka_unit_test(test_hello_raises_a_valid_online_event),
 		cmocka_unit_test(test_operator_publishes_a_model),
 		cmocka_unit_test(test_device_pulls_the_model_in_chunks),
+		cmocka_unit_test(test_device_pulls_a_delta),
 		cmocka_unit_test(test_drift_alarm_raises_a_valid_event),
 		cmocka_unit_test(test_bad_reload_keeps_running),
 		cmocka_unit_test(test_stops_when_the_broker_is_gone),

@@ -218,14 +218,16 @@ tls(void)
 }
 
 /* One request with mosquitto_rr; the answer as JSON (NULL on timeout). */
+static char last_answer[200];   /* file holding the last answer */
+
 static json_t *
 rr(const char *op, const char *body_path_or_json, int is_file)
 {
 	static unsigned n;
-	char cmd[6144], out[200], arg[3072];
+	char cmd[6144], arg[3072], *out = last_answer;
 	json_t *j;
 
-	snprintf(out, sizeof(out), "%s/ans-%u.json", C.broker.dir, ++n);
+	snprintf(out, sizeof(last_answer), "%s/ans-%u.json", C.broker.dir, ++n);
 	if (is_file)
 		snprintf(arg, sizeof(arg), "-m \"$(cat %s)\"", body_path_or_json);
 	else
@@ -368,6 +370,7 @@ test_rollouts(void **state)
 	json_t *j, *res, *waves, *devs, *x;
 	size_t i;
 	uint64_t until;
+	char docs[5][240], cmd[2048];
 
 	(void)state;
 	start_all();
@@ -405,12 +408,14 @@ test_rollouts(void **state)
 	j = rr_ok("rollout.create", body, 0);
 	assert_true(json_is_true(json_object_get(json_object_get(j, "result"), "created")));
 	json_decref(j);
+	snprintf(docs[0], sizeof(docs[0]), "rollout-create-response=%s", last_answer);
 	/* Idempotent create: the same definition again answers the same rollout. */
 	j = rr_ok("rollout.create", body, 0);
 	assert_false(json_is_true(json_object_get(json_object_get(j, "result"), "created")));
 	json_decref(j);
 	json_decref(rr_ok("rollout.start", "{\"id\": \"good-1.1.0\"}", 0));
 	j = wait_state("good-1.1.0", done, 120);
+	snprintf(docs[1], sizeof(docs[1]), "rollout-status-response=%s", last_answer);
 	res = json_object_get(j, "result");
 	assert_string_equal(json_string_value(json_object_get(res, "state")), "completed");
 	assert_int_equal(num_at(res, "totals", "succeeded", NULL), DEVICES);
@@ -419,12 +424,29 @@ test_rollouts(void **state)
 	assert_int_equal(num_at(json_array_get(waves, 0), "devices", NULL, NULL), CANARY);
 	assert_int_equal(num_at(json_array_get(waves, 1), "devices", NULL, NULL), 90);
 	assert_int_equal(num_at(json_array_get(waves, 2), "devices", NULL, NULL), 100);
+	/* A delta update: the model-aware patches are a small fraction of the images. */
 	assert_true(num_at(res, "bytes", "sent", NULL) > 0);
-	assert_true(num_at(res, "bytes", "full_equivalent", NULL) > 0);
+	assert_true(num_at(res, "bytes", "sent", NULL) * 10 <
+	            num_at(res, "bytes", "full_equivalent", NULL));
 	printf("it_rollout: rollout good-1.1.0 completed on %d devices in %.1f s since start; "
 	       "bytes sent %lld vs full images %lld\n", DEVICES, (double)(mono_ms() - C.t0) / 1000.0,
 	       (long long)num_at(res, "bytes", "sent", NULL),
 	       (long long)num_at(res, "bytes", "full_equivalent", NULL));
+	json_decref(j);
+
+	/* The retained status says the same, to anyone who subscribes later. */
+	tu_sleep_ms(1500);
+	snprintf(docs[4], sizeof(docs[4]), "rollout-status=%s/status-good.json", C.broker.dir);
+	snprintf(cmd, sizeof(cmd),
+	         "mosquitto_sub -V mqttv5 %s -t tf/site1/status/rollout/good-1.1.0 -C 1 -W 5 "
+	         "> %s/status-good.json",
+	         tls(), C.broker.dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(path, sizeof(path), "%s/status-good.json", C.broker.dir);
+	j = json_load_file(path, 0, NULL);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "state")), "completed");
+	assert_int_equal(num_at(j, "totals", "succeeded", NULL), DEVICES);
 	json_decref(j);
 
 	/* 2. The canary's data drifts: wait until it does, then roll out 1.2.0. */
@@ -457,6 +479,7 @@ test_rollouts(void **state)
 		assert_true(mono_ms() < until);
 		tu_sleep_ms(1000);
 	}
+	snprintf(docs[2], sizeof(docs[2]), "rollout-status-response=%s", last_answer);
 	devs = json_object_get(res, "devices");
 	assert_int_equal(json_array_size(devs), DEVICES);
 	json_array_foreach(devs, i, x) {
@@ -503,6 +526,21 @@ test_rollouts(void **state)
 		       "rolled back; %.1f s since start\n", offered, CANARY, rolled,
 		       (double)(mono_ms() - C.t0) / 1000.0);
 	}
+	/* Everything the operator saw follows the contract's schemas. */
+	json_decref(rr_ok("rollout.list", "{\"limit\": 10}", 0));
+	snprintf(docs[3], sizeof(docs[3]), "rollout-list-response=%s", last_answer);
+	tu_sleep_ms(500);
+	snprintf(cmd, sizeof(cmd),
+	         "%s %s/tests/gateway/it_rollout_check.py %s/schemas/operator %s '%s' '%s' '%s' '%s' "
+	         "'%s'",
+	         TF_PYTHON, TF_SOURCE_DIR, TF_SOURCE_DIR, C.events, docs[0], docs[1], docs[2],
+	         docs[3], docs[4]);
+	assert_int_equal(system(cmd), 0);
+	/* The daemon drains on SIGTERM; under the asan preset its log holds any report. */
+	end_child(&C.daemon);
+	snprintf(cmd, sizeof(cmd),
+	         "! grep -E 'Sanitizer|runtime error' %s/tinyfleetd.log >&2", C.broker.dir);
+	assert_int_equal(system(cmd), 0);
 	stop_all();
 }
 

@@ -6,6 +6,7 @@ if(TARGET tinyfleet-sim)
               TIMEOUT 300)
   target_compile_definitions(gateway_rollout_it PRIVATE TF_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
                              TF_TINYFLEETD="$<TARGET_FILE:tinyfleetd>"
-                             TF_SIM="$<TARGET_FILE:tinyfleet-sim>")
+                             TF_SIM="$<TARGET_FILE:tinyfleet-sim>"
+                             TF_PYTHON="${Python3_EXECUTABLE}")
   add_dependencies(gateway_rollout_it tinyfleetd tinyfleet-sim)
 endif()

@@ -1,7 +1,7 @@
 /*
  * tinyfleet-delta: build, apply and inspect delta patches from the command line.
  *
- *   tinyfleet-delta diff [--mode M] [--block N] OLD NEW PATCH
+ *   tinyfleet-delta diff [--mode M] [--block N] [--stats] OLD NEW PATCH
  *   tinyfleet-delta apply [--chunk N] [--stats] OLD PATCH OUT
  *   tinyfleet-delta info PATCH
  *
@@ -23,7 +23,7 @@
 #define EXIT_PATCH 3
 
 static const char usage[] =
-	"usage: tinyfleet-delta diff [--mode auto|full|agnostic|tensor] [--block BYTES]\n"
+	"usage: tinyfleet-delta diff [--mode auto|full|agnostic|tensor] [--block BYTES] [--stats]\n"
 	"                            OLD NEW PATCH\n"
 	"       tinyfleet-delta apply [--chunk BYTES] [--stats] OLD PATCH OUT\n"
 	"       tinyfleet-delta info PATCH\n"
@@ -31,7 +31,9 @@ static const char usage[] =
 	"diff   writes a patch that rebuilds NEW from OLD. --mode auto (default) keeps the\n"
 	"       smallest of: full image, format-agnostic delta, tensor-aware delta (the last\n"
 	"       only when both images carry a tensor table). --block sets the output bytes per\n"
-	"       independently coded block (the resume granularity, default 32768).\n"
+	"       independently coded block (the resume granularity, default 32768). --stats\n"
+	"       prints where the patch bytes go (headers, operations, add bytes by byte planes\n"
+	"       and by F32 elements, literals) and the blocks per coding.\n"
 	"apply  rebuilds OUT from OLD and PATCH with the device-side streaming applier, fed in\n"
 	"       --chunk byte pieces (default 4096). --stats prints time and applier RAM.\n"
 	"info   prints what a patch declares and checks its structure.\n"
@@ -127,11 +129,14 @@ cmd_diff(int argc, char **argv)
 	size_t otn = 0, ntn = 0, olen = 0, nlen = 0, plen = 0;
 	struct tfp_delta_tensor_map om, nm;
 	uint8_t *old_img = NULL, *new_img = NULL, *patch = NULL;
-	int i, rc, ret = EXIT_USAGE, used = 0;
+	struct tfp_delta_enc_stats st;
+	int i, rc, ret = EXIT_USAGE, used = 0, stats = 0;
 	double t0;
 
 	for (i = 0; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
-		if (strcmp(argv[i], "--mode") == 0 && i + 1 < argc) {
+		if (strcmp(argv[i], "--stats") == 0) {
+			stats = 1;
+		} else if (strcmp(argv[i], "--mode") == 0 && i + 1 < argc) {
 			const char *m = argv[++i];
 
 			if (strcmp(m, "auto") == 0)
@@ -176,7 +181,7 @@ cmd_diff(int argc, char **argv)
 		goto out;
 	}
 	t0 = now();
-	rc = tfp_delta_encode(old_img, olen, new_img, nlen, &o, &patch, &plen, &used);
+	rc = tfp_delta_encode_stats(old_img, olen, new_img, nlen, &o, &patch, &plen, &used, &st);
 	if (rc != 0) {
 		fprintf(stderr, "tinyfleet-delta: diff failed: %s (%d)\n", tfp_strerror(rc), rc);
 		ret = EXIT_PATCH;
@@ -186,6 +191,18 @@ cmd_diff(int argc, char **argv)
 		goto out;
 	printf("mode=%s old=%zu new=%zu patch=%zu ratio=%.4f diff_s=%.3f\n", mode_name(used), olen,
 	       nlen, plen, nlen ? (double)plen / (double)nlen : 0.0, now() - t0);
+	if (stats)
+		printf("bytes headers=%.0f ops=%.0f add=%.0f add_f32_sym=%.0f add_f32_raw=%.0f "
+		       "insert=%.0f flush=%.0f\n"
+		       "new_bytes add=%llu add_f32=%llu insert=%llu copy=%llu\n"
+		       "blocks stride1=%u stride4=%u f32=%u\n",
+		       st.bytes[TFP_DELTA_ST_HEADERS], st.bytes[TFP_DELTA_ST_OPS],
+		       st.bytes[TFP_DELTA_ST_ADD], st.bytes[TFP_DELTA_ST_ADD_F32_SYM],
+		       st.bytes[TFP_DELTA_ST_ADD_F32_RAW], st.bytes[TFP_DELTA_ST_INSERT],
+		       st.bytes[TFP_DELTA_ST_FLUSH], (unsigned long long)st.add_bytes,
+		       (unsigned long long)st.add_f32_bytes, (unsigned long long)st.insert_bytes,
+		       (unsigned long long)st.copy_bytes, st.blocks_stride1, st.blocks_stride4,
+		       st.blocks_f32);
 	ret = 0;
 out:
 	free(old_img);

@@ -14,7 +14,8 @@
 
 /*
  * Bytes one step may pull: an integer is 6 modelled bits plus up to 31 direct bits (at most
- * 1 + 31/8 normalisations), a byte symbol 8 modelled bits, the coder start 5 bytes. With
+ * 1 + 31/8 normalisations), a byte symbol 8 modelled bits, an element 6 modelled bits plus
+ * up to 32 direct bits (at most 6 + 5), the coder start 5 bytes. With
  * 12-bit probabilities clamped to [64, 4032] a bit leaves range >= 2^18, so one
  * normalisation byte per bit suffices.
  */
@@ -242,6 +243,56 @@ mag_ctx(struct tfp_delta_apply *a, uint32_t lane, unsigned *mag)
 	return 0;
 }
 
+/*
+ * One step of an add operation in an F32 block: a whole element when one starts here and
+ * the operation covers it, else one byte difference as 8 direct bits (FORMAT.md).
+ */
+static int
+add_f32(struct tfp_delta_apply *a)
+{
+	uint32_t o = 0, n, mag;
+	unsigned m = 1, ctx;
+	uint8_t ob;
+	int rc;
+
+	if ((a->out_off & 3) != 0 || a->op_left < 4) {
+		if ((rc = old_byte(a, a->old_pos, &ob)) != 0)
+			return rc;
+		ob = (uint8_t)(ob + rc_direct(a, 8));
+		a->old_pos++;
+		a->op_left--;
+		return put_byte(a, ob);
+	}
+	/* The operation's bounds check guarantees old_pos + 4 <= old_size. */
+	for (int k = 3; k >= 0; k--) {
+		if ((rc = old_byte(a, a->old_pos + (uint32_t)k, &ob)) != 0)
+			return rc;
+		o = o << 8 | ob;
+	}
+	ctx = tfp_delta_f32_ctx(a->m.fmag, o);
+	while (m < TFP_DELTA_F32_TREE)
+		m = (m << 1) | rc_bit(a, &a->m.u.f.sym[ctx][m]);
+	m -= TFP_DELTA_F32_TREE;
+	if (m == TFP_DELTA_F32_SAME) {
+		n = o;
+	} else if (m == TFP_DELTA_F32_ZERO || m == TFP_DELTA_F32_NZERO) {
+		n = m == TFP_DELTA_F32_ZERO ? 0 : 0x80000000u;
+	} else if (m < TFP_DELTA_F32_ZERO) {
+		mag = (uint32_t)1 << (m - 1) | rc_direct(a, m - 1);
+		n = rc_direct(a, 1) ? o - mag : o + mag;
+	} else {
+		a->rc_overrun = 2;      /* symbols 35..63 are never coded: malformed */
+		return 0;
+	}
+	a->m.fmag = tfp_delta_f32_next(a->m.fmag, m, o);
+	a->old_pos += 4;
+	a->op_left -= 4;
+	for (int k = 0; k < 4; k++)
+		if ((rc = put_byte(a, (uint8_t)(n >> (8 * k)))) != 0)
+			return rc;
+	return 0;
+}
+
 static int
 step(struct tfp_delta_apply *a)
 {
@@ -312,6 +363,11 @@ step(struct tfp_delta_apply *a)
 		}
 		break;
 	case PH_ADD:
+		if (a->f32) {
+			if ((rc = add_f32(a)) != 0)
+				return rc;
+			break;
+		}
 		lane = a->out_off & a->stride_mask;
 		if ((rc = mag_ctx(a, lane, &mag)) != 0)
 			return rc;
@@ -330,7 +386,7 @@ step(struct tfp_delta_apply *a)
 				a->m.last[lane] = TFP_DELTA_SYM_ZERO;
 				d = (uint8_t)(0u - ob);
 			} else {
-				d = (uint8_t)rc_tree8(a, a->m.diff[lane][a->stride_mask == 3 ?
+				d = (uint8_t)rc_tree8(a, a->m.u.diff[lane][a->stride_mask == 3 ?
 				                                         mag >= 2 :
 				                                         a->m.prev_cls == 2]);
 				a->m.last[lane] = TFP_DELTA_SYM_OTHER;
@@ -373,7 +429,7 @@ parse_header(struct tfp_delta_apply *a)
 
 	if (memcmp(h, "TFDP", 4) != 0)
 		return TFP_ERR_DELTA_MAGIC;
-	if (h[4] != TFP_DELTA_VERSION)
+	if (h[4] < TFP_DELTA_VERSION_MIN || h[4] > TFP_DELTA_VERSION)
 		return TFP_ERR_DELTA_VERSION;
 	if (get32(h + 28) != tfp_delta_crc32(0, h, 28))
 		return TFP_ERR_DELTA;
@@ -407,13 +463,18 @@ parse_block_header(struct tfp_delta_apply *a)
 	a->blk_comp_len = get32(h);
 	a->blk_crc_want = get32(h + 4);
 	a->old_pos = get32(h + 8);
-	if (h[12] > 2 || h[13] != 0 || h[14] != 0 || h[15] != 0)
+	/* Flags: stride code 0..2, the F32 bit only with stride 4. */
+	if ((h[12] & TFP_DELTA_BLK_STRIDE_MASK) > 2 ||
+	    (h[12] & ~(TFP_DELTA_BLK_STRIDE_MASK | TFP_DELTA_BLK_F32)) != 0 ||
+	    ((h[12] & TFP_DELTA_BLK_F32) && (h[12] & TFP_DELTA_BLK_STRIDE_MASK) != 2) ||
+	    h[13] != 0 || h[14] != 0 || h[15] != 0)
 		return TFP_ERR_DELTA;
 	if (a->blk_comp_len < 5)
 		return TFP_ERR_DELTA;
 	if (a->old_pos > a->old_size)
 		return TFP_ERR_DELTA_BOUNDS;
-	a->stride_mask = (uint8_t)((1u << h[12]) - 1);
+	a->stride_mask = (uint8_t)((1u << (h[12] & TFP_DELTA_BLK_STRIDE_MASK)) - 1);
+	a->f32 = (h[12] & TFP_DELTA_BLK_F32) != 0;
 	a->blk_out_left = left < a->block_out ? left : a->block_out;
 	a->blk_comp_in = 0;
 	a->blk_crc = 0;
@@ -578,7 +639,7 @@ tfp_delta_apply_checkpoint(const struct tfp_delta_apply *a, uint8_t *blob)
 		return TFP_ERR_ARG;
 	memset(blob, 0, TFP_DELTA_CKPT_LEN);
 	memcpy(blob, "TFDC", 4);
-	blob[4] = TFP_DELTA_VERSION;
+	blob[4] = TFP_DELTA_CKPT_VERSION;
 	if (a->ck_block_idx == 0) {
 		/* Nothing durable yet: restart from byte 0 (header not needed in the blob). */
 		put32(blob + 24, a->old_size);
@@ -606,7 +667,7 @@ tfp_delta_apply_resume(struct tfp_delta_apply *a, const uint8_t *blob, uint32_t 
 		return TFP_ERR_ARG;
 	if ((rc = tfp_delta_apply_init(a, old_size, read_old, write_new, user)) != 0)
 		return rc;
-	if (memcmp(blob, "TFDC", 4) != 0 || blob[4] != TFP_DELTA_VERSION || blob[5] != 0 ||
+	if (memcmp(blob, "TFDC", 4) != 0 || blob[4] != TFP_DELTA_CKPT_VERSION || blob[5] != 0 ||
 	    blob[6] != 0 || blob[7] != 0 || get32(blob + 36) != tfp_delta_crc32(0, blob, 36))
 		return TFP_ERR_DELTA_CHECKPOINT;
 	blk = get32(blob + 20);

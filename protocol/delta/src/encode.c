@@ -75,12 +75,21 @@ struct enc {
 	uint8_t cache;
 	uint64_t cache_size;
 	struct tfp_delta_models m;
+	/* Accounting (tfp_delta_encode_stats): the part being coded and what each cost;
+	 * cost[k] = -log2(k / 4096) bits. */
+	int part;
+	struct tfp_delta_enc_stats st;
+	float cost[TFP_DELTA_PROB_ONE + 1];
 };
+
+static double cost_bits(uint32_t k);
 
 static void
 enc_init(struct enc *e)
 {
 	memset(e, 0, sizeof(*e));
+	for (uint32_t k = 1; k <= TFP_DELTA_PROB_ONE; k++)
+		e->cost[k] = (float)cost_bits(k);
 	e->range = 0xFFFFFFFFu;
 	e->cache_size = 1;
 	tfp_delta_models_reset(&e->m);
@@ -103,11 +112,35 @@ shift_low(struct enc *e)
 	e->low = (e->low & 0x00FFFFFFu) << 8;
 }
 
+/* -log2(k / 4096) for 0 < k <= 4096, without libm: k = m 2^j with m in [1, 2), and
+ * ln m = 2 atanh((m - 1) / (m + 1)) by its series (|t| <= 1/3: 12 terms are exact enough). */
+static double
+cost_bits(uint32_t k)
+{
+	double m = k, t, t2, sum = 0, pw;
+	int j = 0;
+
+	while (m >= 2.0) {
+		m /= 2.0;
+		j++;
+	}
+	t = (m - 1.0) / (m + 1.0);
+	t2 = t * t;
+	pw = t;
+	for (int n = 1; n < 25; n += 2) {
+		sum += pw / n;
+		pw *= t2;
+	}
+	return TFP_DELTA_PROB_BITS - (j + 2.0 * sum / 0.69314718055994530942);
+}
+
 static void
 enc_bit(struct enc *e, uint16_t *p, unsigned bit)
 {
 	uint32_t bound = (e->range >> TFP_DELTA_PROB_BITS) * tfp_delta_prob(*p);
+	uint32_t p0 = tfp_delta_prob(*p);
 
+	e->st.bytes[e->part] += e->cost[bit ? TFP_DELTA_PROB_ONE - p0 : p0] / 8;
 	if (bit == 0) {
 		e->range = bound;
 	} else {
@@ -124,6 +157,7 @@ enc_bit(struct enc *e, uint16_t *p, unsigned bit)
 static void
 enc_direct(struct enc *e, uint32_t v, unsigned n)
 {
+	e->st.bytes[e->part] += n / 8.0;
 	while (n-- > 0) {
 		e->range >>= 1;
 		if ((v >> n) & 1)
@@ -183,6 +217,7 @@ enc_op(struct enc *e, unsigned kind, uint32_t v)
 {
 	unsigned m = 1, b1 = kind >> 1, b0 = kind & 1;
 
+	e->part = TFP_DELTA_ST_OPS;
 	enc_bit(e, &e->m.kind[e->m.prev_kind][m], b1);
 	m = (m << 1) | b1;
 	enc_bit(e, &e->m.kind[e->m.prev_kind][m], b0);
@@ -190,11 +225,67 @@ enc_op(struct enc *e, unsigned kind, uint32_t v)
 	enc_int(e, kind, v);
 }
 
+static uint32_t
+le32(const uint8_t *p)
+{
+	return get32(p);
+}
+
+/* Add bytes new[i, i+n) of an F32 block: whole elements as 32-bit differences, bytes of
+ * elements the operation cuts as 8 direct bits (FORMAT.md). */
+static void
+enc_add_f32(struct enc *e, const uint8_t *old_img, const uint8_t *new_img, const int64_t *src,
+            size_t i, size_t n)
+{
+	for (size_t k = 0; k < n;) {
+		size_t pos = i + k;
+		uint32_t o, v, s, mag;
+		unsigned sym, nbits = 0, ctx, m = 1;
+
+		if ((pos & 3) != 0 || n - k < 4) {
+			e->part = TFP_DELTA_ST_ADD_F32_RAW;
+			enc_direct(e, (uint8_t)(new_img[pos] - old_img[src[pos]]), 8);
+			k++;
+			continue;
+		}
+		o = le32(old_img + src[pos]);
+		v = le32(new_img + pos);
+		s = v - o;
+		mag = s & 0x80000000u ? 0u - s : s;
+		while (nbits < 32 && (mag >> nbits) != 0)
+			nbits++;
+		sym = s == 0 ? TFP_DELTA_F32_SAME : v == 0 ? TFP_DELTA_F32_ZERO :
+		      v == 0x80000000u ? TFP_DELTA_F32_NZERO : nbits;
+		ctx = tfp_delta_f32_ctx(e->m.fmag, o);
+		e->part = TFP_DELTA_ST_ADD_F32_SYM;
+		for (int b = 5; b >= 0; b--) {
+			unsigned bit = (sym >> b) & 1;
+
+			enc_bit(e, &e->m.u.f.sym[ctx][m], bit);
+			m = (m << 1) | bit;
+		}
+		if (sym >= 1 && sym <= 32) {
+			e->part = TFP_DELTA_ST_ADD_F32_RAW;
+			enc_direct(e, mag, nbits - 1);
+			enc_direct(e, (s & 0x80000000u) != 0, 1);
+		}
+		e->m.fmag = tfp_delta_f32_next(e->m.fmag, sym, o);
+		k += 4;
+	}
+}
+
 static void
 enc_add(struct enc *e, const uint8_t *old_img, size_t old_len, const uint8_t *new_img,
-        const int64_t *src, size_t i, size_t n, unsigned mask)
+        const int64_t *src, size_t i, size_t n, unsigned mask, int f32)
 {
 	enc_op(e, TFP_DELTA_OP_ADD, (uint32_t)n);
+	if (f32) {
+		e->st.add_f32_bytes += n;
+		enc_add_f32(e, old_img, new_img, src, i, n);
+		return;
+	}
+	e->st.add_bytes += n;
+	e->part = TFP_DELTA_ST_ADD;
 	for (size_t k = 0; k < n; k++) {
 		size_t pos = i + k;
 		unsigned lane = (unsigned)pos & mask;
@@ -223,22 +314,25 @@ enc_add(struct enc *e, const uint8_t *old_img, size_t old_len, const uint8_t *ne
 			continue;
 		}
 		enc_bit(e, &m->zero[lane][m->last[lane]], 0);
-		enc_tree8(e, m->diff[lane][mask == 3 ? mag >= 2 : m->prev_cls == 2], d);
+		enc_tree8(e, m->u.diff[lane][mask == 3 ? mag >= 2 : m->prev_cls == 2], d);
 		m->last[lane] = TFP_DELTA_SYM_OTHER;
 		m->prev_cls = cls;
 	}
 }
 
 /*
- * Code new[b0, b1) with lane stride 1 << stride_code into out (block header + payload).
+ * Code new[b0, b1) with block flags `flags` (lane stride code, F32 bit) into out (block
+ * header + payload).
  */
 static int
 encode_block(const uint8_t *old_img, size_t old_len, const uint8_t *new_img, const int64_t *src,
-             size_t b0, size_t b1, unsigned stride_code, struct buf *out)
+             size_t b0, size_t b1, unsigned flags, struct buf *out,
+             struct tfp_delta_enc_stats *st)
 {
 	struct enc *e = malloc(sizeof(*e));
 	uint8_t hdr[TFP_DELTA_BLK_HDR_LEN];
-	unsigned mask = (1u << stride_code) - 1;
+	unsigned mask = (1u << (flags & TFP_DELTA_BLK_STRIDE_MASK)) - 1;
+	int f32 = (flags & TFP_DELTA_BLK_F32) != 0;
 	int64_t cur = src[b0] >= 0 ? src[b0] : 0;
 	uint32_t old_pos = (uint32_t)cur;
 	size_t i = b0;
@@ -254,6 +348,8 @@ encode_block(const uint8_t *old_img, size_t old_len, const uint8_t *new_img, con
 			while (i + r < b1 && src[i + r] < 0)
 				r++;
 			enc_op(e, TFP_DELTA_OP_INSERT, (uint32_t)r);
+			e->part = TFP_DELTA_ST_INSERT;
+			e->st.insert_bytes += r;
 			for (k = 0; k < r; k++) {
 				unsigned lane = (unsigned)(i + k) & mask;
 				struct tfp_delta_models *m = &e->m;
@@ -288,25 +384,47 @@ encode_block(const uint8_t *old_img, size_t old_len, const uint8_t *new_img, con
 			while (k + z < i + r && new_img[k + z] == old_img[src[k + z]])
 				z++;
 			if (z >= COPY_MIN) {
-				if (k > add_from)
-					enc_add(e, old_img, old_len, new_img, src, add_from, k - add_from, mask);
-				enc_op(e, TFP_DELTA_OP_COPY, (uint32_t)z);
-				add_from = k + z;
+				/* F32 blocks cut copies at element boundaries, so adds keep whole
+				 * elements. */
+				size_t cs = f32 ? (k + 3) & ~(size_t)3 : k;
+				size_t ce = f32 ? (k + z) & ~(size_t)3 : k + z;
+
+				if (ce > cs && ce - cs >= COPY_MIN) {
+					if (cs > add_from)
+						enc_add(e, old_img, old_len, new_img, src, add_from,
+						        cs - add_from, mask, f32);
+					enc_op(e, TFP_DELTA_OP_COPY, (uint32_t)(ce - cs));
+					e->st.copy_bytes += ce - cs;
+					add_from = ce;
+				}
 			}
 			k += z > 0 ? z : 1;
 		}
 		if (i + r > add_from)
-			enc_add(e, old_img, old_len, new_img, src, add_from, i + r - add_from, mask);
+			enc_add(e, old_img, old_len, new_img, src, add_from, i + r - add_from, mask,
+			        f32);
 		i += r;
 		cur += (int64_t)r;
 	}
 	enc_flush(e);
 	if (e->out.oom)
 		goto out;
+	*st = e->st;
+	{
+		double sum = 0;
+
+		for (int k = 0; k < TFP_DELTA_ST_PARTS; k++)
+			sum += st->bytes[k];
+		st->bytes[TFP_DELTA_ST_HEADERS] += TFP_DELTA_BLK_HDR_LEN;
+		st->bytes[TFP_DELTA_ST_FLUSH] = (double)e->out.len - sum;
+	}
+	st->blocks_stride1 = flags == 0;
+	st->blocks_stride4 = flags == 2;
+	st->blocks_f32 = (flags & TFP_DELTA_BLK_F32) != 0;
 	put32(hdr, (uint32_t)e->out.len);
 	put32(hdr + 4, tfp_delta_crc32(0, new_img + b0, b1 - b0));
 	put32(hdr + 8, old_pos);
-	hdr[12] = (uint8_t)stride_code;
+	hdr[12] = (uint8_t)flags;
 	hdr[13] = hdr[14] = hdr[15] = 0;
 	buf_append(out, hdr, sizeof(hdr));
 	buf_append(out, e->out.p, e->out.len);
@@ -652,17 +770,41 @@ align_tensor(int64_t *src, const struct tfp_delta_tensor *nt, const struct tfp_d
 
 /* ---- patch assembly ------------------------------------------------------------------ */
 
+static void
+stats_add(struct tfp_delta_enc_stats *t, const struct tfp_delta_enc_stats *a)
+{
+	for (int k = 0; k < TFP_DELTA_ST_PARTS; k++)
+		t->bytes[k] += a->bytes[k];
+	t->add_bytes += a->add_bytes;
+	t->add_f32_bytes += a->add_f32_bytes;
+	t->insert_bytes += a->insert_bytes;
+	t->copy_bytes += a->copy_bytes;
+	t->blocks_stride1 += a->blocks_stride1;
+	t->blocks_stride4 += a->blocks_stride4;
+	t->blocks_f32 += a->blocks_f32;
+}
+
 static int
 build_patch(const uint8_t *old_img, size_t old_len, const uint8_t *new_img, size_t new_len,
-            const int64_t *src, int mode, uint32_t block_out, uint8_t **patch, size_t *plen)
+            const int64_t *src, int mode, uint32_t block_out, uint8_t **patch, size_t *plen,
+            struct tfp_delta_enc_stats *st)
 {
-	struct buf out = { 0 }, b1 = { 0 }, b4 = { 0 };
-	uint8_t hdr[TFP_DELTA_HDR_LEN];
+	struct tfp_delta_enc_stats cst[3];
+	/* Every block is coded with each coding and keeps the smallest. */
+	static const unsigned codings[] = { 0, 2, 2 | TFP_DELTA_BLK_F32 };
+	struct buf out = { 0 }, cand[3] = { { 0 }, { 0 }, { 0 } };
+	uint8_t *hdr;
 	uint32_t n_blocks = (uint32_t)(new_len / block_out + (new_len % block_out != 0));
-	int rc = TFP_ERR_INTERNAL;
+	int rc = TFP_ERR_INTERNAL, any_f32 = 0;
 
+	/* The header goes first; its version and CRC are filled in once the blocks are. */
+	for (size_t k = 0; k < TFP_DELTA_HDR_LEN; k++)
+		buf_put(&out, 0);
+	if (out.oom)
+		goto out;
+	hdr = out.p;
 	memcpy(hdr, "TFDP", 4);
-	hdr[4] = TFP_DELTA_VERSION;
+	hdr[4] = TFP_DELTA_VERSION_MIN;
 	hdr[5] = (uint8_t)mode;
 	hdr[6] = hdr[7] = 0;
 	put32(hdr + 8, mode == TFP_DELTA_MODE_FULL ? 0 : (uint32_t)old_len);
@@ -670,31 +812,38 @@ build_patch(const uint8_t *old_img, size_t old_len, const uint8_t *new_img, size
 	put32(hdr + 16, block_out);
 	put32(hdr + 20, n_blocks);
 	put32(hdr + 24, mode == TFP_DELTA_MODE_FULL ? 0 : tfp_delta_crc32(0, old_img, old_len));
-	put32(hdr + 28, tfp_delta_crc32(0, hdr, 28));
-	buf_append(&out, hdr, sizeof(hdr));
 	for (uint32_t b = 0; b < n_blocks; b++) {
 		size_t s = (size_t)b * block_out, e = s + block_out < new_len ? s + block_out : new_len;
-		struct buf *pick;
+		size_t pick = 0;
 
-		b1.len = b4.len = 0;
-		if ((rc = encode_block(old_img, old_len, new_img, src, s, e, 0, &b1)) != 0)
-			goto out;
-		if ((rc = encode_block(old_img, old_len, new_img, src, s, e, 2, &b4)) != 0)
-			goto out;
-		pick = b4.len < b1.len ? &b4 : &b1;
-		buf_append(&out, pick->p, pick->len);
+		for (size_t c = 0; c < 3; c++) {
+			cand[c].len = 0;
+			if ((rc = encode_block(old_img, old_len, new_img, src, s, e, codings[c],
+			                       &cand[c], &cst[c])) != 0)
+				goto out;
+			if (cand[c].len < cand[pick].len)
+				pick = c;
+		}
+		any_f32 |= (codings[pick] & TFP_DELTA_BLK_F32) != 0;
+		stats_add(st, &cst[pick]);
+		buf_append(&out, cand[pick].p, cand[pick].len);
 	}
 	rc = TFP_ERR_INTERNAL;
 	if (out.oom)
 		goto out;
+	/* Version 1 whenever it suffices, so devices with an older applier can use the patch. */
+	hdr = out.p;
+	hdr[4] = any_f32 ? TFP_DELTA_VERSION : TFP_DELTA_VERSION_MIN;
+	put32(hdr + 28, tfp_delta_crc32(0, hdr, 28));
+	st->bytes[TFP_DELTA_ST_HEADERS] += TFP_DELTA_HDR_LEN;
 	*patch = out.p;
 	*plen = out.len;
 	out.p = NULL;
 	rc = 0;
 out:
 	free(out.p);
-	free(b1.p);
-	free(b4.p);
+	for (size_t c = 0; c < 3; c++)
+		free(cand[c].p);
 	return rc;
 }
 
@@ -703,6 +852,16 @@ tfp_delta_encode(const uint8_t *old_img, size_t old_len, const uint8_t *new_img,
                  size_t new_len, const struct tfp_delta_enc_opts *opts, uint8_t **patch,
                  size_t *patch_len, int *mode_used)
 {
+	return tfp_delta_encode_stats(old_img, old_len, new_img, new_len, opts, patch, patch_len,
+	                              mode_used, NULL);
+}
+
+int
+tfp_delta_encode_stats(const uint8_t *old_img, size_t old_len, const uint8_t *new_img,
+                       size_t new_len, const struct tfp_delta_enc_opts *opts, uint8_t **patch,
+                       size_t *patch_len, int *mode_used, struct tfp_delta_enc_stats *stats)
+{
+	struct tfp_delta_enc_stats st, best_st;
 	struct tfp_delta_enc_opts o = { TFP_DELTA_ENC_AUTO, 0, NULL, NULL };
 	saidx_t *sa = NULL;
 	int64_t *src = NULL;
@@ -711,6 +870,7 @@ tfp_delta_encode(const uint8_t *old_img, size_t old_len, const uint8_t *new_img,
 	int best_mode = -1, rc = TFP_ERR_ARG;
 	int try_full, try_agn, try_tensor;
 
+	memset(&best_st, 0, sizeof(best_st));
 	if (patch == NULL || patch_len == NULL || (old_img == NULL && old_len > 0) ||
 	    (new_img == NULL && new_len > 0) || old_len >= 0x7FFFFFFF || new_len >= 0x7FFFFFFF)
 		return TFP_ERR_ARG;
@@ -739,9 +899,11 @@ tfp_delta_encode(const uint8_t *old_img, size_t old_len, const uint8_t *new_img,
 		goto out;
 	if (try_full) {
 		label(src, 0, new_len, DIAG_INSERT, old_len);
+		memset(&st, 0, sizeof(st));
 		if ((rc = build_patch(old_img, old_len, new_img, new_len, src, TFP_DELTA_MODE_FULL,
-		                      o.block_out, &p, &plen)) != 0)
+		                      o.block_out, &p, &plen, &st)) != 0)
 			goto out;
+		best_st = st;
 		best = p, best_len = plen, best_mode = TFP_DELTA_MODE_FULL, p = NULL;
 	}
 	if (try_agn || try_tensor) {
@@ -773,13 +935,15 @@ tfp_delta_encode(const uint8_t *old_img, size_t old_len, const uint8_t *new_img,
 				             old_len, new_img);
 			free(pair);
 		}
+		memset(&st, 0, sizeof(st));
 		if ((rc = build_patch(old_img, old_len, new_img, new_len, src, mode, o.block_out,
-		                      &p, &plen)) != 0)
+		                      &p, &plen, &st)) != 0)
 			goto out;
 		/* The tensor mode wins ties: it is the one the operator asked for. */
 		if (best == NULL || plen < best_len || (pass == 1 && plen == best_len)) {
 			free(best);
 			best = p, best_len = plen, best_mode = mode;
+			best_st = st;
 		} else {
 			free(p);
 		}
@@ -789,6 +953,8 @@ tfp_delta_encode(const uint8_t *old_img, size_t old_len, const uint8_t *new_img,
 	*patch_len = best_len;
 	if (mode_used != NULL)
 		*mode_used = best_mode;
+	if (stats != NULL)
+		*stats = best_st;
 	best = NULL;
 	rc = 0;
 out:
@@ -810,7 +976,7 @@ tfp_delta_info(const uint8_t *patch, size_t len, struct tfp_delta_info *info)
 		return len < 4 ? TFP_ERR_DELTA_TRUNCATED : TFP_ERR_DELTA_MAGIC;
 	if (len < TFP_DELTA_HDR_LEN)
 		return TFP_ERR_DELTA_TRUNCATED;
-	if (patch[4] != TFP_DELTA_VERSION)
+	if (patch[4] < TFP_DELTA_VERSION_MIN || patch[4] > TFP_DELTA_VERSION)
 		return TFP_ERR_DELTA_VERSION;
 	if (get32(patch + 28) != tfp_delta_crc32(0, patch, 28))
 		return TFP_ERR_DELTA;

@@ -70,7 +70,7 @@ struct tfp_delta_apply {
 	uint32_t blk_comp_len, blk_comp_in, blk_out_left, blk_crc_want, blk_crc;
 	uint32_t old_pos, op_left;
 	uint32_t range, code;
-	uint8_t stride_mask, phase, rc_overrun, kind;
+	uint8_t stride_mask, phase, rc_overrun, kind, f32;
 	uint16_t in_pos, in_len, out_len, old_len;
 	uint32_t old_off;
 	uint8_t in[TFP_DELTA_IN_BUF];

@@ -69,6 +69,37 @@ int tfp_delta_encode(const uint8_t *old_img, size_t old_len, const uint8_t *new_
                      size_t new_len, const struct tfp_delta_enc_opts *opts, uint8_t **patch,
                      size_t *patch_len, int *mode_used);
 
+/*
+ * Where the bytes of a patch go, for operators and the benchmark: the information content
+ * (sum of -log2 p over the coded bits, in bytes) of each part of the coded stream, and how
+ * many blocks used each coding. The parts add up to the patch size up to the coder's flush
+ * bytes (`flush`, 5 per block, plus rounding).
+ */
+enum {
+	TFP_DELTA_ST_HEADERS,     /* patch header and block headers (exact bytes) */
+	TFP_DELTA_ST_OPS,         /* operation kinds, lengths and seek distances */
+	TFP_DELTA_ST_ADD,         /* add bytes coded by byte planes */
+	TFP_DELTA_ST_ADD_F32_SYM, /* F32 element symbols (bit length / same / zero) */
+	TFP_DELTA_ST_ADD_F32_RAW, /* F32 element bits below the leading one, signs, cut bytes */
+	TFP_DELTA_ST_INSERT,      /* literal bytes */
+	TFP_DELTA_ST_FLUSH,       /* the rest: coder flush and rounding */
+	TFP_DELTA_ST_PARTS
+};
+
+struct tfp_delta_enc_stats {
+	double bytes[TFP_DELTA_ST_PARTS];
+	uint64_t add_bytes, add_f32_bytes, insert_bytes, copy_bytes;   /* new-image bytes */
+	uint32_t blocks_stride1, blocks_stride4, blocks_f32;
+};
+
+/*
+ * tfp_delta_encode() that also fills *stats (may be NULL) for the patch it returns.
+ */
+int tfp_delta_encode_stats(const uint8_t *old_img, size_t old_len, const uint8_t *new_img,
+                           size_t new_len, const struct tfp_delta_enc_opts *opts,
+                           uint8_t **patch, size_t *patch_len, int *mode_used,
+                           struct tfp_delta_enc_stats *stats);
+
 /* What a patch declares, checked for consistency (header CRC, block walk). */
 struct tfp_delta_info {
 	unsigned version, mode;

@@ -10,7 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TFP_DELTA_VERSION 1
+#define TFP_DELTA_VERSION 2       /* newest version written; adds TFP_DELTA_BLK_F32 */
+#define TFP_DELTA_VERSION_MIN 1   /* oldest version the applier still accepts */
+#define TFP_DELTA_CKPT_VERSION 1  /* checkpoint blob layout (unchanged by patch version 2) */
 
 #define TFP_DELTA_HDR_LEN 32      /* patch header */
 #define TFP_DELTA_BLK_HDR_LEN 16  /* header in front of every block */
@@ -23,6 +25,12 @@
 
 /* Block flags: bits 0-1 hold s, the byte models' lane stride is 1 << s (s <= 2). */
 #define TFP_DELTA_BLK_STRIDE_MASK 0x03u
+/*
+ * Version 2: with s = 2, flag bit 2 codes add operations element by element as float32 /
+ * int32 differences (see struct tfp_delta_fmodels) instead of byte planes. A version 1
+ * patch never sets it; the encoder writes version 2 only when a block uses it.
+ */
+#define TFP_DELTA_BLK_F32 0x04u
 
 /*
  * Entropy coder geometry (an LZMA-style binary adaptive range coder). Each model is a
@@ -60,6 +68,28 @@
 #define TFP_DELTA_SYM_OTHER 2     /* any other difference */
 
 /*
+ * Element coding of add operations in TFP_DELTA_BLK_F32 blocks. A 4-byte element at an
+ * output offset that is a multiple of 4, with at least 4 bytes left in its add operation,
+ * is coded as the 32-bit difference s = new - old (mod 2^32, both little-endian): a symbol
+ * 0 (s = 0), 1..32 (bit length L of |s|), 33 (the new element is 0: a pruned weight) or 34
+ * (it is 0x80000000, float32 -0.0, what a masked weight becomes under some training loops),
+ * with a 6-bit tree in context tfp_delta_f32_ctx(); for L >= 1 then L - 1 bits of |s|
+ * below its leading one and the sign of s as direct bits. Any other add byte (an element
+ * cut by an operation boundary) is its byte difference as 8 direct bits. A fine-tune moves
+ * a weight by an absolute amount, so L follows from the previous element's magnitude and
+ * this element's exponent; the low bits are noise and cost what they are.
+ */
+#define TFP_DELTA_F32_CTX 32
+#define TFP_DELTA_F32_TREE 64
+#define TFP_DELTA_F32_SAME 0
+#define TFP_DELTA_F32_ZERO 33
+#define TFP_DELTA_F32_NZERO 34
+
+struct tfp_delta_fmodels {
+	uint16_t sym[TFP_DELTA_F32_CTX][TFP_DELTA_F32_TREE];
+};
+
+/*
  * The adaptive models of one block (reset at every block start). An add byte is coded as
  * a flag "difference is zero" (context: run of such bytes in its lane, magnitude of the
  * old byte, class of the previous add byte), else a flag "new
@@ -69,7 +99,11 @@
  * All probabilities come first so a reset is one fill.
  */
 struct tfp_delta_models {
-	uint16_t diff[TFP_DELTA_LANES][TFP_DELTA_DIFF_CTX][256];
+	/* A block codes its add bytes either by byte planes or by elements, never both. */
+	union {
+		uint16_t diff[TFP_DELTA_LANES][TFP_DELTA_DIFF_CTX][256];
+		struct tfp_delta_fmodels f;
+	} u;
 	uint16_t lit[TFP_DELTA_LANES][256];
 	uint16_t same[TFP_DELTA_LANES][TFP_DELTA_RUN_CTX][TFP_DELTA_MAG_CTX][3];
 	uint16_t zero[TFP_DELTA_LANES][3];
@@ -81,12 +115,17 @@ struct tfp_delta_models {
 	uint8_t lrun[TFP_DELTA_LANES];    /* zero literals in a row */
 	uint8_t prev_kind;                /* previous operation kind (SEEK at block start) */
 	uint8_t prev_cls;                 /* class of the previous add byte, any lane */
+	uint16_t fmag;                    /* F32 blocks: recent L + exponent, quarter units,
+	                                     0 after a symbol other than 1..32 */
 };
+
+_Static_assert(sizeof(struct tfp_delta_fmodels) <= TFP_DELTA_LANES * TFP_DELTA_DIFF_CTX * 256 *
+               sizeof(uint16_t), "element models share the byte-plane models' memory");
 
 static inline void
 tfp_delta_models_reset(struct tfp_delta_models *m)
 {
-	uint16_t *p = &m->diff[0][0][0];
+	uint16_t *p = &m->u.diff[0][0][0];
 	size_t n = offsetof(struct tfp_delta_models, run) / sizeof(uint16_t);
 
 	for (size_t i = 0; i < n; i++)
@@ -95,6 +134,7 @@ tfp_delta_models_reset(struct tfp_delta_models *m)
 		m->run[i] = m->last[i] = m->lrun[i] = 0;
 	m->prev_kind = TFP_DELTA_OP_SEEK;
 	m->prev_cls = 0;
+	m->fmag = 0;
 }
 
 static inline unsigned
@@ -178,6 +218,41 @@ tfp_delta_fexp_ctx(uint8_t b2, uint8_t b3)
 	if (e < 122)
 		return 1;
 	return e < 124 ? 2 : 3;
+}
+
+/*
+ * Context of an element symbol. fmag is the recent magnitude of changes in this block: a
+ * running average (weight 3/4 old, 1/4 new, in quarter units) of L + exponent over the
+ * elements with symbol 1..32 since the last element with another symbol, 0 after one (or at
+ * block start). The context is the bit length that magnitude predicts for this element (it
+ * minus this old element's exponent, halved, 0..14; 15 when fmag is 0) times whether this
+ * old element's exponent is at least 121 (|w| >= 2^-6).
+ */
+static inline unsigned
+tfp_delta_f32_ctx(uint16_t fmag, uint32_t old_elem)
+{
+	unsigned e = (old_elem >> 23) & 0xFF, p;
+
+	if (fmag == 0) {
+		p = 15;
+	} else {
+		int d = ((int)fmag + 2) / 4 - (int)e;
+
+		p = d < 0 ? 0 : d > 29 ? 14 : (unsigned)d / 2;
+	}
+	return p * 2 + (e >= 121);
+}
+
+/* The element context state after an element with symbol sym over old element old_elem. */
+static inline uint16_t
+tfp_delta_f32_next(uint16_t fmag, unsigned sym, uint32_t old_elem)
+{
+	unsigned v;
+
+	if (sym == TFP_DELTA_F32_SAME || sym > 32)
+		return 0;
+	v = sym + ((old_elem >> 23) & 0xFF);
+	return (uint16_t)(fmag == 0 ? 4 * v : (3 * fmag + 4 * v + 2) / 4);
 }
 
 static inline uint8_t
