@@ -5,6 +5,9 @@
 #
 #   bench/agent/run.sh BUILD_DIR N [PKI_DIR] [RAMP_PER_S]
 #
+# Environment: SIM_ARGS (extra tinyfleet-sim options, e.g. --tls-per-device), PER (devices
+# per simulator process; default N: one process).
+#
 # PKI_DIR must hold at least N device certificates (deploy/pki.sh DIR --devices N; the
 # device ids' width follows from the count given there, see --id-width below). Without it a
 # fresh PKI with N devices is made in a scratch folder (slow for large N: ~20 ms/device).
@@ -18,7 +21,13 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-ulimit -n "$(ulimit -Hn)"   # one fd per client on each side
+# One fd per client in the broker, three in the simulator (which raises its own limit): as
+# root the hard limit is raised too, else the soft one goes to the hard one.
+need=$(( 3 * n + 1024 ))
+if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$need" ]; then
+	ulimit -Hn "$need" 2>/dev/null || true
+fi
+ulimit -n "$(ulimit -Hn)"
 
 if [ -z "$pki" ]; then
 	pki=$work/pki
@@ -34,6 +43,8 @@ bash "$top/deploy/mosquitto/gen-config.sh" "$work/mosq" "$pki" --port "$port" --
 # A benchmark broker keeps nothing on disk and logs nothing per connection.
 sed -i -e 's/^persistence true/persistence false/' -e '/^log_type/d' "$work/mosq/mosquitto.conf"
 echo "log_type error" >> "$work/mosq/mosquitto.conf"
+# Bench sizing: no $SYS traffic, no connection cap, no broker memory cap.
+printf "sys_interval 0\nmax_connections -1\nmemory_limit 0\n" >> "$work/mosq/mosquitto.conf"
 mosquitto -c "$work/mosq/mosquitto.conf" > "$work/broker.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do
@@ -43,12 +54,16 @@ done
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 b0=$(rss_kb "$pid")
 "$build/tests/device-agent/ota-model-tool" "$work/v1.tfm"
-# libmosquitto keeps three descriptors per client (its socket and a wake-up socketpair) and
-# this machine's hard limit is 20,000 open files per process, so one simulator process holds
-# at most ~6,600 clients: large runs use several processes of at most $per devices, started
-# together, each one thread and one poll() loop.
-per=5000
+# One simulator process (one thread, one poll() loop) holds as many devices as its open
+# files allow: libmosquitto keeps three per client (socket and a wake-up socket pair). Where
+# the hard limit cannot be raised (no CAP_SYS_RESOURCE, e.g. this machine's container with
+# 20,000), the fleet is split evenly into processes started together; PER overrides.
+hard=$(ulimit -Hn); [ "$hard" = unlimited ] && hard=$(( 3 * n + 1024 ))
+maxper=$(( (hard - 256) / 3 ))
+procs=$(( (n + maxper - 1) / maxper ))
+per=${PER:-$(( (n + procs - 1) / procs ))}
 procs=$(( (n + per - 1) / per ))
+echo "run.sh: $n devices in $procs simulator process(es) (open files: $(ulimit -n))"
 t0=$(date +%s.%N)
 pids=()
 for ((p = 0; p < procs; p++)); do
@@ -57,7 +72,7 @@ for ((p = 0; p < procs; p++)); do
 	/usr/bin/time -v "$build/device-agent/sim/tinyfleet-sim" --pki "$pki" --devices "$count" \
 		--first "$first" --port "$port" --id-width "$width" --model "$work/v1.tfm" \
 		--ramp "$ramp" --release-pub "$top/tests/interop/keys/release-test.pub.pem" \
-		--duration 0 --timeout 240 > "$work/sim.$p.txt" 2> "$work/time.$p.txt" &
+		--duration 0 --timeout 240 ${SIM_ARGS:-} > "$work/sim.$p.txt" 2> "$work/time.$p.txt" &
 	pids+=($!)
 done
 ok=1

@@ -1,5 +1,6 @@
 /* One simulated device (see device.h). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "device.h"
@@ -104,7 +105,14 @@ sim_device_start(struct sim_device *d, const struct sim_device_opts *o)
 	d->px.user = d;
 	tfa_posix_port(&d->px, &d->port);
 	d->profile.device_class = o->device_class;
-	d->profile.ram_bytes = sizeof(d->arena);
+	d->arena = o->arena;
+	if (d->arena == NULL) {
+		/* malloc aligns for max_align_t (16 bytes on the hosts we run on) */
+		if ((d->arena_own = malloc(SIM_ARENA)) == NULL)
+			return TFP_ERR_ARG;
+		d->arena = d->arena_own;
+	}
+	d->profile.ram_bytes = SIM_ARENA;
 	d->profile.agent_abi = SIM_AGENT_ABI;
 	d->profile.n_sensors = sizeof(sim_sensors) / sizeof(sim_sensors[0]);
 	d->profile.sensors = sim_sensors;
@@ -115,12 +123,12 @@ sim_device_start(struct sim_device *d, const struct sim_device_opts *o)
 	d->cfg.slot_page[0] = 2;
 	d->cfg.slot_page[1] = 2 + SIM_SLOT_PAGES;
 	d->cfg.slot_pages = SIM_SLOT_PAGES;
-	rc = tfa_ota_init(&d->ota, &d->port, &d->cfg, d->arena, sizeof(d->arena));
+	rc = tfa_ota_init(&d->ota, &d->port, &d->cfg, d->arena, SIM_ARENA);
 	if (rc == TFA_ERR_NO_MODEL && o->factory_model != NULL) {
 		rc = tfa_ota_provision(&d->ota, &d->port, &d->cfg, o->factory_model,
 		                       o->factory_len, 1, "factory", "0.0.0");
 		if (rc == 0)
-			rc = tfa_ota_init(&d->ota, &d->port, &d->cfg, d->arena, sizeof(d->arena));
+			rc = tfa_ota_init(&d->ota, &d->port, &d->cfg, d->arena, SIM_ARENA);
 	}
 	if (rc != 0)
 		return rc;
@@ -196,7 +204,7 @@ reboot(struct sim_device *d)
 		if (sim_device_cut_hook != NULL)
 			sim_device_cut_hook(d);   /* may arm a cut inside the boot itself */
 		d->boots++;
-		rc = tfa_ota_init(&d->ota, &d->port, &d->cfg, d->arena, sizeof(d->arena));
+		rc = tfa_ota_init(&d->ota, &d->port, &d->cfg, d->arena, SIM_ARENA);
 		if (d->px.dead)
 			d->power_cuts++;
 	} while (d->px.dead && d->power_cuts < 1000);
@@ -213,6 +221,8 @@ sim_device_stop(struct sim_device *d)
 {
 	tfa_mqtt_close(&d->mq);
 	tfa_posix_close(&d->px);
+	free(d->arena_own);
+	d->arena_own = NULL;
 }
 
 unsigned
@@ -267,13 +277,13 @@ sim_learner_step(struct sim_learner *l, struct sim_device *d, const float *x, in
 		l->ready = tfa_tinyol_init(&l->tol, m, NULL) == 0 ? 1 : -1;
 		l->samples = l->labelled = l->correct = 0;
 		l->loss_sum = l->conf_sum = 0.0f;
-		l->t0 = t_ms;
+		l->t0 = l->last_report = t_ms;
 		if (l->every == 0)
 			l->every = 50;
 	}
 	if (l->ready < 0)
 		return TFA_ERR_MODEL;
-	if (tfa_tinyol_predict(&l->tol, x, d->arena, sizeof(d->arena), &y) != 0)
+	if (tfa_tinyol_predict(&l->tol, x, d->arena, SIM_ARENA, &y) != 0)
 		return 0;
 	k = tfa_tinyol_argmax(&l->tol);
 	l->samples++;
@@ -286,7 +296,15 @@ sim_learner_step(struct sim_learner *l, struct sim_device *d, const float *x, in
 			l->loss_sum += l->tol.last_loss;
 		}
 	}
-	if (l->samples % l->every == 0)
-		learner_report(l, d, t_ms);
+	{
+		const struct tfa_settings *cfg = tfa_ota_settings(&d->ota);
+		uint32_t every = cfg->telemetry_samples != 0 ? cfg->telemetry_samples : l->every;
+		if (l->samples % every == 0 ||
+		    (cfg->telemetry_period_s != 0 &&
+		     t_ms - l->last_report >= (uint64_t)cfg->telemetry_period_s * 1000u)) {
+			learner_report(l, d, t_ms);
+			l->last_report = t_ms;
+		}
+	}
 	return 0;
 }

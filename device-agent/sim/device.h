@@ -29,6 +29,8 @@ struct sim_device_opts {
 	const struct tfp_cose_key *keys;
 	size_t n_keys;
 	void *tls_shared;                  /* tfa_mqtt_tls_shared() for many devices, or NULL */
+	uint8_t *arena;                    /* SIM_ARENA bytes, 16-aligned, shared by devices of
+	                                      one thread (scratch only), or NULL: its own */
 };
 
 struct sim_device {
@@ -44,9 +46,13 @@ struct sim_device {
 	uint32_t power_cuts, boots;
 	uint8_t bricked;                   /* rebooted without a valid confirmed model */
 	struct tfa_ota_stats totals;       /* OTA counters of the boots before this one */
-	uint8_t arena[8192] __attribute__((aligned(16)));
+	uint8_t *arena;                    /* SIM_ARENA bytes of scratch (self-test, inference) */
+	uint8_t *arena_own;                /* allocated when not shared */
 	struct tfa_ota ota;
 };
+
+/* Scratch RAM for models (the device's RAM budget). */
+#define SIM_ARENA 8192u
 
 /* Flash geometry of a simulated device: 1 KB pages, 2 metadata pages, two 16 KB slots. */
 #define SIM_PAGE 1024u
@@ -84,7 +90,9 @@ void sim_device_stats(const struct sim_device *d, struct tfa_ota_stats *out);
 /*
  * The device's learning loop: each sample goes through the running model with TinyOL (an
  * SGD step when it carries a label); every `every` samples a SenML-CBOR telemetry record
- * (samples, labelled, loss, accuracy, mean confidence) is published. When the OTA core
+ * (samples, labelled, loss, accuracy, mean confidence) is published, or as the gateway's
+ * config commands say (tfa_ota_settings: telemetry samples replace `every`, a telemetry
+ * period adds a record at least every period seconds). When the OTA core
  * switches models (update, rollback, revert) the learner starts afresh on the new one.
  */
 struct sim_learner {
@@ -93,7 +101,7 @@ struct sim_learner {
 	int ready;
 	uint32_t samples, labelled, correct, every;
 	float loss_sum, conf_sum;
-	uint64_t t0;
+	uint64_t t0, last_report;
 };
 
 /* Inputs the model expects (in_len * in_ch) and its outputs (classes). */

@@ -3,37 +3,84 @@
  * poll() over every device's MQTT socket, no thread per device), each with its own flash
  * image (memory), identity (certificate from deploy/pki.sh) and OTA core.
  *
- *   tinyfleet-sim --pki DIR --devices N [--host H] [--port P] [--site S] [--prefix dev-]
- *                 [--first 1] [--id-width W] [--model FILE] [--release-pub PEM]
- *                 [--ramp PER_SECOND] [--duration SECONDS] [--class C] [--timeout S]
- *                 [--sample-ms MS] [--label-rate R] [--every N] [--drift-at S]
- *                 [--drift-share PERCENT]
+ *   tinyfleet-sim --pki DIR --devices N --model FILE [options]    (--help lists them)
  *
  * Prints when every device is connected (connect time) and the process's resident memory
  * per device. With --duration 0 it exits as soon as all are connected (benchmarks); else it
- * runs that long (0 < d), answering commands, then says goodbye on every link. Without all
- * devices connected after --timeout seconds (default 300; 0 = never) it gives up (exit 1).
+ * runs that long (0 < d), answering commands, then says goodbye on every link. SIGINT or
+ * SIGTERM end it early the same way. Without all devices connected after --timeout seconds
+ * (default 300; 0 = never) it gives up (exit 1).
+ *
+ * Connections: devices start at --ramp per second, each at a random point of its slot
+ * (jitter, so that starts do not line up with the loop's ticks); a link that fails retries
+ * with a jittered exponential backoff (tinyfleet/port/mqtt.h). The process raises its limit
+ * on open files to the 3 per device libmosquitto needs (past the hard limit when it may)
+ * and, unless --tls-per-device, shares one TLS context among all clients (each still
+ * presents its own certificate).
  *
  * Data streams (with --sample-ms > 0): every device draws a sample every MS milliseconds
  * from its own generator (inputs uniform in [-1, 1], class = the strongest of the first
  * `classes` inputs), labelled with probability R (--label-rate, default 0.25), and runs it
- * through its model with TinyOL, publishing telemetry every N samples (--every, default 50).
+ * through its model with TinyOL, publishing telemetry every N samples (--every, default 50;
+ * config commands from the gateway may change the cadence).
  * Drift injection: after --drift-at seconds, --drift-share percent of the devices (the
  * first ones) see concept drift: the class becomes the next one (labels rotate by one).
+ *
+ * Flaky links, on --flaky-share percent of the devices (default 100; chosen by a hash of
+ * the device id, so the same ones in every run):
+ *   --drop-rate R      the link is cut R times per minute on average (Poisson), as a
+ *                      network failure (no DISCONNECT: the broker publishes the will);
+ *                      the device reconnects after its jittered backoff
+ *   --delay-ms MS      every outgoing message is held MS milliseconds before it is sent
+ *                      (QoS 1 messages wait for the link if it is down meanwhile)
+ *   --qos0-loss PCT    this percentage of outgoing QoS 0 messages (telemetry) is lost
+ * Power cuts, on --power-cut-share percent of the devices (default 100; by id hash):
+ *   --power-cut-at K   power fails at the K-th flash operation (write, erase, counter
+ *                      raise) after the device started, once
+ *   --power-cut-rate P each flash operation fails with probability P (0..1), again after
+ *                      every restart, at most --power-cut-max times per device (default 5)
+ * A cut device restarts at once (port/posix instrumentation, sim/device.h): its OTA core
+ * boots from the flash it left behind and it reconnects; it must come up on a valid
+ * confirmed model (else it is reported as bricked) and finish the update when offered again.
+ * --seed S seeds the fault injection (default 1).
+ *
+ * --summary FILE: at exit, a JSON object {"devices": [...], "totals": {...}} with one
+ * object per started device: "id", "model" {"name", "version", "digest" (hex SHA-256),
+ * "sequence", "slot"} of the running model, "updates_completed" (confirmed updates),
+ * "reverts", "rollbacks", "duplicates" (commands answered as already done), "configs"
+ * (config commands applied), "power_cuts", "boots", "bricked", "reconnects" (connections
+ * after the first), "link_drops" (injected), "qos0_lost", "connected" (at exit); totals
+ * sum the counters. Counters span the whole run, across restarts.
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+
+#include <jansson.h>
 
 #include "device.h"
 #include "tinyfleet/protocol/cose_sign1.h"
 
+/* Fault injection settings (see above). */
+static struct {
+	long flaky_share, cut_share, cut_at, cut_max;
+	double drop_rate, cut_rate;
+	long delay_ms, qos0_loss;
+	uint64_t rng;
+} F = { 100, 100, 0, 5, 0.0, 0.0, 0, 0, 1 };
+
 static volatile sig_atomic_t stop;
+
+/* One scratch arena for every device: one thread runs them one at a time, and the arena
+ * holds nothing between calls (self-test, inference). */
+static uint8_t arena[SIM_ARENA] __attribute__((aligned(16)));
 
 static void
 on_signal(int sig)
@@ -65,6 +112,152 @@ rss_kb(void)
 			kb = strtol(line + 6, NULL, 10);
 	fclose(f);
 	return kb;
+}
+
+/* Uniform in [0, 1) from the fault RNG (xorshift64*; reproducible with --seed). */
+static double
+urand(void)
+{
+	F.rng ^= F.rng >> 12;
+	F.rng ^= F.rng << 25;
+	F.rng ^= F.rng >> 27;
+	return (double)((F.rng * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
+}
+
+/* Is the device in the share (percent)? A hash of its id, so runs pick the same ones. */
+static int
+chosen(const char *id, long share, uint32_t salt)
+{
+	uint32_t h = 2166136261u ^ salt;
+
+	for (; *id != '\0'; id++)
+		h = (h ^ (uint8_t)*id) * 16777619u;
+	return (long)(h % 100u) < share;
+}
+
+/* Flash operations until the next cut at a per-operation probability p (geometric). */
+static uint64_t
+ops_until_cut(double p)
+{
+	double u = urand();
+
+	if (p >= 1.0)
+		return 1;
+	return 1 + (uint64_t)floor(log(1.0 - u) / log(1.0 - p));
+}
+
+/* After every restart: arm the next random cut while the device has cuts left. */
+static void
+rearm_cut(struct sim_device *d)
+{
+	if (F.cut_rate > 0.0 && (long)d->power_cuts < F.cut_max &&
+	    chosen(d->id, F.cut_share, 0x5eed))
+		sim_device_power_cut(d, ops_until_cut(F.cut_rate));
+}
+
+/* Milliseconds until the next link cut (exponential, mean 60 s / rate). */
+static uint64_t
+next_drop_in(void)
+{
+	return (uint64_t)(-log(1.0 - urand()) * 60000.0 / F.drop_rate) + 1;
+}
+
+/* libmosquitto keeps three descriptors per client (its socket and a wake-up socket pair):
+ * raise the soft limit to what n clients need, past the hard limit when privileged. */
+static void
+raise_fd_limit(long n)
+{
+	struct rlimit r;
+	rlim_t want = (rlim_t)n * 3u + 256u;
+
+	if (getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur >= want)
+		return;
+	if (r.rlim_max < want) {
+		struct rlimit big = { want, want };
+		if (setrlimit(RLIMIT_NOFILE, &big) == 0)
+			return;
+	}
+	r.rlim_cur = r.rlim_max;
+	(void)setrlimit(RLIMIT_NOFILE, &r);
+	if (r.rlim_cur < want)
+		fprintf(stderr, "tinyfleet-sim: open files limited to %lu, %ld devices need %lu\n",
+		        (unsigned long)r.rlim_cur, n, (unsigned long)want);
+}
+
+static int
+write_summary(const char *path, struct sim_device **devs, long n)
+{
+	json_t *root = json_object(), *arr = json_array(), *tot = json_object();
+	uint64_t t_upd = 0, t_rev = 0, t_rb = 0, t_dup = 0, t_cfg = 0, t_cut = 0, t_rec = 0,
+	         t_drop = 0, t_brick = 0, t_conn = 0;
+	int rc = -1;
+
+	if (root == NULL || arr == NULL || tot == NULL)
+		goto out;
+	for (long i = 0; i < n; i++) {
+		const struct sim_device *d = devs[i];
+		const struct tfa_ota_slot *s;
+		struct tfa_ota_stats st;
+		char hex[2 * TFP_DIGEST_LEN + 1];
+		uint32_t rec;
+		json_t *o;
+
+		if (d == NULL)
+			continue;
+		s = &d->ota.meta.slot[d->ota.meta.active];
+		sim_device_stats(d, &st);
+		for (unsigned k = 0; k < TFP_DIGEST_LEN; k++)
+			snprintf(hex + 2 * k, 3, "%02x", s->digest[k]);
+		rec = d->mq.connects > 0 ? d->mq.connects - 1 : 0;
+		o = json_pack("{s:s, s:{s:s, s:s, s:s, s:I, s:i}, s:I, s:I, s:I, s:I, s:I, s:I, "
+		              "s:I, s:b, s:I, s:I, s:I, s:b}",
+		              "id", d->id, "model", "name", d->bricked ? "" : s->name, "version",
+		              d->bricked ? "" : s->version, "digest", d->bricked ? "" : hex,
+		              "sequence", (json_int_t)(d->bricked ? 0 : s->sequence), "slot",
+		              (int)d->ota.meta.active, "updates_completed", (json_int_t)st.confirms,
+		              "reverts", (json_int_t)st.reverts, "rollbacks",
+		              (json_int_t)st.rollbacks, "duplicates", (json_int_t)st.duplicates,
+		              "configs", (json_int_t)st.configs, "power_cuts",
+		              (json_int_t)d->power_cuts, "boots", (json_int_t)d->boots, "bricked",
+		              (int)d->bricked, "reconnects", (json_int_t)rec, "link_drops",
+		              (json_int_t)d->mq.drops, "qos0_lost", (json_int_t)d->mq.qos0_lost,
+		              "connected", (int)(d->mq.up != 0));
+		if (o == NULL || json_array_append_new(arr, o) != 0)
+			goto out;
+		t_upd += st.confirms;
+		t_rev += st.reverts;
+		t_rb += st.rollbacks;
+		t_dup += st.duplicates;
+		t_cfg += st.configs;
+		t_cut += d->power_cuts;
+		t_rec += rec;
+		t_drop += d->mq.drops;
+		t_brick += d->bricked;
+		t_conn += d->mq.up != 0;
+	}
+	json_object_set_new(tot, "devices", json_integer((json_int_t)json_array_size(arr)));
+	json_object_set_new(tot, "updates_completed", json_integer((json_int_t)t_upd));
+	json_object_set_new(tot, "reverts", json_integer((json_int_t)t_rev));
+	json_object_set_new(tot, "rollbacks", json_integer((json_int_t)t_rb));
+	json_object_set_new(tot, "duplicates", json_integer((json_int_t)t_dup));
+	json_object_set_new(tot, "configs", json_integer((json_int_t)t_cfg));
+	json_object_set_new(tot, "power_cuts", json_integer((json_int_t)t_cut));
+	json_object_set_new(tot, "reconnects", json_integer((json_int_t)t_rec));
+	json_object_set_new(tot, "link_drops", json_integer((json_int_t)t_drop));
+	json_object_set_new(tot, "bricked", json_integer((json_int_t)t_brick));
+	json_object_set_new(tot, "connected", json_integer((json_int_t)t_conn));
+	json_object_set_new(root, "devices", arr);
+	arr = NULL;
+	json_object_set_new(root, "totals", tot);
+	tot = NULL;
+	rc = json_dump_file(root, path, JSON_INDENT(1)) == 0 ? 0 : -1;
+out:
+	json_decref(arr);
+	json_decref(tot);
+	json_decref(root);
+	if (rc != 0)
+		fprintf(stderr, "tinyfleet-sim: cannot write the summary %s\n", path);
+	return rc;
 }
 
 /* Samples due since the last call (at most 20 per call), from the device's generator. */
@@ -121,15 +314,45 @@ slurp(const char *path, size_t *len)
 	return buf;
 }
 
+static const char usage_text[] =
+	"usage: tinyfleet-sim --pki DIR --devices N --model FILE [options]\n"
+	"  --host H --port P --site S  broker (127.0.0.1:8883) and site (site1)\n"
+	"  --prefix P --first K --id-width W   device ids P<K..K+N-1, zero-padded to W (dev-, 1, 4)\n"
+	"  --release-pub PEM           pinned release key (else updates are refused)\n"
+	"  --class C                   device class (sim-m4)\n"
+	"  --ramp PER_S                device starts per second, jittered (1000)\n"
+	"  --duration S                run S seconds once all are connected; 0: exit then (0)\n"
+	"  --timeout S                 give up when not all are connected after S s (300; 0: never)\n"
+	"  --tls-per-device            one TLS context per client instead of one shared\n"
+	"  --sample-ms MS --label-rate R --every N   data stream, labels, telemetry cadence\n"
+	"  --drift-at S --drift-share PCT            concept drift on the first PCT %% devices\n"
+	"  --flaky-share PCT           devices with flaky links (100)\n"
+	"  --drop-rate R               link cuts per minute per flaky device (Poisson)\n"
+	"  --delay-ms MS               hold every outgoing message MS ms\n"
+	"  --qos0-loss PCT             lose PCT %% of outgoing QoS 0 messages\n"
+	"  --power-cut-share PCT       devices that get power cuts (100)\n"
+	"  --power-cut-at K            cut power at the K-th flash operation after start, once\n"
+	"  --power-cut-rate P          cut power at each flash operation with probability P\n"
+	"  --power-cut-max M           random cuts per device at most (5)\n"
+	"  --seed S                    fault injection seed (1)\n"
+	"  --summary FILE              JSON summary per device at exit\n";
+
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: tinyfleet-sim --pki DIR --devices N [--host H] [--port P] "
-	                "[--site S] [--prefix P] [--first K] [--id-width W] [--model FILE] "
-	                "[--release-pub PEM] [--ramp PER_S] [--duration S] [--class C] [--timeout S] "
-	                "[--sample-ms MS] [--label-rate R] [--every N] [--drift-at S] "
-	                "[--drift-share PERCENT]\n");
+	fputs(usage_text, stderr);
 	exit(2);
+}
+
+static double
+fnum(const char *s, double max)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (*s == '\0' || *end != '\0' || !(v >= 0.0 && v <= max))
+		usage();
+	return v;
 }
 
 static long
@@ -151,6 +374,10 @@ main(int argc, char **argv)
 	long n = 0, port = 8883, first = 1, width = 4, ramp = 1000, duration = 0, timeout = 300;
 	long sample_ms = 0, every = 50, drift_at = -1, drift_share = 0;
 	double label_rate = 0.25;
+	const char *summary = NULL;
+	int tls_per_device = 0;
+	void *tls = NULL;
+	uint64_t *next_drop = NULL, next_start = 0;
 	struct sim_learner *learners = NULL;
 	uint32_t *seeds = NULL;
 	uint64_t *next_at = NULL;
@@ -163,12 +390,21 @@ main(int argc, char **argv)
 	size_t n_keys = 0, model_len = 0;
 	uint8_t *model = NULL;
 	char ca[256];
-	long started = 0, up = 0, rss0, rss1;
+	long started = 0, up = 0, ever = 0, rss0, rss1;
 	uint64_t t0, t_all = 0, last_tick = 0, end_at = 0;
 	int rc = 1;
 
 	for (int i = 1; i < argc; i += 2) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			fputs(usage_text, stdout);
+			return 0;
+		}
+		if (strcmp(a, "--tls-per-device") == 0) {
+			tls_per_device = 1;
+			i--;
+			continue;
+		}
 		if (v == NULL)
 			usage();
 		if (strcmp(a, "--pki") == 0) pki = v;
@@ -189,11 +425,21 @@ main(int argc, char **argv)
 		else if (strcmp(a, "--every") == 0) every = num(v);
 		else if (strcmp(a, "--drift-at") == 0) drift_at = num(v);
 		else if (strcmp(a, "--drift-share") == 0) drift_share = num(v);
-		else if (strcmp(a, "--label-rate") == 0) label_rate = strtod(v, NULL);
+		else if (strcmp(a, "--label-rate") == 0) label_rate = fnum(v, 1.0);
+		else if (strcmp(a, "--flaky-share") == 0) F.flaky_share = num(v);
+		else if (strcmp(a, "--drop-rate") == 0) F.drop_rate = fnum(v, 6000.0);
+		else if (strcmp(a, "--delay-ms") == 0) F.delay_ms = num(v);
+		else if (strcmp(a, "--qos0-loss") == 0) F.qos0_loss = num(v);
+		else if (strcmp(a, "--power-cut-share") == 0) F.cut_share = num(v);
+		else if (strcmp(a, "--power-cut-at") == 0) F.cut_at = num(v);
+		else if (strcmp(a, "--power-cut-rate") == 0) F.cut_rate = fnum(v, 1.0);
+		else if (strcmp(a, "--power-cut-max") == 0) F.cut_max = num(v);
+		else if (strcmp(a, "--seed") == 0) F.rng = (uint64_t)num(v) * 2654435761u + 1u;
+		else if (strcmp(a, "--summary") == 0) summary = v;
 		else usage();
 	}
 	if (pki == NULL || n <= 0 || model_path == NULL || ramp <= 0 || every <= 0 ||
-	    !(label_rate >= 0.0 && label_rate <= 1.0) || drift_share > 100)
+	    drift_share > 100 || F.flaky_share > 100 || F.cut_share > 100 || F.qos0_loss > 100)
 		usage();
 	if ((model = slurp(model_path, &model_len)) == NULL) {
 		fprintf(stderr, "tinyfleet-sim: cannot read model %s\n", model_path);
@@ -219,7 +465,9 @@ main(int argc, char **argv)
 	map = calloc((size_t)n, sizeof(*map));
 	paths = calloc((size_t)n, sizeof(*paths));
 	ids = calloc((size_t)n, sizeof(*ids));
-	if (devs == NULL || pfd == NULL || map == NULL || paths == NULL || ids == NULL)
+	next_drop = calloc((size_t)n, sizeof(*next_drop));
+	if (devs == NULL || pfd == NULL || map == NULL || paths == NULL || ids == NULL ||
+	    next_drop == NULL)
 		goto out;
 	if (sample_ms > 0) {
 		learners = calloc((size_t)n, sizeof(*learners));
@@ -232,17 +480,22 @@ main(int argc, char **argv)
 			seeds[i] = (uint32_t)(first + i) * 2654435761u;
 		}
 	}
+	raise_fd_limit(n);
 	tfa_mqtt_global_init();
+	if (!tls_per_device && (tls = tfa_mqtt_tls_shared(ca, host)) == NULL) {
+		fprintf(stderr, "tinyfleet-sim: cannot make the TLS context from %s\n", ca);
+		goto out;
+	}
+	sim_device_cut_hook = rearm_cut;
 	rss0 = rss_kb();
 	t0 = now_ms();
 	while (!stop) {
 		uint64_t t = now_ms();
-		long want = (long)((t - t0) * (uint64_t)ramp / 1000u) + 1;
 		nfds_t k = 0;
 
 		/* Start devices at the ramp rate (a 10,000-client thundering herd overflows the
-		 * broker's listen backlog). */
-		while (started < n && started < want) {
+		 * broker's listen backlog), each at a random point of its 1/ramp slot. */
+		while (started < n && t - t0 >= next_start) {
 			struct sim_device_opts o;
 			long i = started++;
 			snprintf(ids[i], sizeof(ids[i]), "%s%0*ld", prefix, (int)width, first + i);
@@ -261,11 +514,24 @@ main(int argc, char **argv)
 			o.factory_len = (uint32_t)model_len;
 			o.keys = n_keys > 0 ? &key : NULL;
 			o.n_keys = n_keys;
+			o.tls_shared = tls;
+			o.arena = arena;
 			if ((devs[i] = malloc(sizeof(struct sim_device))) == NULL ||
 			    sim_device_start(devs[i], &o) != 0) {
 				fprintf(stderr, "tinyfleet-sim: %s did not start\n", ids[i]);
 				goto out;
 			}
+			next_start = (uint64_t)(((double)started + urand()) * 1000.0 / (double)ramp);
+			if (chosen(ids[i], F.flaky_share, 0xf1a)) {
+				tfa_mqtt_faults(&devs[i]->mq, (uint32_t)F.delay_ms,
+				                (unsigned)F.qos0_loss * 10u);
+				if (F.drop_rate > 0.0)
+					next_drop[i] = t + next_drop_in();
+			}
+			if (F.cut_at > 0 && chosen(ids[i], F.cut_share, 0x5eed))
+				sim_device_power_cut(devs[i], (uint64_t)F.cut_at);
+			else
+				rearm_cut(devs[i]);
 		}
 		for (long i = 0; i < started; i++) {
 			int fd = tfa_mqtt_fd(&devs[i]->mq);
@@ -284,16 +550,23 @@ main(int argc, char **argv)
 		if (t - last_tick >= 100) {
 			last_tick = t;
 			up = 0;
+			ever = 0;
 			for (long i = 0; i < started; i++) {
+				if (next_drop[i] != 0 && t >= next_drop[i]) {
+					tfa_mqtt_drop(&devs[i]->mq, t);
+					next_drop[i] = t + next_drop_in();
+				}
 				sim_device_tick(devs[i], t);
 				up += devs[i]->mq.up;
-				if (sample_ms > 0)
+				ever += devs[i]->mq.connects > 0;
+				if (sample_ms > 0 && !devs[i]->bricked)
 					stream(devs[i], &learners[i], &seeds[i], &next_at[i], t,
 					       (uint64_t)sample_ms, label_rate,
 					       drift_at >= 0 && t - t0 >= (uint64_t)drift_at * 1000u &&
 					               i * 100 < drift_share * n);
 			}
-			if (up == n && t_all == 0) {
+			/* Connected once each (links that flap on purpose are not all up at once). */
+			if (ever == n && t_all == 0) {
 				t_all = t;
 				rss1 = rss_kb();
 				printf("tinyfleet-sim: %ld devices connected (mutual TLS) in %.2f s; "
@@ -317,6 +590,8 @@ main(int argc, char **argv)
 	if (t_all == 0)
 		fprintf(stderr, "tinyfleet-sim: stopped with %ld of %ld devices connected\n", up, n);
 out:
+	if (summary != NULL && devs != NULL && write_summary(summary, devs, started) != 0)
+		rc = 1;
 	for (long i = 0; i < n && devs != NULL; i++) {
 		if (devs[i] != NULL) {
 			sim_device_stop(devs[i]);
@@ -327,11 +602,13 @@ out:
 	free(learners);
 	free(seeds);
 	free(next_at);
+	free(next_drop);
 	free(pfd);
 	free(map);
 	free(paths);
 	free(ids);
 	free(model);
+	tfa_mqtt_tls_shared_free(tls);
 	tfa_mqtt_global_cleanup();
 	return rc;
 }

@@ -140,9 +140,10 @@ job_end(struct tfa_ota *o, enum tfp_phase phase, enum tfp_outcome out, enum tfp_
 	o->run = TFA_OTA_RUN_IDLE;
 	memset(&o->meta.job, 0, sizeof(o->meta.job));
 	done_add(o, cmd, phase, out, reason, err);
-	rc = tfa__meta_store(o);
+	if ((rc = tfa__meta_store(o)) != 0)
+		return rc;     /* not durable (power lost): report nothing that did not happen */
 	report_result(o, cmd, phase, out, reason, err);
-	return rc;
+	return 0;
 }
 
 static int

@@ -18,6 +18,17 @@ if(TARGET tfa_simdev)
                              _DEFAULT_SOURCE)
 endif()
 
+# agent_sim_faults (label it): tinyfleet-sim as a child process with power cuts and flaky
+# links, the test playing the gateway; checks the simulator's --summary.
+if(TARGET tinyfleet-sim)
+  tf_add_test(NAME agent_sim_faults SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/it_sim_faults.c
+              ${PROJECT_SOURCE_DIR}/tests/gateway/broker.c
+              LIBS tfa_simdev tfp_delta_enc tf::jansson LABELS it TIMEOUT 240)
+  target_compile_definitions(agent_sim_faults PRIVATE TF_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+                             TF_SIM_PATH="$<TARGET_FILE:tinyfleet-sim>" _DEFAULT_SOURCE)
+  add_dependencies(agent_sim_faults tinyfleet-sim)
+endif()
+
 # ota-model-tool: writes the tests' model container for tinyfleet-sim and its benchmark.
 add_executable(ota-model-tool ${CMAKE_CURRENT_SOURCE_DIR}/ota_model_tool.c)
 target_link_libraries(ota-model-tool PRIVATE tfa_posix tfp_delta_enc tf::cmocka)

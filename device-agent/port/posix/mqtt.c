@@ -188,6 +188,8 @@ on_disconnect(struct mosquitto *m, void *obj, int rc)
 
 	(void)m;
 	(void)rc;
+	if (mosquitto_socket(m) < 0 && !q->up && !q->connecting && q->retry_at_ms != 0)
+		return;   /* a call on a closed link (MOSQ_ERR_NO_CONN): the retry stays planned */
 	q->up = 0;
 	q->connecting = 0;
 	q->retry_at_ms = 0;   /* scheduled by the next io call, which knows the time */
@@ -431,11 +433,17 @@ tfa_mqtt_io(struct tfa_mqtt *q, short revents, uint64_t now_ms)
 	if (q->m == NULL)
 		return;
 	tls_current = q;
-	if (revents & (POLLIN | POLLHUP | POLLERR))
-		(void)mosquitto_loop_read(q->m, 1);
-	if ((revents & POLLOUT) || mosquitto_want_write(q->m))
-		(void)mosquitto_loop_write(q->m, 1);
-	(void)mosquitto_loop_misc(q->m);
+	/* Only on a socket: libmosquitto's calls on a closed link report MOSQ_ERR_NO_CONN
+	 * through the disconnect callback again and again. */
+	if (mosquitto_socket(q->m) >= 0) {
+		if (revents & (POLLIN | POLLHUP | POLLERR))
+			(void)mosquitto_loop_read(q->m, 1);
+		if (mosquitto_socket(q->m) >= 0 &&
+		    ((revents & POLLOUT) || mosquitto_want_write(q->m)))
+			(void)mosquitto_loop_write(q->m, 1);
+		if (mosquitto_socket(q->m) >= 0)
+			(void)mosquitto_loop_misc(q->m);
+	}
 	fd = mosquitto_socket(q->m);
 	/* An attempt that went nowhere (no CONNACK, or its socket gone without a callback). */
 	if (q->connecting && (fd < 0 || now_ms - q->connect_at_ms >= TFA_MQTT_CONNECT_TIMEOUT_MS)) {

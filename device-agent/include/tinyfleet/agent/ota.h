@@ -50,7 +50,7 @@
  * after a power loss), then cfg.on_settings is called and the result is
  * TFP_REASON_CONFIG_APPLIED. Config commands are accepted during a download.
  *
- * Memory: the caller owns struct tfa_ota (12,920 bytes on x86-64 with the defaults: the
+ * Memory: the caller owns struct tfa_ota (12,992 bytes on x86-64 with the defaults: the
  * delta applier's 7.2 KB, one flash page buffer of TFA_OTA_PAGE_MAX, the receive buffer,
  * the report queue and the metadata copy) and the scratch arena; nothing allocates. The
  * keys, the device profile and the arena are borrowed for the lifetime of the struct.
