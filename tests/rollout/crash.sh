@@ -13,8 +13,9 @@
 #   - the devices' own word, from a passive subscriber with the gateway's certificate that
 #     records every report for the whole run and reads the retained states at the end
 #     (device_view.py): each device's active, confirmed slot holds the new version, and it
-#     confirmed an install at most once (once exactly when it runs the new version); with a
-#     simulator that writes --summary files, those are printed too;
+#     confirmed an install at most once (once exactly when it runs the new version); and
+#     the simulators' --summary files written at exit: the running version and the count of
+#     confirmed updates per device (exactly one on the new version), nothing bricked;
 #   - the audit log (tf-audit-dump, read-only LMDB), after every kill and at the end:
 #     sequence numbers 0..n-1 without a gap, n never shrinks; and no device has two
 #     audit entries of a succeeded update in this rollout (entries that name the device in
@@ -157,10 +158,24 @@ old=
 	--states "$RH_WORK/states.txt" --devices "$n" --width "$RH_WIDTH" --version "$RH_V2" \
 	${old:+--allow-old 0.0.0} || fail=1
 
+# The simulators' own account (--summary, written at exit): each device runs the new
+# version with exactly one confirmed update, or (where the rollout kept it back) the old one
+# with none; nothing bricked.
 rh_sims_stop
-for f in "${RH_SIM_SUMMARY[@]}"; do
-	[ -s "$f" ] && echo "simulator summary $f: $(jq -c 'if type == "array" then {devices: length} else . end' "$f" 2>/dev/null | head -c 300)"
-done
+if [ "${#RH_SIM_SUMMARY[@]}" -gt 0 ]; then
+	jq -rs --arg v "$RH_V2" --arg old "${old:+0.0.0}" --argjson n "$n" '
+		(map(.devices[]) ) as $d
+		| ($d | map(select(.model.version == $v and .updates_completed == 1 and (.bricked | not))) | length) as $new
+		| ($d | map(select($old != "" and .model.version == $old and .updates_completed == 0 and (.bricked | not))) | length) as $kept
+		| "simulators: \($d | length) devices, \($new) on \($v) with one update, \($kept) on the old version with none; totals \(map(.totals) | {updates_completed: (map(.updates_completed) | add), duplicates: (map(.duplicates) | add), reverts: (map(.reverts) | add), bricked: (map(.bricked) | add)})",
+		  ($d | map(select(((.model.version == $v and .updates_completed == 1) or ($old != "" and .model.version == $old and .updates_completed == 0)) and (.bricked | not) | not))[:20][]
+		   | "  \(.id): \(.model.version) after \(.updates_completed) updates, bricked \(.bricked)"),
+		  (if $new + $kept != $n or ($d | length) != $n then "FAIL: simulators: \($n - $new - $kept) devices not as expected" else empty end)
+	' "${RH_SIM_SUMMARY[@]}" | tee "$RH_WORK/sims.txt"
+	grep -q '^FAIL' "$RH_WORK/sims.txt" && fail=1
+else
+	echo "simulators: this tinyfleet-sim writes no --summary; not checked from that side"
+fi
 
 # The audit log at the end, and no device with two succeeded-update entries.
 rh_daemon_stop

@@ -194,7 +194,9 @@ rh_publish() {   # NAME: $RH_WORK/NAME.cose + NAME.tfm
 
 # Does this tinyfleet-sim take --summary FILE (the per-device JSON summary)?
 rh_sim_has_summary() {
-	"$RH_BUILD/device-agent/sim/tinyfleet-sim" 2>&1 | grep -q -- '--summary'
+	local usage
+	usage=$("$RH_BUILD/device-agent/sim/tinyfleet-sim" 2>&1 || true)
+	grep -q -- '--summary' <<< "$usage"
 }
 
 rh_sims_start() {   # N [extra tinyfleet-sim arguments]
