@@ -24,8 +24,10 @@
 # Kill points: after each restart the driver waits a random 0.2..KILL_MAX s (default 1.2)
 # before the next kill -9. The transfer is slowed with the chunk rate limiter so that the
 # rollout outlasts the kills: chunks.rate_kbps = RATE_KBPS (default N x image / (KILLS x 3 s),
-# at least 1 KiB/s) and max_in_flight = MAX_IN_FLIGHT (default: the rate in KiB/s). The test
-# fails if the rollout ended before the last kill.
+# at least 1 KiB/s) and max_in_flight = MAX_IN_FLIGHT (default: the rate in KiB/s), with
+# transfer "full" (a delta between these two versions is a few hundred bytes, which would
+# end the rollout within a few kills). The test fails if the rollout ended before the last
+# kill.
 # Exit 77 (CTest: skipped) when the gateway has no rollout.create operation.
 # Env: SEED (random), RATE_KBPS, MAX_IN_FLIGHT, KILL_MAX, DRY=1, KEEP=1 / KEEP_ON_FAIL=1.
 set -euo pipefail
@@ -68,7 +70,7 @@ canary=$(( n / 100 > 0 ? n / 100 : 1 ))
 def=$(jq -nc --arg id "$id" --arg m "$RH_MODEL" --arg v "$RH_V2" --argjson c "$canary" \
 	--argjson f "$inflight" '{
 	id: $id, model: $m, version: $v, target: {all: true},
-	waves: {canary: {count: $c}, stages: [50, 100]}, max_in_flight: $f,
+	waves: {canary: {count: $c}, stages: [50, 100]}, max_in_flight: $f, transfer: "full",
 	success_threshold: 100, settle_seconds: 0, wave_timeout_seconds: 3600,
 	retry: {max_attempts: 10, backoff_seconds: 1},
 	gates: {max_failure_rate: 5, quality: {min_samples: 1, baseline_samples: 1, drift_alarm: false}},
