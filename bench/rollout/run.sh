@@ -8,7 +8,8 @@
 #
 # Phases (tests/rollout/harness.sh brings up the broker, tinyfleetd, the models):
 #   rollout   N tinyfleet-sim devices on v1; rollout.create + rollout.start of v2 (one canary
-#             device, then 100 %, settle 0 s, no rate limit) through the MQTT API; time from
+#             device, then 100 %, settle 0 s, no rate limit, transfer TRANSFER = auto: the
+#             gateway sends a delta when it has one) through the MQTT API; time from
 #             the start request to the `completed` rollout.state event (mosquitto_sub
 #             timestamps). Needs the rollout engine: without rollout.create the phase says so
 #             and is skipped.
@@ -18,12 +19,13 @@
 #   baseline  the same broker, no gateway: tf-fanout-pub (Paho, the gateway's certificate,
 #             at most BASE_WINDOW = 100 unacknowledged) sends the same bytes per device to N
 #             subscribed device connections (tf-fanout), once as one message per device and
-#             once in 1,024-byte chunks; time from the first publish to the last byte.
+#             once in 1,024-byte chunks; time from the first publish to the last byte. Bytes
+#             per device: what the rollout sent (bytes.sent / N), else the full v2 image.
 #   rate      chunks.rate_kbps = RATE_KBPS (default 256): the pull phase again (and the
 #             rollout, when there is an engine); achieved rate = bytes / (last byte - first
 #             byte), and the same without the bucket's one-second burst.
 #
-# Env: RATE_KBPS, PHASES (default "rollout pull baseline rate"), BASE_WINDOW, SIM_EVERY
+# Env: TRANSFER (auto | full | delta), RATE_KBPS, PHASES (default "rollout pull baseline rate"), BASE_WINDOW, SIM_EVERY
 # (samples between telemetry records, default max(10, N / 500)), KEEP=1 keeps the scratch dir.
 set -euo pipefail
 build=$(cd "${1:?build dir}" && pwd); n=${2:?devices}; pki_dir=${3:-}
@@ -92,9 +94,9 @@ rollout_phase() {   # tag [config lines...]
 	rh_sims_wait
 	local ans id="bench-$tag"
 	ans=$(rh_rr rollout.create "$(jq -nc --arg id "$id" --arg m "$RH_MODEL" --arg v "$RH_V2" \
-		--argjson f "${ROLL_MAX_IN_FLIGHT:-100000}" '{
+		--argjson f "${ROLL_MAX_IN_FLIGHT:-100000}" --arg t "${TRANSFER:-auto}" '{
 		id: $id, model: $m, version: $v, target: {all: true},
-		waves: {canary: {count: 1}, stages: [100]}, max_in_flight: $f,
+		waves: {canary: {count: 1}, stages: [100]}, max_in_flight: $f, transfer: $t,
 		success_threshold: 100, settle_seconds: 0, wave_timeout_seconds: 3600,
 		gates: {quality: {min_samples: 1, baseline_samples: 1, drift_alarm: false}}, on_gate_failure: "pause"}')")
 	if ! echo "$ans" | jq -e .ok > /dev/null 2>&1; then
@@ -162,11 +164,16 @@ pull_phase() {   # tag [config lines...]
 }
 
 # ---- baseline -----------------------------------------------------------------------------
+# The object: as many bytes per device as the rollout sent (bytes.sent / N: a delta when
+# the gateway chose one), else the full v2 image.
 baseline_phase() {   # chunk size
-	local c=$1
-	fanout_start "base-$c" --expect "$RH_V2_SIZE"
+	local c=$1 size=$RH_V2_SIZE
+	[ "${ROLL_BYTES:-0}" -gt 0 ] && size=$(( ROLL_BYTES / n ))
+	head -c "$size" "$RH_WORK/v2.tfm" > "$RH_WORK/base.obj"
+	[ "$size" -le "$RH_V2_SIZE" ] || rh_die "baseline: $size bytes per device is more than the image"
+	fanout_start "base-$c" --expect "$size"
 	"$build/bench/rollout/tf-fanout-pub" --pki "$RH_PKI" --port "$RH_PORT" --devices "$n" \
-		--id-width "$RH_WIDTH" --object "$RH_WORK/v2.tfm" --chunk "$c" \
+		--id-width "$RH_WIDTH" --object "$RH_WORK/base.obj" --chunk "$c" \
 		--window "${BASE_WINDOW:-100}" > "$RH_WORK/pub-$c.out"
 	cat "$RH_WORK/pub-$c.out"
 	local t0; t0=$(sed -n 's/.*first publish at \([0-9.]*\),.*/\1/p' "$RH_WORK/pub-$c.out")
@@ -181,7 +188,7 @@ roll_ok=0
 if has rollout && rollout_phase nolimit; then roll_ok=1; fi
 if has pull; then pull_phase nolimit; fi
 if has baseline; then
-	baseline_phase "$RH_V2_SIZE"; base_one=$BASE_SECS
+	baseline_phase 16384; base_one=$BASE_SECS
 	baseline_phase 1024; base_1k=$BASE_SECS
 	if [ "$roll_ok" = 1 ]; then
 		echo "RESULT rollout/baseline: $(echo "scale=3; $ROLL_SECS / $base_one" | bc)x (one message per device), $(echo "scale=3; $ROLL_SECS / $base_1k" | bc)x (1,024-byte chunks); wave 1 alone: $(echo "scale=3; $ROLL_MAIN / $base_one" | bc)x, $(echo "scale=3; $ROLL_MAIN / $base_1k" | bc)x"
@@ -200,7 +207,8 @@ if has rate; then
 	if [ "$roll_ok" = 1 ]; then
 		# Downloads at once capped at half the rate in KiB/s: each then gets >= 2 KiB/s, and
 		# an agent's chunk request is answered before its 2 s re-ask.
-		ROLL_MAX_IN_FLIGHT=$(( rate_kbps / 2 > 0 ? rate_kbps / 2 : 1 )) \
+		# Full images: a delta of a few hundred bytes per device would be all burst.
+		TRANSFER=full ROLL_MAX_IN_FLIGHT=$(( rate_kbps / 2 > 0 ? rate_kbps / 2 : 1 )) \
 			rollout_phase "rate$rate_kbps" "chunks.rate_kbps = $rate_kbps" || true
 		# Span: first to last chunk response on the wire; bytes: the image bytes the rollout
 		# reports sent (bytes.sent), and the whole MQTT payloads (CBOR framing included).
