@@ -193,7 +193,7 @@ if has baseline; then
 	if [ "$roll_ok" = 1 ]; then
 		echo "RESULT rollout/baseline: $(echo "scale=3; $ROLL_SECS / $base_one" | bc)x (one message per device), $(echo "scale=3; $ROLL_SECS / $base_1k" | bc)x (1,024-byte chunks); wave 1 alone: $(echo "scale=3; $ROLL_MAIN / $base_one" | bc)x, $(echo "scale=3; $ROLL_MAIN / $base_1k" | bc)x"
 	fi
-	if has pull && [ "${ROLL_BYTES:-0}" = 0 ] || [ "${ROLL_BYTES:-0}" = $(( n * RH_V2_SIZE )) ]; then
+	if has pull && { [ "${ROLL_BYTES:-0}" = 0 ] || [ "${ROLL_BYTES:-0}" = $(( n * RH_V2_SIZE )) ]; }; then
 		# The pull phase pulls the full image: comparable only with a full-image baseline.
 		echo "RESULT gateway pull/baseline: $(echo "scale=3; $PULL_SECS / $base_one" | bc)x (one message per device), $(echo "scale=3; $PULL_SECS / $base_1k" | bc)x (1,024-byte chunks)"
 	fi
