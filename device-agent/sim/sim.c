@@ -49,7 +49,9 @@
  * "sequence", "slot"} of the running model, "updates_completed" (confirmed updates),
  * "reverts", "rollbacks", "duplicates" (commands answered as already done), "configs"
  * (config commands applied), "power_cuts", "boots", "bricked", "reconnects" (connections
- * after the first), "link_drops" (injected), "qos0_lost", "connected" (at exit); totals
+ * after the first), "disconnects" (links lost and attempts failed), "connect_timeouts"
+ * (attempts abandoned without CONNACK), "link_drops"
+ * (injected), "qos0_lost", "connected" (at exit); totals
  * sum the counters. Counters span the whole run, across restarts.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -210,7 +212,7 @@ write_summary(const char *path, struct sim_device **devs, long n)
 			snprintf(hex + 2 * k, 3, "%02x", s->digest[k]);
 		rec = d->mq.connects > 0 ? d->mq.connects - 1 : 0;
 		o = json_pack("{s:s, s:{s:s, s:s, s:s, s:I, s:i}, s:I, s:I, s:I, s:I, s:I, s:I, "
-		              "s:I, s:b, s:I, s:I, s:I, s:b}",
+		              "s:I, s:b, s:I, s:I, s:I, s:I, s:I, s:b}",
 		              "id", d->id, "model", "name", d->bricked ? "" : s->name, "version",
 		              d->bricked ? "" : s->version, "digest", d->bricked ? "" : hex,
 		              "sequence", (json_int_t)(d->bricked ? 0 : s->sequence), "slot",
@@ -219,7 +221,9 @@ write_summary(const char *path, struct sim_device **devs, long n)
 		              (json_int_t)st.rollbacks, "duplicates", (json_int_t)st.duplicates,
 		              "configs", (json_int_t)st.configs, "power_cuts",
 		              (json_int_t)d->power_cuts, "boots", (json_int_t)d->boots, "bricked",
-		              (int)d->bricked, "reconnects", (json_int_t)rec, "link_drops",
+		              (int)d->bricked, "reconnects", (json_int_t)rec, "disconnects",
+		              (json_int_t)d->mq.disconnects, "connect_timeouts",
+		              (json_int_t)d->mq.timeouts, "link_drops",
 		              (json_int_t)d->mq.drops, "qos0_lost", (json_int_t)d->mq.qos0_lost,
 		              "connected", (int)(d->mq.up != 0));
 		if (o == NULL || json_array_append_new(arr, o) != 0)

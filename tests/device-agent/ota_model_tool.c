@@ -5,7 +5,8 @@
  *
  * ota-model-tool --fuzz-seeds DIR: writes fuzz_ota's seeds (records [channel][len16][bytes],
  * see tests/fuzz/fuzz_ota.c): a signed delta offer v1 -> v2 with its chunk responses, the
- * same as a full image, a rollback, and a replayed duplicate. Deterministic (RFC 6979).
+ * same as a full image, a rollback, and a replayed duplicate; config commands (every
+ * setting, the same id again, a refused value). Deterministic (RFC 6979).
  */
 #include "ota_test_util.h"
 
@@ -62,6 +63,44 @@ seed_update(const char *dir, const char *name, enum tfp_fetch fetch, const uint8
 	fclose(f);
 }
 
+static void
+seed_config(const char *dir)
+{
+	uint8_t buf[TFP_COMMAND_WIRE_OVERHEAD];
+	char path[512];
+	struct tfp_command c;
+	size_t len;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/config", dir);
+	if ((f = fopen(path, "wb")) == NULL)
+		exit(1);
+	memset(&c, 0, sizeof(c));
+	c.type = TFP_MSG_CONFIG;
+	c.command_id = 9;
+	c.u.config.present = TFP_CFG_ALL;
+	c.u.config.telemetry_period_s = 60;
+	c.u.config.telemetry_samples = 100;
+	c.u.config.ph_delta = 0.01f;
+	c.u.config.ph_lambda = 30.0f;
+	c.u.config.adwin_delta = 0.01f;
+	c.u.config.psi_alarm = 0.2f;
+	c.u.config.shift_alarm = 0.8f;
+	c.u.config.label_rate = 0.1f;
+	for (int i = 0; i < 2; i++) {        /* applied, then a duplicate */
+		if (tfp_command_encode(&c, buf, sizeof(buf), &len) != 0)
+			exit(1);
+		rec(f, 0, buf, len);
+	}
+	c.command_id = 10;
+	c.u.config.present = TFP_CFG_PH_LAMBDA;
+	c.u.config.ph_lambda = 0.0f;         /* refused by the device */
+	if (tfp_command_encode(&c, buf, sizeof(buf), &len) != 0)
+		exit(1);
+	rec(f, 0, buf, len);
+	fclose(f);
+}
+
 static int
 fuzz_seeds(const char *dir)
 {
@@ -80,6 +119,7 @@ fuzz_seeds(const char *dir)
 	patch = make_patch(&v1, &v2, TFP_DELTA_ENC_AUTO, &plen);
 	seed_update(dir, "delta-update", TFP_FETCH_DELTA, patch, plen, &sm, v1.digest);
 	seed_update(dir, "full-update", TFP_FETCH_FULL, v2.img, v2.len, &sm, NULL);
+	seed_config(dir);
 	free(patch);
 	tfp_cose_signer_free(&s);
 	return 0;

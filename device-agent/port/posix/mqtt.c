@@ -414,13 +414,13 @@ tfa_mqtt_drop(struct tfa_mqtt *q, uint64_t now_ms)
 int
 tfa_mqtt_fd(const struct tfa_mqtt *q)
 {
-	return q->m != NULL ? mosquitto_socket(q->m) : -1;
+	return q->m != NULL && !q->abandoned ? mosquitto_socket(q->m) : -1;
 }
 
 short
 tfa_mqtt_events(const struct tfa_mqtt *q)
 {
-	if (q->m == NULL || mosquitto_socket(q->m) < 0)
+	if (q->m == NULL || q->abandoned || mosquitto_socket(q->m) < 0)
 		return 0;
 	return (short)(POLLIN | (mosquitto_want_write(q->m) ? POLLOUT : 0));
 }
@@ -433,9 +433,11 @@ tfa_mqtt_io(struct tfa_mqtt *q, short revents, uint64_t now_ms)
 	if (q->m == NULL)
 		return;
 	tls_current = q;
-	/* Only on a socket: libmosquitto's calls on a closed link report MOSQ_ERR_NO_CONN
+	/* Only on a live socket: libmosquitto's calls on a closed link report MOSQ_ERR_NO_CONN
 	 * through the disconnect callback again and again. */
-	if (mosquitto_socket(q->m) >= 0) {
+	if (!q->abandoned && mosquitto_socket(q->m) >= 0) {
+		if (q->connecting && (revents & (POLLHUP | POLLERR)))
+			goto abandon;   /* hung up during the handshake: see mqtt.h */
 		if (revents & (POLLIN | POLLHUP | POLLERR))
 			(void)mosquitto_loop_read(q->m, 1);
 		if (mosquitto_socket(q->m) >= 0 &&
@@ -445,22 +447,26 @@ tfa_mqtt_io(struct tfa_mqtt *q, short revents, uint64_t now_ms)
 			(void)mosquitto_loop_misc(q->m);
 	}
 	fd = mosquitto_socket(q->m);
-	/* An attempt that went nowhere (no CONNACK, or its socket gone without a callback). */
-	if (q->connecting && (fd < 0 || now_ms - q->connect_at_ms >= TFA_MQTT_CONNECT_TIMEOUT_MS)) {
-		if (fd >= 0)
-			(void)shutdown(fd, SHUT_RDWR);
-		else
-			q->connecting = 0;
-	}
-	if (!q->up && !q->connecting && fd < 0) {
+	if (q->connecting && (fd < 0 || now_ms - q->connect_at_ms >= TFA_MQTT_CONNECT_TIMEOUT_MS))
+		goto abandon;
+	if (!q->up && !q->connecting && (fd < 0 || q->abandoned)) {
 		if (q->retry_at_ms == 0) {
 			schedule_retry(q, now_ms);
 		} else if (now_ms >= q->retry_at_ms) {
+			/* reconnect closes the abandoned socket before it opens a new one */
 			q->retry_at_ms = 0;
+			q->abandoned = 0;
 			q->connect_at_ms = now_ms;
 			q->connecting = mosquitto_reconnect_async(q->m) == MOSQ_ERR_SUCCESS;
 		}
 	}
+	goto out;
+abandon:
+	q->timeouts++;
+	q->connecting = 0;
+	q->abandoned = mosquitto_socket(q->m) >= 0;
+	schedule_retry(q, now_ms);
+out:
 	tls_current = NULL;
 	if (q->held != NULL)
 		release_held(q, now_ms);

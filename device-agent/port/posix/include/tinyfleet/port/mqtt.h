@@ -17,7 +17,11 @@
  * Reconnects: after a lost link or a failed attempt the next attempt waits a jittered
  * exponential backoff (1 s doubling to 30 s, each wait drawn from [b/2, b]), so that a fleet
  * that lost its broker does not come back as one burst; an attempt without CONNACK within
- * TFA_MQTT_CONNECT_TIMEOUT_MS is abandoned and retried the same way.
+ * TFA_MQTT_CONNECT_TIMEOUT_MS, or whose socket hangs up before it, is abandoned and retried
+ * the same way. (libmosquitto 2.0 treats a TLS handshake that meets a closed socket,
+ * SSL_ERROR_SYSCALL, as still in progress: without this the client waits for ever and its
+ * socket reports POLLHUP to every poll. That was the simulator's stall at ~7,000
+ * connections.)
  *
  * TLS: by default each client gets its own OpenSSL context from mosquitto_tls_set (the CA,
  * its certificate and key). A process that runs many clients (the simulator) can instead
@@ -82,11 +86,12 @@ struct tfa_mqtt {
 	uint8_t up;                     /* CONNACK received, subscribed */
 	uint8_t connecting;
 	uint8_t failures;               /* attempts since the last CONNACK (backoff exponent) */
+	uint8_t abandoned;              /* attempt given up; its socket waits for the retry */
 	uint32_t rng;
 	uint64_t retry_at_ms;           /* 0: not scheduled */
 	uint64_t connect_at_ms;         /* start of the attempt in progress */
 	const char *certfile, *keyfile; /* borrowed (shared TLS context) */
-	uint32_t connects, disconnects, drops;
+	uint32_t connects, disconnects, drops, timeouts;
 	/* fault injection */
 	uint32_t delay_ms;
 	uint16_t qos0_loss_permille;
