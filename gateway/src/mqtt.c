@@ -290,6 +290,8 @@ send_subscriptions(struct gw_mqtt *m, int from)
 }
 
 static void finish_close(struct gw_mqtt *m);
+static void pump_window(struct gw_mqtt *m);
+static int window_done(struct gw_mqtt *m, int paho, int *mine);
 
 /* Paho C 1.3 has no TCP_NODELAY option and leaves Nagle on, so every small publish after
  * another waits for the broker's delayed ACK (about 40 ms per chunk a device pulls). The
@@ -342,6 +344,9 @@ drain(void *arg, struct gw_mail *item)
 			break;
 		m->connected = 1;
 		m->stats.connects++;
+		/* A new connection: answers to the old one's publishes are not counted, and
+		 * their owners re-send what matters (outbox, rollout timers, device re-asks). */
+		m->ninflight = 0;
 		m->backoff_ms = m->cfg.backoff_min_ms;
 		log_info("mqtt: connected to %s as %s", m->cfg.uri, m->cfg.client_id);
 		tcp_nodelay_all();
@@ -350,6 +355,7 @@ drain(void *arg, struct gw_mail *item)
 			gw_mqtt_publish(m, m->cfg.will_topic, m->cfg.online_payload,
 			                strlen(m->cfg.online_payload), 1, 1, NULL);
 		m->on_state(m->arg, 1, "connected");
+		pump_window(m);
 		break;
 	case MAIL_CONNECT_FAILED:
 		m->stats.connect_failures++;
@@ -368,11 +374,16 @@ drain(void *arg, struct gw_mail *item)
 		if (m->closing)
 			finish_close(m);
 		break;
-	case MAIL_DELIVERED:
+	case MAIL_DELIVERED: {
+		int mine = 0;
+		if (!window_done(m, mail->token, &mine))
+			break;
 		/* Also while closing: what the broker acknowledged need not be sent again. */
-		if (m->on_delivery != NULL)
-			m->on_delivery(m->delivery_arg, mail->token, mail->ok);
+		if (mine != 0 && m->on_delivery != NULL)
+			m->on_delivery(m->delivery_arg, mine, mail->ok);
+		pump_window(m);
 		break;
+	}
 	}
 	free(mail);
 }
@@ -409,6 +420,12 @@ gw_mqtt_init(uv_loop_t *loop, struct gw_mqtt *m, const struct gw_mqtt_config *cf
 		m->lazy_suffix_len = strlen(m->cfg.lazy_suffix);
 	if (m->cfg.lazy_wake_at == 0)
 		m->cfg.lazy_wake_at = 512;
+	if (m->cfg.window == 0)
+		m->cfg.window = 64;
+	if (m->cfg.wait_max == 0)
+		m->cfg.wait_max = 262144;
+	if ((m->inflight = calloc(m->cfg.window, sizeof(*m->inflight))) == NULL)
+		return -ENOMEM;
 	m->on_message = on_message;
 	m->on_state = on_state;
 	m->arg = arg;
@@ -427,11 +444,15 @@ gw_mqtt_init(uv_loop_t *loop, struct gw_mqtt *m, const struct gw_mqtt_config *cf
 	                                 MQTTCLIENT_PERSISTENCE_NONE, NULL, &copts);
 	if (rc != MQTTASYNC_SUCCESS) {
 		log_warnx("mqtt: cannot create client for %s: Paho error %d", cfg->uri, rc);
+		free(m->inflight);
+		m->inflight = NULL;
 		return -EIO;
 	}
 	if (MQTTAsync_setCallbacks(m->client, m, paho_lost, paho_message, NULL) != 0 ||
 	    (rc = gw_mailbox_init(loop, &m->mailbox, cfg->mailbox_max, drain, m)) != 0) {
 		MQTTAsync_destroy(&m->client);
+		free(m->inflight);
+		m->inflight = NULL;
 		return -EIO;
 	}
 	/* uv_timer_init cannot fail. */
@@ -465,30 +486,37 @@ gw_mqtt_start(struct gw_mqtt *m)
 	return 0;
 }
 
+/* A publish waiting for the window: everything copied into one block. */
+struct gw_mqtt_pub {
+	struct gw_mqtt_pub *next;
+	char *topic;
+	uint8_t *payload, *corr;
+	size_t len, corr_len;
+	int qos, retain, mine;
+	uint8_t data[];
+};
+
+/* Hands one publish to Paho; QoS 1 ones enter the window. */
 static int
-publish(struct gw_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
-        int retain, const struct gw_mqtt_reply *reply, int *token)
+send_now(struct gw_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
+         int retain, const uint8_t *corr, size_t corr_len, int mine)
 {
 	MQTTAsync_message msg = MQTTAsync_message_initializer;
 	MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
 	MQTTProperty cd;
 	int rc;
 
-	if (!m->connected || m->closing)
-		return -ENOTCONN;
-	if (len > INT32_MAX)
-		return -EMSGSIZE;
 	msg.payload = (void *)payload;
 	msg.payloadlen = (int)len;
 	msg.qos = qos;
 	msg.retained = retain;
-	if (reply != NULL && reply->correlation != NULL) {
+	if (corr != NULL) {
 		cd.identifier = MQTTPROPERTY_CODE_CORRELATION_DATA;
-		cd.value.data.data = (char *)reply->correlation;
-		cd.value.data.len = (int)reply->correlation_len;
+		cd.value.data.data = (char *)corr;
+		cd.value.data.len = (int)corr_len;
 		MQTTProperties_add(&msg.properties, &cd);
 	}
-	if (token != NULL) {
+	if (qos > 0) {
 		opts.onSuccess5 = paho_delivered;
 		opts.onFailure5 = paho_delivery_failed;
 		opts.context = m;
@@ -501,9 +529,108 @@ publish(struct gw_mqtt *m, const char *topic, const void *payload, size_t len, i
 		return rc == MQTTASYNC_DISCONNECTED ? -ENOTCONN : -EIO;
 	}
 	m->stats.published++;
-	if (token != NULL)
-		*token = opts.token;
+	if (qos > 0) {
+		m->inflight[m->ninflight].paho = opts.token;
+		m->inflight[m->ninflight].mine = mine;
+		m->ninflight++;
+	}
 	return 0;
+}
+
+/* Sends what waits, in order, while the window has room and the link is up. */
+static void
+pump_window(struct gw_mqtt *m)
+{
+	struct gw_mqtt_pub *p;
+
+	while ((p = m->wait_head) != NULL && m->connected && !m->closing &&
+	       m->ninflight < m->cfg.window) {
+		if (send_now(m, p->topic, p->payload, p->len, p->qos, p->retain, p->corr,
+		             p->corr_len, p->mine) == -ENOTCONN)
+			return;   /* stays first; the next connect sends it */
+		m->wait_head = p->next;
+		if (m->wait_head == NULL)
+			m->wait_tail = NULL;
+		m->waiting--;
+		free(p);
+	}
+}
+
+/* The broker's answer to window entry `paho`: frees its place; 0 when it is not one of
+ * this connection's (an answer to a publish from before a reconnect). */
+static int
+window_done(struct gw_mqtt *m, int paho, int *mine)
+{
+	for (unsigned i = 0; i < m->ninflight; i++)
+		if (m->inflight[i].paho == paho) {
+			*mine = m->inflight[i].mine;
+			m->inflight[i] = m->inflight[--m->ninflight];
+			return 1;
+		}
+	return 0;
+}
+
+static int
+enqueue(struct gw_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
+        int retain, const uint8_t *corr, size_t corr_len, int mine)
+{
+	size_t tlen = strlen(topic) + 1;
+	struct gw_mqtt_pub *p;
+
+	if (m->waiting >= m->cfg.wait_max) {
+		m->stats.publish_errors++;
+		log_warnx("mqtt: %zu publishes wait for the broker; %s dropped", m->waiting, topic);
+		return -ENOBUFS;
+	}
+	if ((p = malloc(sizeof(*p) + tlen + len + corr_len)) == NULL)
+		return -ENOMEM;
+	p->next = NULL;
+	p->topic = (char *)p->data;
+	memcpy(p->topic, topic, tlen);
+	p->payload = p->data + tlen;
+	if (len > 0)
+		memcpy(p->payload, payload, len);
+	p->len = len;
+	p->corr = corr != NULL ? p->payload + len : NULL;
+	if (corr != NULL)
+		memcpy(p->corr, corr, corr_len);
+	p->corr_len = corr_len;
+	p->qos = qos;
+	p->retain = retain;
+	p->mine = mine;
+	if (m->wait_tail != NULL)
+		m->wait_tail->next = p;
+	else
+		m->wait_head = p;
+	m->wait_tail = p;
+	m->waiting++;
+	return 0;
+}
+
+static int
+publish(struct gw_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
+        int retain, const struct gw_mqtt_reply *reply, int *token)
+{
+	const uint8_t *corr = reply != NULL ? reply->correlation : NULL;
+	size_t corr_len = corr != NULL ? reply->correlation_len : 0;
+	int mine = 0, rc;
+
+	if (!m->connected || m->closing)
+		return -ENOTCONN;
+	if (len > INT32_MAX)
+		return -EMSGSIZE;
+	if (token != NULL) {
+		if (++m->next_token <= 0)
+			m->next_token = 1;
+		mine = m->next_token;
+	}
+	if (qos > 0 && (m->ninflight >= m->cfg.window || m->wait_head != NULL))
+		rc = enqueue(m, topic, payload, len, qos, retain, corr, corr_len, mine);
+	else
+		rc = send_now(m, topic, payload, len, qos, retain, corr, corr_len, mine);
+	if (rc == 0 && token != NULL)
+		*token = mine;
+	return rc;
 }
 
 int
@@ -569,6 +696,15 @@ finish_close(struct gw_mqtt *m)
 	 * that its threads post to go away. */
 	MQTTAsync_destroy(&m->client);
 	m->client = NULL;
+	while (m->wait_head != NULL) {
+		struct gw_mqtt_pub *p = m->wait_head;
+		m->wait_head = p->next;
+		free(p);
+	}
+	m->wait_tail = NULL;
+	m->waiting = 0;
+	free(m->inflight);
+	m->inflight = NULL;
 	for (int i = 0; i < m->nsubs; i++)
 		free(m->subs[i]);
 	m->nsubs = 0;

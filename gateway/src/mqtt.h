@@ -45,6 +45,11 @@ struct gw_mqtt_config {
 	 * batched anyway, such as telemetry. */
 	const char *lazy_suffix;
 	size_t lazy_wake_at;       /* 0: 512 */
+	/* QoS 1 publishes awaiting the broker's PUBACK at once (0: 64). Keep it below the
+	 * broker's receive maximum (max_inflight_messages): past it Paho holds messages and
+	 * sends them on a one-second timer. Publishes beyond the window wait here, in order. */
+	unsigned window;
+	size_t wait_max;           /* publishes that may wait for the window (0: 262,144) */
 };
 
 /* An arrived message. Everything borrows the mail item and is valid only during the
@@ -103,6 +108,13 @@ struct gw_mqtt {
 	size_t lazy_suffix_len;
 	uint64_t deferred;         /* written by Paho threads: read only for stats */
 	struct gw_mqtt_stats stats;
+	/* The publish window (gw_mqtt_config.window): Paho tokens of QoS 1 publishes in
+	 * flight, with the caller's token for tracked ones (0: untracked). */
+	struct { int paho, mine; } *inflight;
+	unsigned ninflight;
+	struct gw_mqtt_pub *wait_head, *wait_tail;
+	size_t waiting;
+	int next_token;
 };
 
 /* The strings in cfg must outlive the link. Errors: -EINVAL, -ENOMEM, -EIO (Paho refused
@@ -113,12 +125,14 @@ int gw_mqtt_init(uv_loop_t *loop, struct gw_mqtt *m, const struct gw_mqtt_config
 int gw_mqtt_subscribe(struct gw_mqtt *m, const char *filter, int qos);
 /* Starts connecting (and reconnecting from then on). */
 int gw_mqtt_start(struct gw_mqtt *m);
-/* Queues a publish; Paho copies topic and payload. -ENOTCONN when the link is down (the
- * caller decides whether to retry: state is in the store, so re-sending is idempotent). */
+/* Queues a publish; topic and payload are copied. -ENOTCONN when the link is down (the
+ * caller decides whether to retry: state is in the store, so re-sending is idempotent),
+ * -ENOBUFS when the window's queue is full. */
 int gw_mqtt_publish(struct gw_mqtt *m, const char *topic, const void *payload, size_t len,
                     int qos, int retain, const struct gw_mqtt_reply *reply);
 /* Like gw_mqtt_publish(), and *token names the publish in the delivery callback set with
- * gw_mqtt_on_delivery(), which runs on the loop once Paho reports the outcome. */
+ * gw_mqtt_on_delivery(), which runs on the loop once Paho reports the outcome. Tokens are
+ * the link's own (positive), not Paho's, since a publish may wait for the window. */
 int gw_mqtt_publish_tracked(struct gw_mqtt *m, const char *topic, const void *payload,
                             size_t len, int qos, int retain, int *token);
 void gw_mqtt_on_delivery(struct gw_mqtt *m, gw_mqtt_delivery_fn fn, void *arg);

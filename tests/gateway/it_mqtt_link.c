@@ -294,6 +294,97 @@ test_lazy_messages_wait_for_poll_in_order(void **state)
 	assert_string_equal(c->seen[before + 2].payload, "eager-3");
 }
 
+/* Tokens the link reported delivered (test_publish_window). */
+static int window_delivered, window_tokens_ok;
+static int window_expect[16];
+
+static void
+on_window_delivery(void *arg, int token, int ok)
+{
+	(void)arg;
+	for (int i = 0; i < 16; i++)
+		if (window_expect[i] == token && ok) {
+			window_expect[i] = 0;
+			window_tokens_ok++;
+		}
+	window_delivered++;
+}
+
+static void
+test_publish_window_keeps_order_and_reports_tracked(void **state)
+{
+	enum { N = 2000 };
+	struct ctx *c = *state;
+	char out[128], cmd[1024], line[64];
+	size_t most_waiting = 0;
+	pid_t sub;
+	int status, got = 0, in_order = 1;
+	FILE *f;
+
+	snprintf(out, sizeof(out), "%s/window.txt", c->broker.dir);
+	/* The device listens on its command topic with Mosquitto's own client. */
+	snprintf(cmd, sizeof(cmd),
+	         "exec mosquitto_sub -h 127.0.0.1 -p %d --cafile %s --cert %s --key %s -q 1 "
+	         "-t tf/site1/dev/dev-0001/cmd -C %d -W 60 > %s",
+	         c->broker.port, test_broker_path(&c->broker, "ca.crt"),
+	         test_broker_path(&c->broker, "devices/dev-0001.crt"),
+	         test_broker_path(&c->broker, "devices/dev-0001.key"), N, out);
+	sub = fork();
+	assert_true(sub >= 0);
+	if (sub == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	run_until(c, &c->nseen, MAX_SEEN, 800);
+
+	/* A burst far past the window (64): the rest waits in the link, in order, and every
+	 * tracked publish is reported with the token the link gave. */
+	gw_mqtt_on_delivery(&c->link, on_window_delivery, NULL);
+	for (int i = 0; i < N; i++) {
+		char body[16];
+		int n = snprintf(body, sizeof(body), "w%d", i);
+		if (i % 125 == 0) {
+			assert_int_equal(gw_mqtt_publish_tracked(&c->link, "tf/site1/dev/dev-0001/cmd",
+			                                         body, (size_t)n, 1, 0,
+			                                         &window_expect[i / 125]), 0);
+			assert_true(window_expect[i / 125] > 0);
+		} else {
+			assert_int_equal(gw_mqtt_publish(&c->link, "tf/site1/dev/dev-0001/cmd", body,
+			                                 (size_t)n, 1, 0, NULL), 0);
+		}
+		if (c->link.waiting > most_waiting)
+			most_waiting = c->link.waiting;
+		assert_true(c->link.ninflight <= 64);
+	}
+	assert_true(most_waiting >= N - 64);
+	for (int k = 0; k < 600 && (c->link.waiting > 0 || c->link.ninflight > 0); k++)
+		run_until(c, &c->nseen, MAX_SEEN, 50);
+	assert_int_equal(c->link.waiting, 0);
+	assert_int_equal(c->link.ninflight, 0);
+	assert_int_equal(window_tokens_ok, 16);
+	gw_mqtt_on_delivery(&c->link, NULL, NULL);
+
+	for (int k = 0; k < 200 && waitpid(sub, &status, WNOHANG) == 0; k++)
+		run_until(c, &c->nseen, MAX_SEEN, 50);
+	if (waitpid(sub, &status, WNOHANG) == 0) {
+		kill(sub, SIGKILL);
+		waitpid(sub, &status, 0);
+	}
+	f = fopen(out, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char want[16];
+		snprintf(want, sizeof(want), "w%d\n", got);
+		in_order &= strcmp(line, want) == 0;
+		got++;
+	}
+	fclose(f);
+	print_message("window: %d of %d delivered in order (%s), at most %zu waited\n", got, N,
+	              in_order ? "yes" : "NO", most_waiting);
+	assert_int_equal(got, N);
+	assert_true(in_order);
+}
+
 static void
 test_link_recovers_after_broker_restart(void **state)
 {
@@ -565,6 +656,7 @@ main(void)
 		cmocka_unit_test(test_denied_publishes_never_arrive),
 		cmocka_unit_test(test_operator_request_gets_correlated_response),
 		cmocka_unit_test(test_lazy_messages_wait_for_poll_in_order),
+		cmocka_unit_test(test_publish_window_keeps_order_and_reports_tracked),
 		cmocka_unit_test(test_link_recovers_after_broker_restart),
 	};
 	const struct CMUnitTest outbox_tests[] = {
