@@ -6,6 +6,7 @@
  *     -n         check the configuration, print the effective values, and exit
  *     -d         log at debug level (overrides log_level)
  */
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,11 @@ main(int argc, char **argv)
 	struct gw_config cfg;
 	struct gw_daemon d;
 	uv_loop_t loop;
+
+	/* Paho's threads may still be winding down when main returns; OpenSSL's exit handler
+	 * would free their thread-local state under them (a double free at their exit). Each
+	 * thread frees its own state when it ends, so the handler is not needed. */
+	OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
 
 	while ((ch = getopt(argc, argv, "f:nd")) != -1) {
 		switch (ch) {
