@@ -135,4 +135,34 @@ tu_publish_body(const struct tu_model *m, char *body, size_t cap)
 	return n;
 }
 
+/* An image patched in memory: tfp_delta_apply's read callback reads the old image, its
+ * write callback fills `out`. */
+struct tu_patched {
+	const uint8_t *old;
+	size_t old_len;
+	uint8_t out[8192];
+	size_t out_len;
+};
+
+static inline int
+tu_patched_read(void *user, uint32_t off, uint8_t *buf, uint32_t len)
+{
+	struct tu_patched *pp = user;
+	if ((size_t)off + len > pp->old_len)
+		return -1;
+	memcpy(buf, pp->old + off, len);
+	return 0;
+}
+
+static inline int
+tu_patched_write(void *user, uint32_t off, const uint8_t *buf, uint32_t len)
+{
+	struct tu_patched *pp = user;
+	if ((size_t)off + len > sizeof(pp->out))
+		return -1;
+	memcpy(pp->out + off, buf, len);
+	pp->out_len = off + len;
+	return 0;
+}
+
 #endif

@@ -568,34 +568,6 @@ test_device_pulls_the_model_in_chunks(void **state)
  * 1.1.0 makes the gateway build the 1.0.0 -> 1.1.0 patch (off its loop) and store it; after
  * a restart the device pulls that object in chunks, gets exactly the stored bytes (their
  * SHA-256 is the object id) and the patch applied to 1.0.0 gives 1.1.0 byte for byte. */
-struct patched {
-	const uint8_t *old;
-	size_t old_len;
-	uint8_t out[8192];
-	size_t out_len;
-};
-
-static int
-patched_read(void *user, uint32_t off, uint8_t *buf, uint32_t len)
-{
-	struct patched *pp = user;
-	if ((size_t)off + len > pp->old_len)
-		return -1;
-	memcpy(buf, pp->old + off, len);
-	return 0;
-}
-
-static int
-patched_write(void *user, uint32_t off, const uint8_t *buf, uint32_t len)
-{
-	struct patched *pp = user;
-	if ((size_t)off + len > sizeof(pp->out))
-		return -1;
-	memcpy(pp->out + off, buf, len);
-	pp->out_len = off + len;
-	return 0;
-}
-
 static void
 test_device_pulls_a_delta(void **state)
 {
@@ -603,7 +575,7 @@ test_device_pulls_a_delta(void **state)
 	static struct puller p;
 	static struct tu_model v1, v2;
 	static struct tfp_delta_apply ap;
-	static struct patched out;
+	static struct tu_patched out;
 	struct tfp_cose_signer signer;
 	struct gw_mqtt_config mc = { 0 };
 	struct gw_store_config scfg = { 0 };
@@ -719,8 +691,8 @@ test_device_pulls_a_delta(void **state)
 
 	out.old = v1.tfm;
 	out.old_len = v1.tfm_len;
-	assert_int_equal(tfp_delta_apply_init(&ap, (uint32_t)v1.tfm_len, patched_read,
-	                                      patched_write, &out),
+	assert_int_equal(tfp_delta_apply_init(&ap, (uint32_t)v1.tfm_len, tu_patched_read,
+	                                      tu_patched_write, &out),
 	                 0);
 	assert_int_equal(tfp_delta_apply_feed(&ap, p.image, len), TFP_DELTA_DONE);
 	assert_int_equal(out.out_len, v2.tfm_len);
