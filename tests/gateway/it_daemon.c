@@ -428,6 +428,7 @@ struct puller {
 	uint32_t total;
 	size_t received;         /* payload bytes received */
 	int responses, connected, closed;
+	char ca[160], cert[160], key[160];   /* the link's files, alive as long as it is */
 };
 
 static void
@@ -502,15 +503,39 @@ pull(struct ctx *c, struct puller *p, const uint8_t object[32], size_t size, int
 	return uv_now(&p->loop) - start;
 }
 
+/* dev-0001 on the broker with its own certificate, subscribed to its chunk responses. */
+static void
+puller_connect(struct ctx *c, struct puller *p)
+{
+	struct gw_mqtt_config mc = { 0 };
+
+	memset(p, 0, sizeof(*p));
+	uv_loop_init(&p->loop);
+	snprintf(p->ca, sizeof(p->ca), "%s", test_broker_path(&c->broker, "ca.crt"));
+	snprintf(p->cert, sizeof(p->cert), "%s",
+	         test_broker_path(&c->broker, "devices/dev-0001.crt"));
+	snprintf(p->key, sizeof(p->key), "%s",
+	         test_broker_path(&c->broker, "devices/dev-0001.key"));
+	mc.uri = c->broker.uri;
+	mc.client_id = "dev-0001";
+	mc.ca_file = p->ca;
+	mc.cert_file = p->cert;
+	mc.key_file = p->key;
+	assert_int_equal(gw_mqtt_init(&p->loop, &p->link, &mc, on_chunk, on_puller_state, p), 0);
+	assert_int_equal(gw_mqtt_subscribe(&p->link, "tf/site1/dev/dev-0001/chunk/resp", 1), 0);
+	gw_mqtt_start(&p->link);
+	run_until(p, &p->connected, 1, 10000);
+	assert_int_equal(p->connected, 1);
+	run_until(p, &p->closed, 1, 300);   /* let the subscription settle */
+}
+
 static void
 test_device_pulls_the_model_in_chunks(void **state)
 {
 	struct ctx *c = *state;
 	static struct puller p;
-	struct gw_mqtt_config mc = { 0 };
 	const uint8_t *tfm = model.tfm, *digest = model.digest;
 	size_t tfmlen;
-	char ca[160], cert[160], key[160];
 	uint64_t fast, slow;
 
 	/* The gateway knows the model once it is published (the previous test did that in
@@ -522,22 +547,7 @@ test_device_pulls_the_model_in_chunks(void **state)
 	request(c, "model.publish", publish_body(c), "model-publish-response", "\"ok\":true");
 	tfmlen = model.tfm_len;
 
-	memset(&p, 0, sizeof(p));
-	uv_loop_init(&p.loop);
-	snprintf(ca, sizeof(ca), "%s", test_broker_path(&c->broker, "ca.crt"));
-	snprintf(cert, sizeof(cert), "%s", test_broker_path(&c->broker, "devices/dev-0001.crt"));
-	snprintf(key, sizeof(key), "%s", test_broker_path(&c->broker, "devices/dev-0001.key"));
-	mc.uri = c->broker.uri;
-	mc.client_id = "dev-0001";
-	mc.ca_file = ca;
-	mc.cert_file = cert;
-	mc.key_file = key;
-	assert_int_equal(gw_mqtt_init(&p.loop, &p.link, &mc, on_chunk, on_puller_state, &p), 0);
-	assert_int_equal(gw_mqtt_subscribe(&p.link, "tf/site1/dev/dev-0001/chunk/resp", 1), 0);
-	gw_mqtt_start(&p.link);
-	run_until(&p, &p.connected, 1, 10000);
-	assert_int_equal(p.connected, 1);
-	run_until(&p, &p.closed, 1, 300);   /* let the subscription settle */
+	puller_connect(c, &p);
 
 	/* Unlimited: identical bytes, fast. */
 	fast = pull(c, &p, digest, tfmlen, 20);
@@ -577,7 +587,6 @@ test_device_pulls_a_delta(void **state)
 	static struct tfp_delta_apply ap;
 	static struct tu_patched out;
 	struct tfp_cose_signer signer;
-	struct gw_mqtt_config mc = { 0 };
 	struct gw_store_config scfg = { 0 };
 	struct gw_store s;
 	struct gw_txn t;
@@ -585,7 +594,7 @@ test_device_pulls_a_delta(void **state)
 	const void *val;
 	size_t vlen, len;
 	uint8_t object[32], sum[32], msg[TFP_STATE_WIRE_MAX];
-	char ca[160], cert[160], key[160], path[160], cmd[2048], body[8192];
+	char path[160], cmd[2048], body[8192];
 
 	tu_signer_init(&signer);
 	tu_signed_model(&signer, "1.0.0", 1, 0.5f, &v1);
@@ -668,22 +677,7 @@ test_device_pulls_a_delta(void **state)
 
 	start_daemon(c);
 	assert_int_equal(wait_status(c, "online"), 0);
-	memset(&p, 0, sizeof(p));
-	uv_loop_init(&p.loop);
-	snprintf(ca, sizeof(ca), "%s", test_broker_path(&c->broker, "ca.crt"));
-	snprintf(cert, sizeof(cert), "%s", test_broker_path(&c->broker, "devices/dev-0001.crt"));
-	snprintf(key, sizeof(key), "%s", test_broker_path(&c->broker, "devices/dev-0001.key"));
-	mc.uri = c->broker.uri;
-	mc.client_id = "dev-0001";
-	mc.ca_file = ca;
-	mc.cert_file = cert;
-	mc.key_file = key;
-	assert_int_equal(gw_mqtt_init(&p.loop, &p.link, &mc, on_chunk, on_puller_state, &p), 0);
-	assert_int_equal(gw_mqtt_subscribe(&p.link, "tf/site1/dev/dev-0001/chunk/resp", 1), 0);
-	gw_mqtt_start(&p.link);
-	run_until(&p, &p.connected, 1, 10000);
-	assert_int_equal(p.connected, 1);
-	run_until(&p, &p.closed, 1, 300);
+	puller_connect(c, &p);
 	pull(c, &p, object, len, 1);
 	assert_int_equal(p.total, len);
 	mbedtls_sha256_ret(p.image, len, sum, 0);

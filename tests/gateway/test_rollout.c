@@ -276,6 +276,31 @@ create(struct fixture *f, const char *json)
              "\"gates\": {\"max_failure_rate\": 100, \"max_reverts\": 5, " \
              "\"quality\": {\"drift_alarm\": false}}, \"on_gate_failure\": \"pause\"}"
 
+/* create() from a JSON object (borrowed). */
+static struct gw_rollout *
+create_from(struct fixture *f, const json_t *body)
+{
+	char *t = json_dumps(body, 0);
+	struct gw_rollout *ro = create(f, t);
+
+	free(t);
+	return ro;
+}
+
+/* PLAN as rollout `id`, targeting `device` alone. */
+static struct gw_rollout *
+create_for_device(struct fixture *f, const char *id, const char *device)
+{
+	json_t *b = json_loads(PLAN, 0, NULL);
+	struct gw_rollout *ro;
+
+	json_object_set_new(b, "id", json_string(id));
+	json_object_set_new(b, "target", json_pack("{s:[s]}", "devices", device));
+	ro = create_from(f, b);
+	json_decref(b);
+	return ro;
+}
+
 static void
 test_create_matches_and_plans_waves(void **state)
 {
@@ -850,16 +875,7 @@ test_overlapping_rollouts_do_not_both_run(void **state)
 	memcpy(strstr(def, "\"r1\""), "\"r2\"", 4);
 	r2 = create(f, def);
 	/* r3 targets only the device r1 excludes. */
-	{
-		json_t *b = json_loads(PLAN, 0, NULL);
-		char *t;
-		json_object_set_new(b, "id", json_string("r3"));
-		json_object_set_new(b, "target", json_pack("{s:[s]}", "devices", "vib-0010"));
-		t = json_dumps(b, 0);
-		r3 = create(f, t);
-		free(t);
-		json_decref(b);
-	}
+	r3 = create_for_device(f, "r3", "vib-0010");
 	assert_null(gw_rollouts_conflict(&f->ro, r2, NULL));   /* drafts hold nothing */
 	assert_int_equal(gw_rollouts_start(&f->ro, r1, "op-alice", NULL), 0);
 	assert_int_equal(gw_rollouts_start(&f->ro, r2, "op-alice", NULL), -EBUSY);
@@ -1026,16 +1042,7 @@ test_newcomers_join_the_remaining_waves(void **state)
 	land(f, ro, "vib-0002");
 	device_says(f, "other-0002", "nrf52-temp", &f->v1, "1.0.0", 0);
 	device_says(f, "vib-0300", "stm32l4-vib", &f->v1, "1.0.0", 0);
-	{
-		json_t *b = json_loads(PLAN, 0, NULL);
-		char *t;
-		json_object_set_new(b, "id", json_string("r3"));
-		json_object_set_new(b, "target", json_pack("{s:[s]}", "devices", "vib-0300"));
-		t = json_dumps(b, 0);
-		other = create(f, t);
-		free(t);
-		json_decref(b);
-	}
+	other = create_for_device(f, "r3", "vib-0300");
 	assert_int_equal(gw_rollouts_start(&f->ro, other, "op-alice", NULL), 0);
 	step(f, gw_wall_ms());
 	step(f, gw_wall_ms());
@@ -1069,12 +1076,9 @@ test_download_timeout_is_the_definitions(void **state)
 	struct gw_rdev *d;
 	uint64_t now;
 	json_t *b = json_loads(PLAN, 0, NULL);
-	char *t;
 
 	json_object_set_new(b, "download_timeout_seconds", json_integer(60));
-	t = json_dumps(b, 0);
-	ro = create(f, t);
-	free(t);
+	ro = create_from(f, b);
 	json_decref(b);
 	assert_int_equal(ro->def.download_timeout_s, 60);
 	assert_int_equal(gw_rollouts_start(&f->ro, ro, "op-alice", NULL), 0);
@@ -1188,16 +1192,7 @@ test_ended_rollout_status_is_cleared_after_retention(void **state)
 	                                  &f->deltas, &l.m, NULL, "site1", on_event, f),
 	                 0);
 	ro = create(f, PLAN);
-	{
-		json_t *j = json_loads(PLAN, 0, NULL);
-		char *t;
-		json_object_set_new(j, "id", json_string("r3"));
-		json_object_set_new(j, "target", json_pack("{s:[s]}", "devices", "vib-0010"));
-		t = json_dumps(j, 0);
-		other = create(f, t);
-		free(t);
-		json_decref(j);
-	}
+	other = create_for_device(f, "r3", "vib-0010");
 	assert_int_equal(gw_rollouts_start(&f->ro, ro, "op-alice", NULL), 0);
 	assert_int_equal(gw_rollouts_start(&f->ro, other, "op-alice", NULL), 0);
 	assert_int_equal(gw_rollouts_abort(&f->ro, ro, "op-alice", NULL), 0);
