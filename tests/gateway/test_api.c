@@ -183,6 +183,16 @@ result_of(json_t *answer)
 	return r;
 }
 
+/* Runs a list operation; its "total" must be `total`. */
+static void
+expect_total(struct fixture *f, const char *op, const char *text, json_int_t total)
+{
+	json_t *a = call(f, op, text);
+
+	assert_int_equal(json_integer_value(json_object_get(result_of(a), "total")), total);
+	json_decref(a);
+}
+
 /* "device-list-request--x.json" -> "device.list" when it is a request of an operation the
  * core implements, else 0. */
 static int
@@ -313,15 +323,10 @@ test_device_list_filters_and_pages(void **state)
 	}
 	assert_int_equal(seen, 5);
 
-	a = call(f, "device.list", "{\"model\": \"pump-anomaly\", \"version\": \"1.0.0\"}");
-	assert_int_equal(json_integer_value(json_object_get(result_of(a), "total")), 2);
-	json_decref(a);
-	a = call(f, "device.list", "{\"model\": \"pump-anomaly\", \"online\": true}");
-	assert_int_equal(json_integer_value(json_object_get(result_of(a), "total")), 2);
-	json_decref(a);
-	a = call(f, "device.list", "{\"class\": \"esp32-audio\"}");
-	assert_int_equal(json_integer_value(json_object_get(result_of(a), "total")), 1);
-	json_decref(a);
+	expect_total(f, "device.list", "{\"model\": \"pump-anomaly\", \"version\": \"1.0.0\"}",
+	             2);
+	expect_total(f, "device.list", "{\"model\": \"pump-anomaly\", \"online\": true}", 2);
+	expect_total(f, "device.list", "{\"class\": \"esp32-audio\"}", 1);
 	a = call(f, "device.list", "{\"online\": false}");
 	r = result_of(a);
 	assert_int_equal(json_integer_value(json_object_get(r, "total")), 1);
@@ -329,9 +334,7 @@ test_device_list_filters_and_pages(void **state)
 		                    json_array_get(json_object_get(r, "items"), 0), "id")),
 	                    "dev-05");
 	json_decref(a);
-	a = call(f, "device.list", "{\"drifting\": false}");
-	assert_int_equal(json_integer_value(json_object_get(result_of(a), "total")), 5);
-	json_decref(a);
+	expect_total(f, "device.list", "{\"drifting\": false}", 5);
 
 	/* Tags select too; can_run names a published version. */
 	a = call(f, "device.tags", "{\"id\": \"dev-03\", \"add\": [\"line-3\", \"north\"]}");
@@ -339,21 +342,15 @@ test_device_list_filters_and_pages(void **state)
 	json_decref(a);
 	a = call(f, "device.tags", "{\"id\": \"dev-02\", \"add\": [\"line-3\"]}");
 	json_decref(a);
-	a = call(f, "device.list", "{\"tags\": [\"line-3\", \"north\"]}");
-	assert_int_equal(json_integer_value(json_object_get(result_of(a), "total")), 1);
-	json_decref(a);
-	a = call(f, "device.list", "{\"tags\": [\"line-3\"]}");
-	assert_int_equal(json_integer_value(json_object_get(result_of(a), "total")), 2);
-	json_decref(a);
+	expect_total(f, "device.list", "{\"tags\": [\"line-3\", \"north\"]}", 1);
+	expect_total(f, "device.list", "{\"tags\": [\"line-3\"]}", 2);
 	a = call(f, "device.list", "{\"can_run\": {\"model\": \"pump-anomaly\", \"version\": "
 	                           "\"1.0.0\"}}");
 	assert_string_equal(code_of(a), "not_found");
 	json_decref(a);
 	publish(f, "1.0.0", 1);
-	a = call(f, "device.list", "{\"can_run\": {\"model\": \"pump-anomaly\", \"version\": "
-	                           "\"1.0.0\"}}");
-	assert_int_equal(json_integer_value(json_object_get(result_of(a), "total")), 4);
-	json_decref(a);
+	expect_total(f, "device.list", "{\"can_run\": {\"model\": \"pump-anomaly\", \"version\": "
+	             "\"1.0.0\"}}", 4);
 	a = call(f, "device.list", "{\"cursor\": \"AAAA\"}");   /* decodes to NULs */
 	assert_string_equal(code_of(a), "invalid_request");
 	json_decref(a);
@@ -441,9 +438,7 @@ test_model_list_and_latest(void **state)
 	                    "1.0.0");
 	assert_true(json_is_null(json_object_get(r, "next_cursor")));
 	json_decref(a);
-	a = call(f, "model.list", "{\"class\": \"esp32-audio\"}");
-	assert_int_equal(json_integer_value(json_object_get(result_of(a), "total")), 0);
-	json_decref(a);
+	expect_total(f, "model.list", "{\"class\": \"esp32-audio\"}", 0);
 
 	a = call(f, "model.get", "{\"name\": \"pump-anomaly\"}");
 	valid(f, a, "model-get-response");
