@@ -17,6 +17,7 @@
 #include "../device-agent/learn_test_util.h"
 #include "tinyfleet/protocol/cose_sign1.h"
 #include "tinyfleet/protocol/manifest.h"
+#include "tinyfleet/protocol/msg_state.h"
 
 static inline void
 tu_sleep_ms(int ms)
@@ -163,6 +164,22 @@ tu_patched_write(void *user, uint32_t off, const uint8_t *buf, uint32_t len)
 	memcpy(pp->out + off, buf, len);
 	pp->out_len = off + len;
 	return 0;
+}
+
+/* A device's state message, zeroed but for who it is: id, class, agent 0.1.0 (ABI 1) and
+ * its RAM and flash; the caller fills in slots and sensors. */
+static inline void
+tu_state_init(struct tfp_state *s, const char *id, const char *cls, uint32_t ram_bytes,
+              uint32_t flash_bytes)
+{
+	memset(s, 0, sizeof(*s));
+	s->wire_version = TFP_WIRE_VERSION;
+	snprintf(s->device_id, sizeof(s->device_id), "%s", id);
+	snprintf(s->device_class, sizeof(s->device_class), "%s", cls);
+	snprintf(s->agent_version, sizeof(s->agent_version), "0.1.0");
+	s->ram_bytes = ram_bytes;
+	s->flash_bytes = flash_bytes;
+	s->agent_abi = 1;
 }
 
 #endif

@@ -250,14 +250,7 @@ write_state(struct ctx *c, const char *name, const char *device)
 	char path[160];
 	FILE *f;
 
-	memset(&s, 0, sizeof(s));
-	s.wire_version = TFP_WIRE_VERSION;
-	snprintf(s.device_id, sizeof(s.device_id), "%s", device);
-	snprintf(s.device_class, sizeof(s.device_class), "stm32l4-vib");
-	snprintf(s.agent_version, sizeof(s.agent_version), "0.1.0");
-	s.ram_bytes = 65536;
-	s.flash_bytes = 262144;
-	s.agent_abi = 1;
+	tu_state_init(&s, device, "stm32l4-vib", 65536, 262144);
 	s.slots[0].state = TFP_SLOT_CONFIRMED;
 	s.slots[0].sequence = 1;
 	snprintf(s.slots[0].model, sizeof(s.slots[0].model), "vib-anomaly");
@@ -604,14 +597,7 @@ test_device_pulls_a_delta(void **state)
 	write_config(c, "chunks.device_rate_kbps = 0\n");
 	start_daemon(c);
 	assert_int_equal(wait_status(c, "online"), 0);
-	memset(&st, 0, sizeof(st));
-	st.wire_version = TFP_WIRE_VERSION;
-	snprintf(st.device_id, sizeof(st.device_id), "dev-0001");
-	snprintf(st.device_class, sizeof(st.device_class), "stm32l4-vib");
-	snprintf(st.agent_version, sizeof(st.agent_version), "0.1.0");
-	st.ram_bytes = 65536;
-	st.flash_bytes = 262144;
-	st.agent_abi = 1;
+	tu_state_init(&st, "dev-0001", "stm32l4-vib", 65536, 262144);
 	st.slots[0].state = TFP_SLOT_CONFIRMED;
 	st.slots[0].sequence = 1;
 	snprintf(st.slots[0].model, sizeof(st.slots[0].model), "pump-anomaly");

@@ -88,14 +88,7 @@ hello(struct fixture *f, const char *id, const char *class, const char *model,
 	uint8_t msg[TFP_STATE_WIRE_MAX];
 	size_t len;
 
-	memset(&s, 0, sizeof(s));
-	s.wire_version = TFP_WIRE_VERSION;
-	snprintf(s.device_id, sizeof(s.device_id), "%s", id);
-	snprintf(s.device_class, sizeof(s.device_class), "%s", class);
-	snprintf(s.agent_version, sizeof(s.agent_version), "0.1.0");
-	s.ram_bytes = 65536;
-	s.flash_bytes = 262144;
-	s.agent_abi = 1;
+	tu_state_init(&s, id, class, 65536, 262144);
 	if (model != NULL) {
 		s.slots[0].state = TFP_SLOT_CONFIRMED;
 		s.slots[0].sequence = 1;

@@ -355,13 +355,7 @@ test_prebuild_from_installed_images(void **state)
 	struct gw_fetch x;
 
 	assert_int_equal(gw_registry_open(&r, &f->store, NULL, NULL), 0);
-	memset(&s, 0, sizeof(s));
-	s.wire_version = TFP_WIRE_VERSION;
-	snprintf(s.device_class, sizeof(s.device_class), "stm32l4-vib");
-	snprintf(s.agent_version, sizeof(s.agent_version), "0.1.0");
-	s.ram_bytes = 65536;
-	s.flash_bytes = 262144;
-	s.agent_abi = 1;
+	tu_state_init(&s, "", "stm32l4-vib", 65536, 262144);
 	s.slots[0].state = TFP_SLOT_CONFIRMED;
 	s.slots[0].sequence = 1;
 	snprintf(s.slots[0].model, sizeof(s.slots[0].model), "pump-anomaly");

@@ -91,14 +91,7 @@ device_says(struct fixture *f, const char *id, const char *cls, const struct tu_
 	uint8_t buf[TFP_STATE_WIRE_MAX], conn[] = { 0x01 };
 	size_t len;
 
-	memset(&s, 0, sizeof(s));
-	s.wire_version = TFP_WIRE_VERSION;
-	snprintf(s.device_id, sizeof(s.device_id), "%s", id);
-	snprintf(s.device_class, sizeof(s.device_class), "%s", cls);
-	snprintf(s.agent_version, sizeof(s.agent_version), "0.1.0");
-	s.ram_bytes = 96 * 1024;
-	s.flash_bytes = 512 * 1024;
-	s.agent_abi = 1;
+	tu_state_init(&s, id, cls, 96 * 1024, 512 * 1024);
 	s.sensor_count = 1;
 	snprintf(s.sensors[0], sizeof(s.sensors[0]), "accel3");
 	s.active_slot = (uint8_t)active;
