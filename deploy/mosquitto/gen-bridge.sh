@@ -20,6 +20,7 @@
 # Requires Mosquitto 2.0 on both ends: bridge_protocol_version mqttv50 keeps a request's
 # response topic and correlation data across the bridge (schemas/README.md).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/listener.sh"
 
 usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 mode=${1:-}; out=${2:-}; pki=${3:-}
@@ -130,19 +131,7 @@ central)
 		echo "persistence_location $out/data/"
 		echo "max_queued_messages 200000"
 		echo "set_tcp_nodelay true"
-		echo "log_dest stderr"
-		echo "log_type error"
-		echo "log_type warning"
-		echo "log_type notice"
-		[ -n "$user" ] && echo "user $user"
-		echo
-		echo "listener $port $bind"
-		echo "cafile $pki/ca.crt"
-		echo "certfile $pki/broker.crt"
-		echo "keyfile $pki/broker.key"
-		echo "require_certificate true"
-		echo "use_identity_as_username true"
-		echo "tls_version tlsv1.2"
+		mosq_tls_listener "$port" "$bind" "$pki" "$user"
 	} > "$out/mosquitto.conf"
 	echo "gen-bridge: wrote $out/mosquitto.conf and $out/acl (central, port $port on $bind)"
 	;;

@@ -11,6 +11,7 @@
 # tf/<site>/api/req/<operation>/<their CN> and read their own responses, events and status;
 # the gateway (CN gw-<site>) reads the device plane and requests and writes the rest.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/listener.sh"
 
 usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 out=${1:-}; pki=${2:-}
@@ -79,18 +80,6 @@ mkdir -p "$data"
 	echo "max_inflight_messages 100"
 	echo "set_tcp_nodelay true"
 	echo "sys_interval 1"
-	echo "log_dest stderr"
-	echo "log_type error"
-	echo "log_type warning"
-	echo "log_type notice"
-	[ -n "$user" ] && echo "user $user"
-	echo
-	echo "listener $port $bind"
-	echo "cafile $pki/ca.crt"
-	echo "certfile $pki/broker.crt"
-	echo "keyfile $pki/broker.key"
-	echo "require_certificate true"
-	echo "use_identity_as_username true"
-	echo "tls_version tlsv1.2"
+	mosq_tls_listener "$port" "$bind" "$pki" "$user"
 } > "$out/mosquitto.conf"
 echo "gen-config: wrote $out/mosquitto.conf and $out/acl (port $port on $bind)"

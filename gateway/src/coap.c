@@ -621,6 +621,18 @@ out:
 	return rc;
 }
 
+/* The copies of the configuration gw_coap_start keeps (files, PSK table). */
+static void
+free_config_copies(struct gw_coap *c)
+{
+	free(c->ca_file);
+	free(c->cert_file);
+	free(c->key_file);
+	free(c->psks);
+	c->ca_file = c->cert_file = c->key_file = NULL;
+	c->psks = NULL;
+}
+
 int
 gw_coap_start(struct gw_coap *c, uv_loop_t *loop, struct gw_store *store,
               const struct gw_coap_config *cfg, gw_coap_message_fn on_message, void *arg)
@@ -738,12 +750,7 @@ fail:
 		coap_free_context(c->ctx);
 	c->ctx = NULL;
 	the_coap = NULL;
-	free(c->ca_file);
-	free(c->cert_file);
-	free(c->key_file);
-	free(c->psks);
-	c->ca_file = c->cert_file = c->key_file = NULL;
-	c->psks = NULL;
+	free_config_copies(c);
 	return rc;
 }
 
@@ -826,12 +833,7 @@ gw_coap_close(struct gw_coap *c)
 	gw_devtab_free(&c->devices);
 	if (the_coap == c)
 		the_coap = NULL;
-	free(c->ca_file);
-	free(c->cert_file);
-	free(c->key_file);
-	free(c->psks);
-	c->ca_file = c->cert_file = c->key_file = NULL;
-	c->psks = NULL;
+	free_config_copies(c);
 	c->npsks = 0;
 	log_notice("coap: closed");
 }

@@ -465,10 +465,11 @@ gw_store_each_rollout_dev(struct gw_txn *t, const char *id, gw_store_rollout_dev
 	return rc != 0 ? rc : each_prefixed(t, key, klen, fn, arg);
 }
 
-int
-gw_store_command_id_next(struct gw_txn *t, uint64_t *id)
+/* Bumps the 8-byte big-endian counter under `name` in the meta table (first value 1). */
+static int
+meta_counter_next(struct gw_txn *t, const char *name, const char *what, uint64_t *out)
 {
-	MDB_val k = { 10, "command_id" }, v;
+	MDB_val k = { strlen(name), (void *)name }, v;
 	uint8_t buf[8];
 	uint64_t n = 1;
 	int rc = mdb_get(t->txn, t->store->dbi[GW_DB_META], &k, &v);
@@ -476,14 +477,20 @@ gw_store_command_id_next(struct gw_txn *t, uint64_t *id)
 	if (rc == 0 && v.mv_size == 8)
 		n = be64_get(v.mv_data) + 1;
 	else if (rc != MDB_NOTFOUND)
-		return rc == 0 ? -EIO : mdb_err(rc, "command id");
+		return rc == 0 ? -EIO : mdb_err(rc, what);
 	be64_put(buf, n);
 	v.mv_size = sizeof(buf);
 	v.mv_data = buf;
 	if ((rc = mdb_put(t->txn, t->store->dbi[GW_DB_META], &k, &v, 0)) != 0)
-		return mdb_err(rc, "command id");
-	*id = n;
+		return mdb_err(rc, what);
+	*out = n;
 	return 0;
+}
+
+int
+gw_store_command_id_next(struct gw_txn *t, uint64_t *id)
+{
+	return meta_counter_next(t, "command_id", "command id", id);
 }
 
 int
@@ -530,22 +537,7 @@ gw_store_audit_append(struct gw_txn *t, const char *entry, size_t len, uint64_t 
 int
 gw_store_event_seq_next(struct gw_txn *t, uint64_t *seq)
 {
-	MDB_val k = { 9, "event_seq" }, v;
-	uint8_t buf[8];
-	uint64_t n = 1;
-	int rc = mdb_get(t->txn, t->store->dbi[GW_DB_META], &k, &v);
-
-	if (rc == 0 && v.mv_size == 8)
-		n = be64_get(v.mv_data) + 1;
-	else if (rc != MDB_NOTFOUND)
-		return rc == 0 ? -EIO : mdb_err(rc, "event sequence");
-	be64_put(buf, n);
-	v.mv_size = sizeof(buf);
-	v.mv_data = buf;
-	if ((rc = mdb_put(t->txn, t->store->dbi[GW_DB_META], &k, &v, 0)) != 0)
-		return mdb_err(rc, "event sequence");
-	*seq = n;
-	return 0;
+	return meta_counter_next(t, "event_seq", "event sequence", seq);
 }
 
 /* ---- telemetry ---- */

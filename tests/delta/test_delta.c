@@ -517,29 +517,36 @@ test_truncated_at_every_byte(void **state)
 	free_fixture(&f);
 }
 
+/* Flips one bit in every `step`-th byte of the coded payload, one byte at a time: each
+ * patch fails with a delta error code, or (the last flush bytes of a block may be unused by
+ * the decoder) succeeds with identical output (apply_copy checks it). */
+static void
+corrupt_each_byte(struct fixture *f, size_t step)
+{
+	uint8_t *p = malloc(f->plen);
+
+	assert_non_null(p);
+	for (size_t i = TFP_DELTA_HDR_LEN + TFP_DELTA_BLK_HDR_LEN; i < f->plen; i += step) {
+		int rc;
+
+		memcpy(p, f->patch, f->plen);
+		p[i] ^= (uint8_t)(1u << (i % 8));
+		rc = apply_copy(f, p, f->plen, (uint32_t)f->ol);
+		if (rc != 0)
+			assert_true(rc <= TFP_ERR_DELTA && rc >= -99);
+	}
+	free(p);
+}
+
 /* Every single-byte corruption of the coded payload fails with a delta error code. */
 static void
 test_corrupt_payload_every_byte(void **state)
 {
 	struct fixture f;
-	uint8_t *p;
 
 	(void)state;
 	make_fixture(&f);
-	p = malloc(f.plen);
-	assert_non_null(p);
-	for (size_t i = TFP_DELTA_HDR_LEN + TFP_DELTA_BLK_HDR_LEN; i < f.plen; i += 3) {
-		int rc;
-
-		memcpy(p, f.patch, f.plen);
-		p[i] ^= (uint8_t)(1u << (i % 8));
-		rc = apply_copy(&f, p, f.plen, (uint32_t)f.ol);
-		/* The last flush bytes of a block may be unused by the decoder: success then
-		 * means identical output (apply_copy checks it). */
-		if (rc != 0)
-			assert_true(rc <= TFP_ERR_DELTA && rc >= -99);
-	}
-	free(p);
+	corrupt_each_byte(&f, 3);
 	free_fixture(&f);
 }
 
@@ -914,25 +921,13 @@ static void
 test_f32_corrupt_payload(void **state)
 {
 	struct fixture f;
-	uint8_t *p;
 
 	(void)state;
 	rng_seed(12);
 	make_f32_pair(1500, 2, &f.old_img, &f.ol, &f.new_img, &f.nl);
 	f.patch = encode(f.old_img, f.ol, f.new_img, f.nl, TFP_DELTA_MODE_AGNOSTIC, 2048, &f.plen);
 	assert_true(uses_f32(f.patch, f.plen));
-	p = malloc(f.plen);
-	assert_non_null(p);
-	for (size_t i = TFP_DELTA_HDR_LEN + TFP_DELTA_BLK_HDR_LEN; i < f.plen; i += 2) {
-		int rc;
-
-		memcpy(p, f.patch, f.plen);
-		p[i] ^= (uint8_t)(1u << (i % 8));
-		rc = apply_copy(&f, p, f.plen, (uint32_t)f.ol);
-		if (rc != 0)
-			assert_true(rc <= TFP_ERR_DELTA && rc >= -99);
-	}
-	free(p);
+	corrupt_each_byte(&f, 2);
 	free_fixture(&f);
 }
 

@@ -386,6 +386,16 @@ rig_boot(struct rig *r)
 	return tfa_ota_init(&r->ota, &r->port, &r->cfg, r->arena, sizeof(r->arena));
 }
 
+/* Factory state of an opened rig: `m` provisioned as pump-anomaly 1.0.0 (sequence 1), then
+ * the agent booted. */
+static inline void
+rig_provision(struct rig *r, const struct model_img *m)
+{
+	assert_int_equal(tfa_ota_provision(&r->ota, &r->port, &r->cfg, m->img, (uint32_t)m->len,
+	                                   1, "pump-anomaly", "1.0.0"), 0);
+	assert_int_equal(rig_boot(r), 0);
+}
+
 /* Queues a command for the device (delivered by the next poll). */
 static inline void
 rig_command(struct rig *r, const struct tfp_command *c)

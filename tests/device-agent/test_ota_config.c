@@ -50,9 +50,7 @@ provision(struct rig *r)
 	r->cfg.on_settings = on_settings;
 	r->cfg.user = &hook;
 	memset(&hook, 0, sizeof(hook));
-	assert_int_equal(tfa_ota_provision(&r->ota, &r->port, &r->cfg, v1.img, (uint32_t)v1.len,
-	                                   1, "pump-anomaly", "1.0.0"), 0);
-	assert_int_equal(rig_boot(r), 0);
+	rig_provision(r, &v1);
 }
 
 static void

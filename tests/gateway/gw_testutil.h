@@ -17,6 +17,7 @@
 #include "../device-agent/learn_test_util.h"
 #include "tinyfleet/protocol/cose_sign1.h"
 #include "tinyfleet/protocol/manifest.h"
+#include "tinyfleet/protocol/msg_state.h"
 
 static inline void
 tu_sleep_ms(int ms)
@@ -133,6 +134,52 @@ tu_publish_body(const struct tu_model *m, char *body, size_t cap)
 	n += (size_t)snprintf(body + n, cap - n, "\"}");
 	assert_true(n < cap);
 	return n;
+}
+
+/* An image patched in memory: tfp_delta_apply's read callback reads the old image, its
+ * write callback fills `out`. */
+struct tu_patched {
+	const uint8_t *old;
+	size_t old_len;
+	uint8_t out[8192];
+	size_t out_len;
+};
+
+static inline int
+tu_patched_read(void *user, uint32_t off, uint8_t *buf, uint32_t len)
+{
+	struct tu_patched *pp = user;
+	if ((size_t)off + len > pp->old_len)
+		return -1;
+	memcpy(buf, pp->old + off, len);
+	return 0;
+}
+
+static inline int
+tu_patched_write(void *user, uint32_t off, const uint8_t *buf, uint32_t len)
+{
+	struct tu_patched *pp = user;
+	if ((size_t)off + len > sizeof(pp->out))
+		return -1;
+	memcpy(pp->out + off, buf, len);
+	pp->out_len = off + len;
+	return 0;
+}
+
+/* A device's state message, zeroed but for who it is: id, class, agent 0.1.0 (ABI 1) and
+ * its RAM and flash; the caller fills in slots and sensors. */
+static inline void
+tu_state_init(struct tfp_state *s, const char *id, const char *cls, uint32_t ram_bytes,
+              uint32_t flash_bytes)
+{
+	memset(s, 0, sizeof(*s));
+	s->wire_version = TFP_WIRE_VERSION;
+	snprintf(s->device_id, sizeof(s->device_id), "%s", id);
+	snprintf(s->device_class, sizeof(s->device_class), "%s", cls);
+	snprintf(s->agent_version, sizeof(s->agent_version), "0.1.0");
+	s->ram_bytes = ram_bytes;
+	s->flash_bytes = flash_bytes;
+	s->agent_abi = 1;
 }
 
 #endif

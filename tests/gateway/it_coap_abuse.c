@@ -129,6 +129,37 @@ test_half_open_handshakes_evicted(void **state)
 	assert_true(legit_fetch(f, "after-flood.out"));
 }
 
+/* A libcoap DTLS client session to the fixture's endpoint, with the certificate of
+ * dev-<n> (fleet CA). */
+static coap_session_t *
+dev_session(const struct coap_fixture *f, coap_context_t *ctx, int n)
+{
+	static char ca[128], crt[128], key[128];
+	coap_dtls_pki_t pki;
+	coap_session_t *sess;
+	coap_address_t dst;
+
+	snprintf(ca, sizeof(ca), "%s/ca.crt", f->pki);
+	snprintf(crt, sizeof(crt), "%s/devices/dev-%04d.crt", f->pki, n);
+	snprintf(key, sizeof(key), "%s/devices/dev-%04d.key", f->pki, n);
+	coap_address_init(&dst);
+	dst.addr.sin.sin_family = AF_INET;
+	dst.addr.sin.sin_port = htons((uint16_t)f->port);
+	dst.addr.sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	dst.size = sizeof(dst.addr.sin);
+	memset(&pki, 0, sizeof(pki));
+	pki.version = COAP_DTLS_PKI_SETUP_VERSION;
+	pki.verify_peer_cert = 1;
+	pki.check_common_ca = 1;
+	pki.pki_key.key_type = COAP_PKI_KEY_PEM;
+	pki.pki_key.key.pem.ca_file = ca;
+	pki.pki_key.key.pem.public_cert = crt;
+	pki.pki_key.key.pem.private_key = key;
+	sess = coap_new_client_session_pki(ctx, NULL, &dst, COAP_PROTO_DTLS, &pki);
+	assert_non_null(sess);
+	return sess;
+}
+
 static coap_response_t
 on_block(coap_session_t *s, const coap_pdu_t *sent, const coap_pdu_t *rcvd,
          const coap_mid_t mid)
@@ -148,44 +179,24 @@ static void
 test_stalled_blockwise_transfers_evicted(void **state)
 {
 	struct coap_fixture *f = *state;
-	char ca[128], crt[128], key[128];
 	static int got[STALLED];
 	coap_session_t *sess[STALLED];
 	coap_context_t *ctx;
-	coap_address_t dst;
 	uint64_t end;
 	int all = 0;
 
 	f->max_live = 0;
 
-	snprintf(ca, sizeof(ca), "%s/ca.crt", f->pki);
-	coap_address_init(&dst);
-	dst.addr.sin.sin_family = AF_INET;
-	dst.addr.sin.sin_port = htons((uint16_t)f->port);
-	dst.addr.sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	dst.size = sizeof(dst.addr.sin);
 	ctx = coap_new_context(NULL);
 	assert_non_null(ctx);
 	coap_register_response_handler(ctx, on_block);
 	for (int i = 0; i < STALLED; i++) {
-		/* Each stalled transfer is another device (dev-0001 ... dev-0024). */
-		snprintf(crt, sizeof(crt), "%s/devices/dev-%04d.crt", f->pki, i + 1);
-		snprintf(key, sizeof(key), "%s/devices/dev-%04d.key", f->pki, i + 1);
-		coap_dtls_pki_t pki;
 		coap_pdu_t *pdu;
 		uint8_t opt[4], tok[8];
 		size_t toklen;
 
-		memset(&pki, 0, sizeof(pki));
-		pki.version = COAP_DTLS_PKI_SETUP_VERSION;
-		pki.verify_peer_cert = 1;
-		pki.check_common_ca = 1;
-		pki.pki_key.key_type = COAP_PKI_KEY_PEM;
-		pki.pki_key.key.pem.ca_file = ca;
-		pki.pki_key.key.pem.public_cert = crt;
-		pki.pki_key.key.pem.private_key = key;
-		sess[i] = coap_new_client_session_pki(ctx, NULL, &dst, COAP_PROTO_DTLS, &pki);
-		assert_non_null(sess[i]);
+		/* Each stalled transfer is another device (dev-0001 ... dev-0024). */
+		sess[i] = dev_session(f, ctx, i + 1);
 		coap_session_set_app_data(sess[i], &got[i]);
 		pdu = coap_new_pdu(COAP_MESSAGE_CON, COAP_REQUEST_CODE_GET, sess[i]);
 		assert_non_null(pdu);
@@ -240,38 +251,18 @@ static void
 test_device_rate_limit(void **state)
 {
 	struct coap_fixture *f = *state;
-	char ca[128], crt[128], key[128];
-	coap_dtls_pki_t pki;
 	coap_session_t *sess;
 	coap_context_t *ctx;
-	coap_address_t dst;
 	uint64_t end, limited0 = f->coap.stats.rate_limited;
 	unsigned saved = f->coap.cfg.device_rate;
 
 	/* 10 requests/s per device (one second of burst); the device asks for 40 blocks at
 	 * once. */
 	f->coap.cfg.device_rate = 10;
-	snprintf(ca, sizeof(ca), "%s/ca.crt", f->pki);
-	snprintf(crt, sizeof(crt), "%s/devices/dev-0002.crt", f->pki);
-	snprintf(key, sizeof(key), "%s/devices/dev-0002.key", f->pki);
-	coap_address_init(&dst);
-	dst.addr.sin.sin_family = AF_INET;
-	dst.addr.sin.sin_port = htons((uint16_t)f->port);
-	dst.addr.sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	dst.size = sizeof(dst.addr.sin);
 	ctx = coap_new_context(NULL);
 	assert_non_null(ctx);
 	coap_register_response_handler(ctx, on_rated);
-	memset(&pki, 0, sizeof(pki));
-	pki.version = COAP_DTLS_PKI_SETUP_VERSION;
-	pki.verify_peer_cert = 1;
-	pki.check_common_ca = 1;
-	pki.pki_key.key_type = COAP_PKI_KEY_PEM;
-	pki.pki_key.key.pem.ca_file = ca;
-	pki.pki_key.key.pem.public_cert = crt;
-	pki.pki_key.key.pem.private_key = key;
-	sess = coap_new_client_session_pki(ctx, NULL, &dst, COAP_PROTO_DTLS, &pki);
-	assert_non_null(sess);
+	sess = dev_session(f, ctx, 2);
 	ok_count = limited_count = 0;
 	for (unsigned i = 0; i < 40; i++) {
 		coap_pdu_t *pdu = coap_new_pdu(COAP_MESSAGE_CON, COAP_REQUEST_CODE_GET, sess);
@@ -306,32 +297,11 @@ test_device_rate_limit(void **state)
 static coap_session_t *
 observer(struct coap_fixture *f, coap_context_t *ctx, int *got)
 {
-	static char ca[128], crt[128], key[128];
-	coap_dtls_pki_t pki;
-	coap_session_t *sess;
-	coap_address_t dst;
+	coap_session_t *sess = dev_session(f, ctx, 2);
 	coap_pdu_t *pdu;
 	uint8_t tok[8], v[1];
 	size_t toklen;
 
-	snprintf(ca, sizeof(ca), "%s/ca.crt", f->pki);
-	snprintf(crt, sizeof(crt), "%s/devices/dev-0002.crt", f->pki);
-	snprintf(key, sizeof(key), "%s/devices/dev-0002.key", f->pki);
-	coap_address_init(&dst);
-	dst.addr.sin.sin_family = AF_INET;
-	dst.addr.sin.sin_port = htons((uint16_t)f->port);
-	dst.addr.sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	dst.size = sizeof(dst.addr.sin);
-	memset(&pki, 0, sizeof(pki));
-	pki.version = COAP_DTLS_PKI_SETUP_VERSION;
-	pki.verify_peer_cert = 1;
-	pki.check_common_ca = 1;
-	pki.pki_key.key_type = COAP_PKI_KEY_PEM;
-	pki.pki_key.key.pem.ca_file = ca;
-	pki.pki_key.key.pem.public_cert = crt;
-	pki.pki_key.key.pem.private_key = key;
-	sess = coap_new_client_session_pki(ctx, NULL, &dst, COAP_PROTO_DTLS, &pki);
-	assert_non_null(sess);
 	coap_session_set_app_data(sess, got);
 	pdu = coap_new_pdu(COAP_MESSAGE_CON, COAP_REQUEST_CODE_GET, sess);
 	assert_non_null(pdu);

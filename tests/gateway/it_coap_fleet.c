@@ -28,6 +28,7 @@
 #include "broker.h"
 #include "daemon.h"
 #include "device.h"
+#include "it_coap_util.h"
 #include "tinyfleet/protocol/msg_command.h"
 #include "tinyfleet/protocol/telemetry.h"
 
@@ -45,39 +46,13 @@ static char ids[NDEV][16];
 static char crt[NDEV][160], key[NDEV][160], ca[160];
 static int running, started, daemon_started;
 
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static int
-free_udp_port(void)
-{
-	struct sockaddr_in a;
-	socklen_t al = sizeof(a);
-	int s = socket(AF_INET, SOCK_DGRAM, 0), port;
-
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(s, (struct sockaddr *)&a, &al), 0);
-	port = ntohs(a.sin_port);
-	close(s);
-	return port;
-}
-
 /* Turns the gateway's loop and every device for up to ms, or until done() holds. */
 static void
 pump(int ms, int (*done)(void))
 {
-	uint64_t end = mono_ms() + (uint64_t)ms;
+	uint64_t end = cf_now_ms() + (uint64_t)ms;
 
-	while (mono_ms() < end && (done == NULL || !done())) {
+	while (cf_now_ms() < end && (done == NULL || !done())) {
 		struct pollfd pfd[NDEV];
 		uint64_t t;
 
@@ -88,7 +63,7 @@ pump(int ms, int (*done)(void))
 			pfd[i].revents = 0;
 		}
 		(void)poll(pfd, NDEV, 2);
-		t = mono_ms();
+		t = cf_now_ms();
 		for (int i = 0; running && i < NDEV; i++) {
 			sim_device_io(&devs[i], pfd[i].revents, t);
 			sim_device_tick(&devs[i], t);
@@ -170,7 +145,7 @@ test_mixed_fleet_telemetry_and_update(void **state)
 	assert_int_equal(test_broker_start(&broker, NDEV), 0);
 
 	/* The gateway, as tinyfleetd runs it, with a CoAP endpoint. */
-	coap_port = free_udp_port();
+	coap_port = cf_free_port();
 	gw_config_defaults(&cfg);
 	snprintf(dir, sizeof(dir), "%s/state", broker.dir);
 	assert_int_equal(mkdir(dir, 0700), 0);
@@ -222,18 +197,18 @@ test_mixed_fleet_telemetry_and_update(void **state)
 			coap_context_set_keepalive(devs[i].cq.ctx, 1);
 	}
 	running = 1;
-	t0 = mono_ms();
+	t0 = cf_now_ms();
 	pump(20000, all_registered);
 	assert_true(all_registered());
 	print_message("fleet: 4 devices registered (2 MQTT, 2 CoAP) in %llu ms\n",
-	              (unsigned long long)(mono_ms() - t0));
+	              (unsigned long long)(cf_now_ms() - t0));
 	assert_false(gw_coap_is_home(&daemon_.coap, "dev-0001"));
 	assert_true(gw_coap_is_home(&daemon_.coap, "dev-0003"));
 
 	/* Telemetry from each device over its own transport; it may be lost like MQTT QoS 0
 	 * or a CoAP NON, so a device repeats it every half second until the gateway has it. */
-	t0 = mono_ms();
-	while (!all_reported() && mono_ms() - t0 < 10000) {
+	t0 = cf_now_ms();
+	while (!all_reported() && cf_now_ms() - t0 < 10000) {
 		for (int i = 0; i < NDEV; i++) {
 			struct tfp_telemetry tm;
 			struct tfp_telem_enc_info info;
@@ -278,12 +253,12 @@ test_mixed_fleet_telemetry_and_update(void **state)
 		assert_int_equal(tfp_command_encode(&c, cmd, sizeof(cmd), &cmd_len), 0);
 		assert_int_equal(gw_device_send_command(&daemon_, ids[i], cmd, cmd_len), 0);
 	}
-	t0 = mono_ms();
+	t0 = cf_now_ms();
 	pump(30000, all_updated);
 	print_message("fleet: update confirmed on %s in %llu ms; CoAP served %llu blocks "
 	              "(%llu bytes), MQTT %llu chunks (%llu bytes)\n",
 	              all_updated() ? "all 4 devices" : "NOT all devices",
-	              (unsigned long long)(mono_ms() - t0),
+	              (unsigned long long)(cf_now_ms() - t0),
 	              (unsigned long long)daemon_.coap.stats.blocks,
 	              (unsigned long long)daemon_.coap.stats.block_bytes,
 	              (unsigned long long)daemon_.chunks.stats.served,

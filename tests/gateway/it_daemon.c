@@ -250,14 +250,7 @@ write_state(struct ctx *c, const char *name, const char *device)
 	char path[160];
 	FILE *f;
 
-	memset(&s, 0, sizeof(s));
-	s.wire_version = TFP_WIRE_VERSION;
-	snprintf(s.device_id, sizeof(s.device_id), "%s", device);
-	snprintf(s.device_class, sizeof(s.device_class), "stm32l4-vib");
-	snprintf(s.agent_version, sizeof(s.agent_version), "0.1.0");
-	s.ram_bytes = 65536;
-	s.flash_bytes = 262144;
-	s.agent_abi = 1;
+	tu_state_init(&s, device, "stm32l4-vib", 65536, 262144);
 	s.slots[0].state = TFP_SLOT_CONFIRMED;
 	s.slots[0].sequence = 1;
 	snprintf(s.slots[0].model, sizeof(s.slots[0].model), "vib-anomaly");
@@ -428,6 +421,7 @@ struct puller {
 	uint32_t total;
 	size_t received;         /* payload bytes received */
 	int responses, connected, closed;
+	char ca[160], cert[160], key[160];   /* the link's files, alive as long as it is */
 };
 
 static void
@@ -502,15 +496,39 @@ pull(struct ctx *c, struct puller *p, const uint8_t object[32], size_t size, int
 	return uv_now(&p->loop) - start;
 }
 
+/* dev-0001 on the broker with its own certificate, subscribed to its chunk responses. */
+static void
+puller_connect(struct ctx *c, struct puller *p)
+{
+	struct gw_mqtt_config mc = { 0 };
+
+	memset(p, 0, sizeof(*p));
+	uv_loop_init(&p->loop);
+	snprintf(p->ca, sizeof(p->ca), "%s", test_broker_path(&c->broker, "ca.crt"));
+	snprintf(p->cert, sizeof(p->cert), "%s",
+	         test_broker_path(&c->broker, "devices/dev-0001.crt"));
+	snprintf(p->key, sizeof(p->key), "%s",
+	         test_broker_path(&c->broker, "devices/dev-0001.key"));
+	mc.uri = c->broker.uri;
+	mc.client_id = "dev-0001";
+	mc.ca_file = p->ca;
+	mc.cert_file = p->cert;
+	mc.key_file = p->key;
+	assert_int_equal(gw_mqtt_init(&p->loop, &p->link, &mc, on_chunk, on_puller_state, p), 0);
+	assert_int_equal(gw_mqtt_subscribe(&p->link, "tf/site1/dev/dev-0001/chunk/resp", 1), 0);
+	gw_mqtt_start(&p->link);
+	run_until(p, &p->connected, 1, 10000);
+	assert_int_equal(p->connected, 1);
+	run_until(p, &p->closed, 1, 300);   /* let the subscription settle */
+}
+
 static void
 test_device_pulls_the_model_in_chunks(void **state)
 {
 	struct ctx *c = *state;
 	static struct puller p;
-	struct gw_mqtt_config mc = { 0 };
 	const uint8_t *tfm = model.tfm, *digest = model.digest;
 	size_t tfmlen;
-	char ca[160], cert[160], key[160];
 	uint64_t fast, slow;
 
 	/* The gateway knows the model once it is published (the previous test did that in
@@ -522,22 +540,7 @@ test_device_pulls_the_model_in_chunks(void **state)
 	request(c, "model.publish", publish_body(c), "model-publish-response", "\"ok\":true");
 	tfmlen = model.tfm_len;
 
-	memset(&p, 0, sizeof(p));
-	uv_loop_init(&p.loop);
-	snprintf(ca, sizeof(ca), "%s", test_broker_path(&c->broker, "ca.crt"));
-	snprintf(cert, sizeof(cert), "%s", test_broker_path(&c->broker, "devices/dev-0001.crt"));
-	snprintf(key, sizeof(key), "%s", test_broker_path(&c->broker, "devices/dev-0001.key"));
-	mc.uri = c->broker.uri;
-	mc.client_id = "dev-0001";
-	mc.ca_file = ca;
-	mc.cert_file = cert;
-	mc.key_file = key;
-	assert_int_equal(gw_mqtt_init(&p.loop, &p.link, &mc, on_chunk, on_puller_state, &p), 0);
-	assert_int_equal(gw_mqtt_subscribe(&p.link, "tf/site1/dev/dev-0001/chunk/resp", 1), 0);
-	gw_mqtt_start(&p.link);
-	run_until(&p, &p.connected, 1, 10000);
-	assert_int_equal(p.connected, 1);
-	run_until(&p, &p.closed, 1, 300);   /* let the subscription settle */
+	puller_connect(c, &p);
 
 	/* Unlimited: identical bytes, fast. */
 	fast = pull(c, &p, digest, tfmlen, 20);
@@ -568,34 +571,6 @@ test_device_pulls_the_model_in_chunks(void **state)
  * 1.1.0 makes the gateway build the 1.0.0 -> 1.1.0 patch (off its loop) and store it; after
  * a restart the device pulls that object in chunks, gets exactly the stored bytes (their
  * SHA-256 is the object id) and the patch applied to 1.0.0 gives 1.1.0 byte for byte. */
-struct patched {
-	const uint8_t *old;
-	size_t old_len;
-	uint8_t out[8192];
-	size_t out_len;
-};
-
-static int
-patched_read(void *user, uint32_t off, uint8_t *buf, uint32_t len)
-{
-	struct patched *pp = user;
-	if ((size_t)off + len > pp->old_len)
-		return -1;
-	memcpy(buf, pp->old + off, len);
-	return 0;
-}
-
-static int
-patched_write(void *user, uint32_t off, const uint8_t *buf, uint32_t len)
-{
-	struct patched *pp = user;
-	if ((size_t)off + len > sizeof(pp->out))
-		return -1;
-	memcpy(pp->out + off, buf, len);
-	pp->out_len = off + len;
-	return 0;
-}
-
 static void
 test_device_pulls_a_delta(void **state)
 {
@@ -603,9 +578,8 @@ test_device_pulls_a_delta(void **state)
 	static struct puller p;
 	static struct tu_model v1, v2;
 	static struct tfp_delta_apply ap;
-	static struct patched out;
+	static struct tu_patched out;
 	struct tfp_cose_signer signer;
-	struct gw_mqtt_config mc = { 0 };
 	struct gw_store_config scfg = { 0 };
 	struct gw_store s;
 	struct gw_txn t;
@@ -613,7 +587,7 @@ test_device_pulls_a_delta(void **state)
 	const void *val;
 	size_t vlen, len;
 	uint8_t object[32], sum[32], msg[TFP_STATE_WIRE_MAX];
-	char ca[160], cert[160], key[160], path[160], cmd[2048], body[8192];
+	char path[160], cmd[2048], body[8192];
 
 	tu_signer_init(&signer);
 	tu_signed_model(&signer, "1.0.0", 1, 0.5f, &v1);
@@ -623,14 +597,7 @@ test_device_pulls_a_delta(void **state)
 	write_config(c, "chunks.device_rate_kbps = 0\n");
 	start_daemon(c);
 	assert_int_equal(wait_status(c, "online"), 0);
-	memset(&st, 0, sizeof(st));
-	st.wire_version = TFP_WIRE_VERSION;
-	snprintf(st.device_id, sizeof(st.device_id), "dev-0001");
-	snprintf(st.device_class, sizeof(st.device_class), "stm32l4-vib");
-	snprintf(st.agent_version, sizeof(st.agent_version), "0.1.0");
-	st.ram_bytes = 65536;
-	st.flash_bytes = 262144;
-	st.agent_abi = 1;
+	tu_state_init(&st, "dev-0001", "stm32l4-vib", 65536, 262144);
 	st.slots[0].state = TFP_SLOT_CONFIRMED;
 	st.slots[0].sequence = 1;
 	snprintf(st.slots[0].model, sizeof(st.slots[0].model), "pump-anomaly");
@@ -696,22 +663,7 @@ test_device_pulls_a_delta(void **state)
 
 	start_daemon(c);
 	assert_int_equal(wait_status(c, "online"), 0);
-	memset(&p, 0, sizeof(p));
-	uv_loop_init(&p.loop);
-	snprintf(ca, sizeof(ca), "%s", test_broker_path(&c->broker, "ca.crt"));
-	snprintf(cert, sizeof(cert), "%s", test_broker_path(&c->broker, "devices/dev-0001.crt"));
-	snprintf(key, sizeof(key), "%s", test_broker_path(&c->broker, "devices/dev-0001.key"));
-	mc.uri = c->broker.uri;
-	mc.client_id = "dev-0001";
-	mc.ca_file = ca;
-	mc.cert_file = cert;
-	mc.key_file = key;
-	assert_int_equal(gw_mqtt_init(&p.loop, &p.link, &mc, on_chunk, on_puller_state, &p), 0);
-	assert_int_equal(gw_mqtt_subscribe(&p.link, "tf/site1/dev/dev-0001/chunk/resp", 1), 0);
-	gw_mqtt_start(&p.link);
-	run_until(&p, &p.connected, 1, 10000);
-	assert_int_equal(p.connected, 1);
-	run_until(&p, &p.closed, 1, 300);
+	puller_connect(c, &p);
 	pull(c, &p, object, len, 1);
 	assert_int_equal(p.total, len);
 	mbedtls_sha256_ret(p.image, len, sum, 0);
@@ -719,8 +671,8 @@ test_device_pulls_a_delta(void **state)
 
 	out.old = v1.tfm;
 	out.old_len = v1.tfm_len;
-	assert_int_equal(tfp_delta_apply_init(&ap, (uint32_t)v1.tfm_len, patched_read,
-	                                      patched_write, &out),
+	assert_int_equal(tfp_delta_apply_init(&ap, (uint32_t)v1.tfm_len, tu_patched_read,
+	                                      tu_patched_write, &out),
 	                 0);
 	assert_int_equal(tfp_delta_apply_feed(&ap, p.image, len), TFP_DELTA_DONE);
 	assert_int_equal(out.out_len, v2.tfm_len);

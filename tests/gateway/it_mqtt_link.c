@@ -528,14 +528,7 @@ state_msg(uint8_t *buf, size_t cap, const char *id)
 {
 	struct tfp_state s;
 	size_t len;
-	memset(&s, 0, sizeof(s));
-	s.wire_version = TFP_WIRE_VERSION;
-	snprintf(s.device_id, sizeof(s.device_id), "%s", id);
-	snprintf(s.device_class, sizeof(s.device_class), "stm32l4-vib");
-	snprintf(s.agent_version, sizeof(s.agent_version), "0.1.0");
-	s.ram_bytes = 96 * 1024;
-	s.flash_bytes = 512 * 1024;
-	s.agent_abi = 1;
+	tu_state_init(&s, id, "stm32l4-vib", 96 * 1024, 512 * 1024);
 	s.slots[0].state = TFP_SLOT_EMPTY;
 	s.slots[1].state = TFP_SLOT_EMPTY;
 	assert_int_equal(tfp_state_encode(&s, buf, cap, &len), 0);

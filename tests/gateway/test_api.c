@@ -88,14 +88,7 @@ hello(struct fixture *f, const char *id, const char *class, const char *model,
 	uint8_t msg[TFP_STATE_WIRE_MAX];
 	size_t len;
 
-	memset(&s, 0, sizeof(s));
-	s.wire_version = TFP_WIRE_VERSION;
-	snprintf(s.device_id, sizeof(s.device_id), "%s", id);
-	snprintf(s.device_class, sizeof(s.device_class), "%s", class);
-	snprintf(s.agent_version, sizeof(s.agent_version), "0.1.0");
-	s.ram_bytes = 65536;
-	s.flash_bytes = 262144;
-	s.agent_abi = 1;
+	tu_state_init(&s, id, class, 65536, 262144);
 	if (model != NULL) {
 		s.slots[0].state = TFP_SLOT_CONFIRMED;
 		s.slots[0].sequence = 1;
@@ -181,6 +174,16 @@ result_of(json_t *answer)
 	if (r == NULL)
 		fail_msg("refused: %s", json_dumps(answer, 0));
 	return r;
+}
+
+/* Runs a list operation; its "total" must be `total`. */
+static void
+expect_total(struct fixture *f, const char *op, const char *text, json_int_t total)
+{
+	json_t *a = call(f, op, text);
+
+	assert_int_equal(json_integer_value(json_object_get(result_of(a), "total")), total);
+	json_decref(a);
 }
 
 /* "device-list-request--x.json" -> "device.list" when it is a request of an operation the
@@ -313,15 +316,10 @@ test_device_list_filters_and_pages(void **state)
 	}
 	assert_int_equal(seen, 5);
 
-	a = call(f, "device.list", "{\"model\": \"pump-anomaly\", \"version\": \"1.0.0\"}");
-	assert_int_equal(json_integer_value(json_object_get(result_of(a), "total")), 2);
-	json_decref(a);
-	a = call(f, "device.list", "{\"model\": \"pump-anomaly\", \"online\": true}");
-	assert_int_equal(json_integer_value(json_object_get(result_of(a), "total")), 2);
-	json_decref(a);
-	a = call(f, "device.list", "{\"class\": \"esp32-audio\"}");
-	assert_int_equal(json_integer_value(json_object_get(result_of(a), "total")), 1);
-	json_decref(a);
+	expect_total(f, "device.list", "{\"model\": \"pump-anomaly\", \"version\": \"1.0.0\"}",
+	             2);
+	expect_total(f, "device.list", "{\"model\": \"pump-anomaly\", \"online\": true}", 2);
+	expect_total(f, "device.list", "{\"class\": \"esp32-audio\"}", 1);
 	a = call(f, "device.list", "{\"online\": false}");
 	r = result_of(a);
 	assert_int_equal(json_integer_value(json_object_get(r, "total")), 1);
@@ -329,9 +327,7 @@ test_device_list_filters_and_pages(void **state)
 		                    json_array_get(json_object_get(r, "items"), 0), "id")),
 	                    "dev-05");
 	json_decref(a);
-	a = call(f, "device.list", "{\"drifting\": false}");
-	assert_int_equal(json_integer_value(json_object_get(result_of(a), "total")), 5);
-	json_decref(a);
+	expect_total(f, "device.list", "{\"drifting\": false}", 5);
 
 	/* Tags select too; can_run names a published version. */
 	a = call(f, "device.tags", "{\"id\": \"dev-03\", \"add\": [\"line-3\", \"north\"]}");
@@ -339,21 +335,15 @@ test_device_list_filters_and_pages(void **state)
 	json_decref(a);
 	a = call(f, "device.tags", "{\"id\": \"dev-02\", \"add\": [\"line-3\"]}");
 	json_decref(a);
-	a = call(f, "device.list", "{\"tags\": [\"line-3\", \"north\"]}");
-	assert_int_equal(json_integer_value(json_object_get(result_of(a), "total")), 1);
-	json_decref(a);
-	a = call(f, "device.list", "{\"tags\": [\"line-3\"]}");
-	assert_int_equal(json_integer_value(json_object_get(result_of(a), "total")), 2);
-	json_decref(a);
+	expect_total(f, "device.list", "{\"tags\": [\"line-3\", \"north\"]}", 1);
+	expect_total(f, "device.list", "{\"tags\": [\"line-3\"]}", 2);
 	a = call(f, "device.list", "{\"can_run\": {\"model\": \"pump-anomaly\", \"version\": "
 	                           "\"1.0.0\"}}");
 	assert_string_equal(code_of(a), "not_found");
 	json_decref(a);
 	publish(f, "1.0.0", 1);
-	a = call(f, "device.list", "{\"can_run\": {\"model\": \"pump-anomaly\", \"version\": "
-	                           "\"1.0.0\"}}");
-	assert_int_equal(json_integer_value(json_object_get(result_of(a), "total")), 4);
-	json_decref(a);
+	expect_total(f, "device.list", "{\"can_run\": {\"model\": \"pump-anomaly\", \"version\": "
+	             "\"1.0.0\"}}", 4);
 	a = call(f, "device.list", "{\"cursor\": \"AAAA\"}");   /* decodes to NULs */
 	assert_string_equal(code_of(a), "invalid_request");
 	json_decref(a);
@@ -441,9 +431,7 @@ test_model_list_and_latest(void **state)
 	                    "1.0.0");
 	assert_true(json_is_null(json_object_get(r, "next_cursor")));
 	json_decref(a);
-	a = call(f, "model.list", "{\"class\": \"esp32-audio\"}");
-	assert_int_equal(json_integer_value(json_object_get(result_of(a), "total")), 0);
-	json_decref(a);
+	expect_total(f, "model.list", "{\"class\": \"esp32-audio\"}", 0);
 
 	a = call(f, "model.get", "{\"name\": \"pump-anomaly\"}");
 	valid(f, a, "model-get-response");

@@ -118,34 +118,6 @@ teardown(void **state)
 	return 0;
 }
 
-struct image {
-	const uint8_t *old;
-	size_t old_len;
-	uint8_t out[4096];
-	size_t out_len;
-};
-
-static int
-read_old(void *user, uint32_t off, uint8_t *buf, uint32_t len)
-{
-	struct image *im = user;
-	if ((size_t)off + len > im->old_len)
-		return -1;
-	memcpy(buf, im->old + off, len);
-	return 0;
-}
-
-static int
-write_new(void *user, uint32_t off, const uint8_t *buf, uint32_t len)
-{
-	struct image *im = user;
-	if ((size_t)off + len > sizeof(im->out))
-		return -1;
-	memcpy(im->out + off, buf, len);
-	im->out_len = off + len;
-	return 0;
-}
-
 /* The object the fetch names, read from the store as the chunk server would. */
 static void
 stored_object(struct fixture *f, const struct gw_fetch *x, uint8_t *buf, size_t cap, size_t *len)
@@ -165,7 +137,7 @@ test_builds_once_and_the_patch_rebuilds_the_target(void **state)
 	struct fixture *f = *state;
 	static struct tfp_delta_apply a;
 	struct gw_fetch x;
-	struct image im = { f->v1.tfm, f->v1.tfm_len, { 0 }, 0 };
+	struct tu_patched im = { f->v1.tfm, f->v1.tfm_len, { 0 }, 0 };
 	uint8_t patch[4096], id[32];
 	size_t plen;
 
@@ -190,8 +162,8 @@ test_builds_once_and_the_patch_rebuilds_the_target(void **state)
 	assert_int_equal(plen, x.object_size);
 	mbedtls_sha256_ret(patch, plen, id, 0);
 	assert_memory_equal(id, x.object_id, 32);
-	assert_int_equal(tfp_delta_apply_init(&a, (uint32_t)f->v1.tfm_len, read_old, write_new,
-	                                      &im),
+	assert_int_equal(tfp_delta_apply_init(&a, (uint32_t)f->v1.tfm_len, tu_patched_read,
+	                                      tu_patched_write, &im),
 	                 0);
 	assert_int_equal(tfp_delta_apply_feed(&a, patch, plen), TFP_DELTA_DONE);
 	assert_int_equal(im.out_len, f->v2.tfm_len);
@@ -383,13 +355,7 @@ test_prebuild_from_installed_images(void **state)
 	struct gw_fetch x;
 
 	assert_int_equal(gw_registry_open(&r, &f->store, NULL, NULL), 0);
-	memset(&s, 0, sizeof(s));
-	s.wire_version = TFP_WIRE_VERSION;
-	snprintf(s.device_class, sizeof(s.device_class), "stm32l4-vib");
-	snprintf(s.agent_version, sizeof(s.agent_version), "0.1.0");
-	s.ram_bytes = 65536;
-	s.flash_bytes = 262144;
-	s.agent_abi = 1;
+	tu_state_init(&s, "", "stm32l4-vib", 65536, 262144);
 	s.slots[0].state = TFP_SLOT_CONFIRMED;
 	s.slots[0].sequence = 1;
 	snprintf(s.slots[0].model, sizeof(s.slots[0].model), "pump-anomaly");

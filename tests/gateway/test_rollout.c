@@ -91,14 +91,7 @@ device_says(struct fixture *f, const char *id, const char *cls, const struct tu_
 	uint8_t buf[TFP_STATE_WIRE_MAX], conn[] = { 0x01 };
 	size_t len;
 
-	memset(&s, 0, sizeof(s));
-	s.wire_version = TFP_WIRE_VERSION;
-	snprintf(s.device_id, sizeof(s.device_id), "%s", id);
-	snprintf(s.device_class, sizeof(s.device_class), "%s", cls);
-	snprintf(s.agent_version, sizeof(s.agent_version), "0.1.0");
-	s.ram_bytes = 96 * 1024;
-	s.flash_bytes = 512 * 1024;
-	s.agent_abi = 1;
+	tu_state_init(&s, id, cls, 96 * 1024, 512 * 1024);
 	s.sensor_count = 1;
 	snprintf(s.sensors[0], sizeof(s.sensors[0]), "accel3");
 	s.active_slot = (uint8_t)active;
@@ -275,6 +268,31 @@ create(struct fixture *f, const char *json)
              "\"settle_seconds\": 0, \"retry\": {\"max_attempts\": 2, \"backoff_seconds\": 5}, " \
              "\"gates\": {\"max_failure_rate\": 100, \"max_reverts\": 5, " \
              "\"quality\": {\"drift_alarm\": false}}, \"on_gate_failure\": \"pause\"}"
+
+/* create() from a JSON object (borrowed). */
+static struct gw_rollout *
+create_from(struct fixture *f, const json_t *body)
+{
+	char *t = json_dumps(body, 0);
+	struct gw_rollout *ro = create(f, t);
+
+	free(t);
+	return ro;
+}
+
+/* PLAN as rollout `id`, targeting `device` alone. */
+static struct gw_rollout *
+create_for_device(struct fixture *f, const char *id, const char *device)
+{
+	json_t *b = json_loads(PLAN, 0, NULL);
+	struct gw_rollout *ro;
+
+	json_object_set_new(b, "id", json_string(id));
+	json_object_set_new(b, "target", json_pack("{s:[s]}", "devices", device));
+	ro = create_from(f, b);
+	json_decref(b);
+	return ro;
+}
 
 static void
 test_create_matches_and_plans_waves(void **state)
@@ -850,16 +868,7 @@ test_overlapping_rollouts_do_not_both_run(void **state)
 	memcpy(strstr(def, "\"r1\""), "\"r2\"", 4);
 	r2 = create(f, def);
 	/* r3 targets only the device r1 excludes. */
-	{
-		json_t *b = json_loads(PLAN, 0, NULL);
-		char *t;
-		json_object_set_new(b, "id", json_string("r3"));
-		json_object_set_new(b, "target", json_pack("{s:[s]}", "devices", "vib-0010"));
-		t = json_dumps(b, 0);
-		r3 = create(f, t);
-		free(t);
-		json_decref(b);
-	}
+	r3 = create_for_device(f, "r3", "vib-0010");
 	assert_null(gw_rollouts_conflict(&f->ro, r2, NULL));   /* drafts hold nothing */
 	assert_int_equal(gw_rollouts_start(&f->ro, r1, "op-alice", NULL), 0);
 	assert_int_equal(gw_rollouts_start(&f->ro, r2, "op-alice", NULL), -EBUSY);
@@ -1026,16 +1035,7 @@ test_newcomers_join_the_remaining_waves(void **state)
 	land(f, ro, "vib-0002");
 	device_says(f, "other-0002", "nrf52-temp", &f->v1, "1.0.0", 0);
 	device_says(f, "vib-0300", "stm32l4-vib", &f->v1, "1.0.0", 0);
-	{
-		json_t *b = json_loads(PLAN, 0, NULL);
-		char *t;
-		json_object_set_new(b, "id", json_string("r3"));
-		json_object_set_new(b, "target", json_pack("{s:[s]}", "devices", "vib-0300"));
-		t = json_dumps(b, 0);
-		other = create(f, t);
-		free(t);
-		json_decref(b);
-	}
+	other = create_for_device(f, "r3", "vib-0300");
 	assert_int_equal(gw_rollouts_start(&f->ro, other, "op-alice", NULL), 0);
 	step(f, gw_wall_ms());
 	step(f, gw_wall_ms());
@@ -1069,12 +1069,9 @@ test_download_timeout_is_the_definitions(void **state)
 	struct gw_rdev *d;
 	uint64_t now;
 	json_t *b = json_loads(PLAN, 0, NULL);
-	char *t;
 
 	json_object_set_new(b, "download_timeout_seconds", json_integer(60));
-	t = json_dumps(b, 0);
-	ro = create(f, t);
-	free(t);
+	ro = create_from(f, b);
 	json_decref(b);
 	assert_int_equal(ro->def.download_timeout_s, 60);
 	assert_int_equal(gw_rollouts_start(&f->ro, ro, "op-alice", NULL), 0);
@@ -1188,16 +1185,7 @@ test_ended_rollout_status_is_cleared_after_retention(void **state)
 	                                  &f->deltas, &l.m, NULL, "site1", on_event, f),
 	                 0);
 	ro = create(f, PLAN);
-	{
-		json_t *j = json_loads(PLAN, 0, NULL);
-		char *t;
-		json_object_set_new(j, "id", json_string("r3"));
-		json_object_set_new(j, "target", json_pack("{s:[s]}", "devices", "vib-0010"));
-		t = json_dumps(j, 0);
-		other = create(f, t);
-		free(t);
-		json_decref(j);
-	}
+	other = create_for_device(f, "r3", "vib-0010");
 	assert_int_equal(gw_rollouts_start(&f->ro, ro, "op-alice", NULL), 0);
 	assert_int_equal(gw_rollouts_start(&f->ro, other, "op-alice", NULL), 0);
 	assert_int_equal(gw_rollouts_abort(&f->ro, ro, "op-alice", NULL), 0);

@@ -106,6 +106,12 @@ int cli_request(struct cli_mqtt *m, const char *op, json_t *body, json_t **resul
 /* Like cli_request, but the refusal is returned silently as *error (the error object). */
 int cli_request_raw(struct cli_mqtt *m, const char *op, json_t *body, json_t **result,
                     json_t **error);
+/* A list operation, page after page: appends each page's "items" to `all` and follows
+ * "next_cursor" (set in `req`) until the last page or until `all` holds `max` items; with
+ * `max` below SIZE_MAX each page asks for "limit" min(max, 500). *last is the last page
+ * (new reference, for its "total"). 0, or cli_request's code. */
+int cli_request_pages(struct cli_mqtt *m, const char *op, json_t *req, size_t max, json_t *all,
+                      json_t **last);
 int cli_mqtt_subscribe(struct cli_mqtt *m, const char *filter);
 /* Next message within timeout_ms: 1 and *topic (malloc'd) and *payload (raw text, malloc'd,
  * NUL-terminated), 0 on timeout, CLI_EXIT_CONN when the link broke. */

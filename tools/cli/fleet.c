@@ -103,21 +103,10 @@ cmd_devices(const struct cli_opts *o, int argc, char **argv)
 	}
 	if ((rc = cli_mqtt_connect(&m, o)) != 0)
 		goto out;
-	for (;;) {
-		json_t *cursor;
-		if (max < SIZE_MAX && strcmp(op, "device.list") == 0)
-			json_object_set_new(req, "limit",
-			                    json_integer((json_int_t)(max > 500 ? 500 : max < 1 ? 1 : max)));
-		if ((rc = cli_request(&m, op, req, &res)) != 0 || strcmp(op, "device.get") == 0)
-			break;
-		json_array_extend(all, json_object_get(res, "items"));
-		cursor = json_object_get(res, "next_cursor");
-		if (!json_is_string(cursor) || json_array_size(all) >= max)
-			break;
-		json_object_set(req, "cursor", cursor);
-		json_decref(res);
-		res = NULL;
-	}
+	if (strcmp(op, "device.get") == 0)
+		rc = cli_request(&m, op, req, &res);
+	else
+		rc = cli_request_pages(&m, op, req, max, all, &res);
 	cli_mqtt_close(&m);
 	if (rc != 0)
 		goto out;

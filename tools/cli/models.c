@@ -166,20 +166,10 @@ cmd_models(const struct cli_opts *o, int argc, char **argv)
 	}
 	if ((rc = cli_mqtt_connect(&m, o)) != 0)
 		goto out;
-	for (;;) { /* every page */
-		json_t *cursor;
-		if ((rc = cli_request(&m, op, req, &res)) != 0)
-			break;
-		if (strcmp(op, "model.get") == 0)
-			break;
-		json_array_extend(all, json_object_get(res, "items"));
-		cursor = json_object_get(res, "next_cursor");
-		if (!json_is_string(cursor))
-			break;
-		json_object_set(req, "cursor", cursor);
-		json_decref(res);
-		res = NULL;
-	}
+	if (strcmp(op, "model.get") == 0)
+		rc = cli_request(&m, op, req, &res);
+	else
+		rc = cli_request_pages(&m, op, req, SIZE_MAX, all, &res);
 	cli_mqtt_close(&m);
 	if (rc != 0)
 		goto out;

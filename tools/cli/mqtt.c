@@ -353,3 +353,26 @@ cli_request(struct cli_mqtt *m, const char *op, json_t *body, json_t **result)
 	}
 	return rc;
 }
+
+int
+cli_request_pages(struct cli_mqtt *m, const char *op, json_t *req, size_t max, json_t *all,
+                  json_t **last)
+{
+	int rc;
+
+	if (max < SIZE_MAX)
+		json_object_set_new(req, "limit",
+		                    json_integer((json_int_t)(max > 500 ? 500 : max < 1 ? 1 : max)));
+	for (;;) {
+		json_t *cursor;
+		if ((rc = cli_request(m, op, req, last)) != 0)
+			return rc;
+		json_array_extend(all, json_object_get(*last, "items"));
+		cursor = json_object_get(*last, "next_cursor");
+		if (!json_is_string(cursor) || json_array_size(all) >= max)
+			return 0;
+		json_object_set(req, "cursor", cursor);
+		json_decref(*last);
+		*last = NULL;
+	}
+}
