@@ -15,10 +15,12 @@ struct bucket {
 	char id[TFP_DEVICE_ID_MAX + 1];
 	double tokens;
 	uint64_t refilled_ms;
+	struct gw_chunk_wait *waiting;   /* the device's request in the queue, if any */
 };
 
 struct gw_chunk_wait {
 	struct gw_chunk_wait *next;
+	struct bucket *owner;            /* NULL when the bucket could not be made */
 	char id[TFP_DEVICE_ID_MAX + 1];
 	struct tfp_chunk_request req;
 };
@@ -152,6 +154,8 @@ on_timer(uv_timer_t *h)
 		if (c->tail == w)
 			c->tail = prev;
 		c->queued--;
+		if (w->owner != NULL)
+			w->owner->waiting = NULL;
 		free(w);
 	}
 	if (c->head == NULL)
@@ -188,6 +192,7 @@ gw_chunks_on_request(struct gw_chunks *c, const char *id, const uint8_t *msg, si
 {
 	struct tfp_chunk_request q;
 	struct gw_chunk_wait *w;
+	struct bucket *b;
 	int rc;
 
 	if ((rc = tfp_chunk_request_decode(msg, len, &q)) != 0) {
@@ -198,12 +203,24 @@ gw_chunks_on_request(struct gw_chunks *c, const char *id, const uint8_t *msg, si
 	/* Keep arrival order: nothing overtakes requests already waiting. */
 	if (c->head == NULL && serve(c, id, &q, 1) >= 0)
 		return;
+	/* A device pulls one chunk at a time, so a second ask while one waits is a re-ask
+	 * (its stall timer) or a newer offset: it takes the waiting one's place, so that a
+	 * slow queue does not grow with every timer tick of every device. */
+	b = bucket_of(c, id, uv_now(c->loop));
+	if (b != NULL && b->waiting != NULL) {
+		b->waiting->req = q;
+		c->stats.merged++;
+		return;
+	}
 	if (c->queued >= GW_CHUNKS_QUEUE_MAX || (w = calloc(1, sizeof(*w))) == NULL) {
 		c->stats.dropped++;
 		return;
 	}
 	snprintf(w->id, sizeof(w->id), "%s", id);
 	w->req = q;
+	w->owner = b;
+	if (b != NULL)
+		b->waiting = w;
 	if (c->tail != NULL)
 		c->tail->next = w;
 	else

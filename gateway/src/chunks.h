@@ -11,7 +11,8 @@
  *
  * Rate limits: a global and a per-device budget in bytes per second (token buckets with
  * one second of burst). A request that would exceed either waits in a bounded FIFO and is
- * served by a loop timer as tokens come back; a full FIFO drops the request (counted).
+ * served by a loop timer as tokens come back; a full FIFO drops the request (counted). A
+ * device has at most one request waiting: a later ask replaces it (counted as merged).
  * Loop thread only.
  */
 #ifndef GW_CHUNKS_H
@@ -32,6 +33,7 @@ struct gw_chunks_stats {
 	uint64_t bytes;            /* payload bytes sent */
 	uint64_t deferred;         /* requests that waited for tokens */
 	uint64_t dropped;          /* requests dropped: queue full */
+	uint64_t merged;           /* asks that replaced the same device's waiting one */
 	uint64_t refused;          /* malformed, unknown object or past its end */
 };
 
