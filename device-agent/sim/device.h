@@ -105,7 +105,8 @@ void sim_device_stats(const struct sim_device *d, struct tfa_ota_stats *out);
 /*
  * The device's learning loop: each sample goes through the running model with TinyOL (an
  * SGD step when it carries a label) and through the agent's drift bundle (drift.h:
- * Page-Hinkley, ADWIN, DDM, HDDM_A on the error, confidence, and data shift / PSI when the
+ * Page-Hinkley, ADWIN, HDDM_A on the error (not DDM: device.c says why), confidence, and
+ * data shift / PSI when the
  * model carries training statistics with a positive variance for every input). Every
  * `every` samples a SenML-CBOR telemetry record (tfa_telemetry_build: samples, labelled,
  * loss and accuracy since the model started, mean confidence, the detectors' scores and

@@ -29,10 +29,12 @@
  * config commands from the gateway may change the cadence).
  * Drift injection: --drift-share percent of the devices (the first ones) see concept drift:
  * the class becomes the next one (labels rotate by one). --drift-at S starts it S seconds
- * after the sim started; --drift-version V applies it only while a device runs model
- * version V (a model that is bad for the data these devices see: the drift starts when V
- * is installed and ends when the device rolls back). Both may be given (drift while on V
- * after S seconds); with --drift-version the share defaults to 100 %.
+ * after the sim started. --drift-version V applies it only while a device runs model
+ * version V, from S seconds (--drift-at, default 10 here) after the device started running
+ * V: a model that is bad for the data these devices see, injected after the install (the
+ * device's drift detectors, which start afresh with each model, first see clean data on V
+ * and then the change), and gone when the device rolls back. With --drift-version the
+ * share defaults to 100 %.
  * Every learner runs the agent's drift detectors (sim/device.h) configured from the
  * device's settings, and its telemetry carries their scores and alarms ("why" bits); a new
  * alarm is published at once. The summary counts each device's telemetry records that
@@ -285,18 +287,22 @@ out:
 	return rc;
 }
 
-/* Does the device see drifted data now? In the share, past --drift-at (when given) and
- * running --drift-version (when given); at least one of the two is needed. */
+/* Does the device see drifted data at t? In the share and either past --drift-at since the
+ * start, or running --drift-version for --drift-at seconds (l->t0: when the learner started
+ * on the running model). */
 static int
-drifting(const struct sim_device *d, int in_share, long drift_at, const char *version,
-         uint64_t since_start_ms)
+drifting(const struct sim_device *d, const struct sim_learner *l, int in_share,
+         long drift_at, const char *version, uint64_t t, uint64_t t_start)
 {
-	if (!in_share || (drift_at < 0 && version == NULL))
+	if (!in_share)
 		return 0;
-	if (drift_at >= 0 && since_start_ms < (uint64_t)drift_at * 1000u)
-		return 0;
-	return version == NULL ||
-	       strcmp(d->ota.meta.slot[d->ota.meta.active].version, version) == 0;
+	if (version == NULL)
+		return drift_at >= 0 && t - t_start >= (uint64_t)drift_at * 1000u;
+	return l->ready > 0 &&
+	       strcmp(d->ota.meta.slot[d->ota.meta.active].version, version) == 0 &&
+	       memcmp(l->digest, d->ota.meta.slot[d->ota.meta.active].digest,
+	              TFP_DIGEST_LEN) == 0 &&
+	       t - l->t0 >= (uint64_t)(drift_at >= 0 ? drift_at : 10) * 1000u;
 }
 
 /* Samples due since the last call (at most 20 per call), from the device's generator. */
@@ -368,8 +374,9 @@ static const char usage_text[] =
 	"  --sample-ms MS --label-rate R --every N   data stream, labels, telemetry cadence\n"
 	"  --drift-share PCT           concept drift (labels rotate) on the first PCT % devices\n"
 	"  --drift-at S                ... from S seconds after start on\n"
-	"  --drift-version V           ... only while the device runs model version V\n"
-	"                              (then the share defaults to 100)\n"
+	"  --drift-version V           ... only while the device runs model version V, from\n"
+	"                              --drift-at S seconds (default 10) after it started\n"
+	"                              running V (then the share defaults to 100)\n"
 	"  --flaky-share PCT           devices with flaky links (100)\n"
 	"  --drop-rate R               link cuts per minute per flaky device (Poisson)\n"
 	"  --delay-ms MS               hold every outgoing message MS ms\n"
@@ -615,8 +622,9 @@ main(int argc, char **argv)
 				if (sample_ms > 0 && !devs[i]->bricked)
 					stream(devs[i], &learners[i], &seeds[i], &next_at[i], t,
 					       (uint64_t)sample_ms, label_rate,
-					       drifting(devs[i], i * 100 < drift_share * n, drift_at,
-					                drift_version, t - t0));
+					       drifting(devs[i], &learners[i],
+					                i * 100 < drift_share * n, drift_at,
+					                drift_version, t, t0));
 			}
 			/* Connected once each (links that flap on purpose are not all up at once). */
 			if (ever == n && t_all == 0) {
