@@ -38,7 +38,8 @@
  * Every learner runs the agent's drift detectors (sim/device.h) configured from the
  * device's settings, and its telemetry carries their scores and alarms ("why" bits); a new
  * alarm is published at once. The summary counts each device's telemetry records that
- * carried an alarm ("drift_alarm_reports").
+ * carried an alarm ("drift_alarm_reports"). Memory: --sample-ms adds one struct
+ * sim_learner per device (8,264 B on x86-64, of which 3,040 B are the drift detectors).
  *
  * Flaky links, on --flaky-share percent of the devices (default 100; chosen by a hash of
  * the device id, so the same ones in every run):
