@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "device.h"
+#include "tinyfleet/agent/settings.h"
+#include "tinyfleet/agent/telemetry_report.h"
 #include "tinyfleet/protocol/msg_state.h"
 #include "tinyfleet/protocol/telemetry.h"
 
@@ -290,26 +292,89 @@ sim_model_outputs(const struct sim_device *d)
 	return i->out_len * i->out_ch;
 }
 
+/* The model's training statistics for the data-drift detectors, when it ships them and
+ * they fit: a mean and a positive variance per input (PSI bins too when present). */
+static int
+train_stats(const struct tfa_model *m, struct tfa_drift_train_stats *st)
+{
+	struct tfp_tensor tm, tv, te, tf;
+	unsigned nin = m->c.info.in_len * m->c.info.in_ch;
+
+	memset(st, 0, sizeof(*st));
+	if (nin == 0 || nin > TFA_DRIFT_MAX_FEATURES ||
+	    tfp_container_find(&m->c, TFP_KIND_FEAT_MEAN, &tm) != 0 ||
+	    tfp_container_find(&m->c, TFP_KIND_FEAT_VAR, &tv) != 0 ||
+	    tm.count != nin || tv.count != nin || tm.dtype != TFP_DTYPE_FLOAT32 ||
+	    tv.dtype != TFP_DTYPE_FLOAT32)
+		return 0;
+	st->n_features = (uint16_t)nin;
+	st->mean = (const float *)(const void *)tm.data;
+	st->var = (const float *)(const void *)tv.data;
+	for (unsigned i = 0; i < nin; i++)
+		if (!(st->var[i] > 0.0f))
+			return 0;
+	if (tfp_container_find(&m->c, TFP_KIND_PSI_EDGES, &te) == 0 &&
+	    tfp_container_find(&m->c, TFP_KIND_PSI_FRAC, &tf) == 0 && tf.rank == 2 &&
+	    tf.shape[0] == nin && tf.shape[1] >= 2 && tf.shape[1] <= TFA_DRIFT_MAX_BINS &&
+	    te.count == nin * (tf.shape[1] - 1) && te.dtype == TFP_DTYPE_FLOAT32 &&
+	    tf.dtype == TFP_DTYPE_FLOAT32) {
+		st->n_bins = (uint16_t)tf.shape[1];
+		st->edges = (const float *)(const void *)te.data;
+		st->frac = (const float *)(const void *)tf.data;
+	}
+	return 1;
+}
+
+/* (Re)starts the drift bundle on the running model with the device's settings. */
+static void
+learner_drift_start(struct sim_learner *l, struct sim_device *d)
+{
+	struct tfa_drift_config cfg;
+	struct tfa_drift_train_stats st;
+	int has = train_stats(tfa_ota_model(&d->ota), &st);
+
+	tfa_settings_drift(tfa_ota_settings(&d->ota), &cfg);
+	/* DDM alarms on the first error of a model that has made none yet (its s_min = 0
+	 * rule): the sim's models are near-exact on clean data, so every rare error would be a
+	 * false alarm. HDDM_A tests the same error rate with a Hoeffding bound instead. */
+	cfg.enabled &= ~TFA_DRIFT_DDM;
+	l->configs = d->ota.stats.configs;
+	if (tfa_drift_init(&l->drift, &cfg, has ? &st : NULL) != 0 &&
+	    (!has || tfa_drift_init(&l->drift, &cfg, NULL) != 0))
+		(void)tfa_drift_init(&l->drift, NULL, NULL);   /* the published defaults */
+}
+
 static void
 learner_report(struct sim_learner *l, struct sim_device *d, uint64_t t_ms)
 {
+	static struct tfp_telemetry scratch;     /* one thread drives every learner */
 	const struct tfa_ota_slot *s = &d->ota.meta.slot[d->ota.meta.active];
-	struct tfp_telemetry tm;
+	struct tfa_drift_report r;
+	struct tfa_telemetry_source src;
 	struct tfp_telem_enc_info info;
 	uint8_t buf[1024];
 
-	tfp_telemetry_init(&tm);
-	snprintf(tm.device_id, sizeof(tm.device_id), "%s", d->id);
-	snprintf(tm.model, sizeof(tm.model), "%s", s->name);
-	snprintf(tm.version, sizeof(tm.version), "%s", s->version);
-	tm.time = (double)(t_ms - l->t0) / 1000.0;
-	tm.samples = l->samples;
-	tm.labelled = l->labelled;
-	tm.loss = l->labelled > 0 ? l->loss_sum / (float)l->labelled : 0.0f;
-	tm.accuracy = l->labelled > 0 ? (float)l->correct / (float)l->labelled : 0.0f;
-	tm.conf_mean = l->samples > 0 ? l->conf_sum / (float)l->samples : 0.0f;
-	if (tfp_telemetry_encode(&tm, buf, sizeof(buf), &info) == 0)
-		(void)dev_send(d, TFA_CHAN_TELEMETRY, buf, info.len);
+	(void)tfa_drift_report(&l->drift, &r, 0);
+	/* Loss and accuracy since the model started (what the gateway's quality gates compare
+	 * with the device's own baseline), not the bundle's short interval. */
+	r.n_predictions = l->samples;
+	r.n_labels = l->labelled;
+	r.i_mean_loss = l->labelled > 0 ? l->loss_sum / (float)l->labelled : 0.0f;
+	r.i_accuracy = l->labelled > 0 ? (float)l->correct / (float)l->labelled : 0.0f;
+	memset(&src, 0, sizeof(src));
+	src.device_id = d->id;
+	src.model = s->name;
+	src.version = s->version;
+	src.time = (double)(t_ms - l->t0) / 1000.0;
+	src.drift = &l->drift;
+	src.report = &r;
+	src.tinyol = &l->tol;
+	/* Through the port's send hook (dev_send unless a test captures it). */
+	if (tfa_telemetry_build(&src, &scratch, buf, sizeof(buf), &info) != 0 ||
+	    d->px.send(d->px.user, TFA_CHAN_TELEMETRY, buf, info.len) != 0)
+		return;    /* offline: the alarms stay latched for the next record */
+	(void)tfa_drift_report(&l->drift, &r, 1);
+	l->alarm_reports += r.alarms != 0;
 }
 
 int
@@ -318,8 +383,11 @@ sim_learner_step(struct sim_learner *l, struct sim_device *d, const float *x, in
 {
 	const struct tfa_ota_slot *s = &d->ota.meta.slot[d->ota.meta.active];
 	const struct tfa_model *m = tfa_ota_model(&d->ota);
+	const struct tfa_settings *cfg = tfa_ota_settings(&d->ota);
 	const float *y;
-	unsigned k;
+	unsigned k, nout;
+	uint32_t every;
+	int raised, r;
 
 	if (!l->ready || memcmp(l->digest, s->digest, TFP_DIGEST_LEN) != 0) {
 		memcpy(l->digest, s->digest, TFP_DIGEST_LEN);
@@ -329,31 +397,36 @@ sim_learner_step(struct sim_learner *l, struct sim_device *d, const float *x, in
 		l->t0 = l->last_report = t_ms;
 		if (l->every == 0)
 			l->every = 50;
+		learner_drift_start(l, d);
+	} else if (l->configs != d->ota.stats.configs) {
+		learner_drift_start(l, d);     /* new thresholds from a config command */
 	}
 	if (l->ready < 0)
 		return TFA_ERR_MODEL;
 	if (tfa_tinyol_predict(&l->tol, x, d->arena, SIM_ARENA, &y) != 0)
 		return 0;
 	k = tfa_tinyol_argmax(&l->tol);
+	nout = sim_model_outputs(d);
 	l->samples++;
 	l->conf_sum += y[k];
-	if (label >= 0 && m->c.info.task == TFP_TASK_CLASSIFY &&
-	    (unsigned)label < sim_model_outputs(d)) {
+	r = tfa_drift_on_prediction(&l->drift, x, y,
+	                            m->c.info.task == TFP_TASK_CLASSIFY ? (uint16_t)nout : 0);
+	raised = r > 0 ? r : 0;
+	if (label >= 0 && m->c.info.task == TFP_TASK_CLASSIFY && (unsigned)label < nout) {
 		l->correct += k == (unsigned)label;
 		if (tfa_tinyol_learn_class(&l->tol, (unsigned)label) == 0) {
 			l->labelled++;
 			l->loss_sum += l->tol.last_loss;
+			r = tfa_drift_on_label(&l->drift, l->tol.last_loss, k == (unsigned)label);
+			raised |= r > 0 ? r : 0;
 		}
 	}
-	{
-		const struct tfa_settings *cfg = tfa_ota_settings(&d->ota);
-		uint32_t every = cfg->telemetry_samples != 0 ? cfg->telemetry_samples : l->every;
-		if (l->samples % every == 0 ||
-		    (cfg->telemetry_period_s != 0 &&
-		     t_ms - l->last_report >= (uint64_t)cfg->telemetry_period_s * 1000u)) {
-			learner_report(l, d, t_ms);
-			l->last_report = t_ms;
-		}
+	every = cfg->telemetry_samples != 0 ? cfg->telemetry_samples : l->every;
+	if (raised > 0 || l->samples % every == 0 ||
+	    (cfg->telemetry_period_s != 0 &&
+	     t_ms - l->last_report >= (uint64_t)cfg->telemetry_period_s * 1000u)) {
+		learner_report(l, d, t_ms);
+		l->last_report = t_ms;
 	}
 	return 0;
 }

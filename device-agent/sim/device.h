@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "tinyfleet/agent/drift.h"
 #include "tinyfleet/agent/ota.h"
 #include "tinyfleet/agent/tinyol.h"
 #include "tinyfleet/port/coap.h"
@@ -103,17 +104,31 @@ void sim_device_stats(const struct sim_device *d, struct tfa_ota_stats *out);
 
 /*
  * The device's learning loop: each sample goes through the running model with TinyOL (an
- * SGD step when it carries a label); every `every` samples a SenML-CBOR telemetry record
- * (samples, labelled, loss, accuracy, mean confidence) is published, or as the gateway's
- * config commands say (tfa_ota_settings: telemetry samples replace `every`, a telemetry
- * period adds a record at least every period seconds). When the OTA core
- * switches models (update, rollback, revert) the learner starts afresh on the new one.
+ * SGD step when it carries a label) and through the agent's drift bundle (drift.h:
+ * Page-Hinkley, ADWIN, HDDM_A on the error (not DDM: device.c says why), confidence, and
+ * data shift / PSI when the
+ * model carries training statistics with a positive variance for every input). Every
+ * `every` samples a SenML-CBOR telemetry record (tfa_telemetry_build: samples, labelled,
+ * loss and accuracy since the model started, mean confidence, the detectors' scores and
+ * the alarms raised since the previous record as "why" bits) is published, or as the
+ * gateway's config commands say (tfa_ota_settings: telemetry samples replace `every`, a
+ * telemetry period adds a record at least every period seconds); a sample that raises a
+ * new alarm publishes a record at once (DESIGN.md). The detectors' thresholds come from the
+ * device's settings (tfa_settings_drift), so a config command changes them: the bundle
+ * restarts with the new thresholds when one is applied. When the OTA core switches models
+ * (update, rollback, revert) the learner and the detectors start afresh on the new one.
+ *
+ * Memory: struct tfa_drift (3040 B on x86-64) is most of the struct; the 504-byte
+ * telemetry scratch is one static buffer shared by all learners (one thread).
  */
 struct sim_learner {
 	struct tfa_tinyol tol;
+	struct tfa_drift drift;
 	uint8_t digest[TFP_DIGEST_LEN];          /* model the learner is bound to */
 	int ready;
 	uint32_t samples, labelled, correct, every;
+	uint32_t configs;                        /* OTA configs applied when the bundle started */
+	uint32_t alarm_reports;                  /* records published with an alarm, ever */
 	float loss_sum, conf_sum;
 	uint64_t t0, last_report;
 };

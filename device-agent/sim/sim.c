@@ -27,8 +27,19 @@
  * `classes` inputs), labelled with probability R (--label-rate, default 0.25), and runs it
  * through its model with TinyOL, publishing telemetry every N samples (--every, default 50;
  * config commands from the gateway may change the cadence).
- * Drift injection: after --drift-at seconds, --drift-share percent of the devices (the
- * first ones) see concept drift: the class becomes the next one (labels rotate by one).
+ * Drift injection: --drift-share percent of the devices (the first ones) see concept drift:
+ * the class becomes the next one (labels rotate by one). --drift-at S starts it S seconds
+ * after the sim started. --drift-version V applies it only while a device runs model
+ * version V, from S seconds (--drift-at, default 10 here) after the device started running
+ * V: a model that is bad for the data these devices see, injected after the install (the
+ * device's drift detectors, which start afresh with each model, first see clean data on V
+ * and then the change), and gone when the device rolls back. With --drift-version the
+ * share defaults to 100 %.
+ * Every learner runs the agent's drift detectors (sim/device.h) configured from the
+ * device's settings, and its telemetry carries their scores and alarms ("why" bits); a new
+ * alarm is published at once. The summary counts each device's telemetry records that
+ * carried an alarm ("drift_alarm_reports"). Memory: --sample-ms adds one struct
+ * sim_learner per device (8,264 B on x86-64, of which 3,040 B are the drift detectors).
  *
  * Flaky links, on --flaky-share percent of the devices (default 100; chosen by a hash of
  * the device id, so the same ones in every run):
@@ -55,7 +66,8 @@
  * (config commands applied), "power_cuts", "boots", "bricked", "reconnects" (connections
  * after the first), "disconnects" (links lost and attempts failed), "connect_timeouts"
  * (attempts abandoned without CONNACK), "link_drops"
- * (injected), "qos0_lost", "connected" (at exit); totals
+ * (injected), "qos0_lost", "connected" (at exit), "drift_alarm_reports" (with
+ * --sample-ms); totals
  * sum the counters. Counters span the whole run, across restarts.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -191,11 +203,12 @@ raise_fd_limit(long n)
 }
 
 static int
-write_summary(const char *path, struct sim_device **devs, long n)
+write_summary(const char *path, struct sim_device **devs, const struct sim_learner *learners,
+              long n)
 {
 	json_t *root = json_object(), *arr = json_array(), *tot = json_object();
 	uint64_t t_upd = 0, t_rev = 0, t_rb = 0, t_dup = 0, t_cfg = 0, t_cut = 0, t_rec = 0,
-	         t_drop = 0, t_brick = 0, t_conn = 0;
+	         t_drop = 0, t_brick = 0, t_conn = 0, t_alarm = 0;
 	int rc = -1;
 
 	if (root == NULL || arr == NULL || tot == NULL)
@@ -232,6 +245,11 @@ write_summary(const char *path, struct sim_device **devs, long n)
 		              "connected", (int)(d->mq.up != 0));
 		if (o == NULL || json_array_append_new(arr, o) != 0)
 			goto out;
+		if (learners != NULL) {
+			json_object_set_new(o, "drift_alarm_reports",
+			                    json_integer((json_int_t)learners[i].alarm_reports));
+			t_alarm += learners[i].alarm_reports;
+		}
 		t_upd += st.confirms;
 		t_rev += st.reverts;
 		t_rb += st.rollbacks;
@@ -254,6 +272,8 @@ write_summary(const char *path, struct sim_device **devs, long n)
 	json_object_set_new(tot, "link_drops", json_integer((json_int_t)t_drop));
 	json_object_set_new(tot, "bricked", json_integer((json_int_t)t_brick));
 	json_object_set_new(tot, "connected", json_integer((json_int_t)t_conn));
+	if (learners != NULL)
+		json_object_set_new(tot, "drift_alarm_reports", json_integer((json_int_t)t_alarm));
 	json_object_set_new(root, "devices", arr);
 	arr = NULL;
 	json_object_set_new(root, "totals", tot);
@@ -266,6 +286,24 @@ out:
 	if (rc != 0)
 		fprintf(stderr, "tinyfleet-sim: cannot write the summary %s\n", path);
 	return rc;
+}
+
+/* Does the device see drifted data at t? In the share and either past --drift-at since the
+ * start, or running --drift-version for --drift-at seconds (l->t0: when the learner started
+ * on the running model). */
+static int
+drifting(const struct sim_device *d, const struct sim_learner *l, int in_share,
+         long drift_at, const char *version, uint64_t t, uint64_t t_start)
+{
+	if (!in_share)
+		return 0;
+	if (version == NULL)
+		return drift_at >= 0 && t - t_start >= (uint64_t)drift_at * 1000u;
+	return l->ready > 0 &&
+	       strcmp(d->ota.meta.slot[d->ota.meta.active].version, version) == 0 &&
+	       memcmp(l->digest, d->ota.meta.slot[d->ota.meta.active].digest,
+	              TFP_DIGEST_LEN) == 0 &&
+	       t - l->t0 >= (uint64_t)(drift_at >= 0 ? drift_at : 10) * 1000u;
 }
 
 /* Samples due since the last call (at most 20 per call), from the device's generator. */
@@ -335,11 +373,15 @@ static const char usage_text[] =
 	"  --transport mqtt|coap       MQTT to the broker, or CoAP/DTLS to the gateway (mqtt)\n"
 	"  --coap-port P               the gateway's CoAP/DTLS port (5684)\n"
 	"  --sample-ms MS --label-rate R --every N   data stream, labels, telemetry cadence\n"
-	"  --drift-at S --drift-share PCT            concept drift on the first PCT %% devices\n"
+	"  --drift-share PCT           concept drift (labels rotate) on the first PCT % devices\n"
+	"  --drift-at S                ... from S seconds after start on\n"
+	"  --drift-version V           ... only while the device runs model version V, from\n"
+	"                              --drift-at S seconds (default 10) after it started\n"
+	"                              running V (then the share defaults to 100)\n"
 	"  --flaky-share PCT           devices with flaky links (100)\n"
 	"  --drop-rate R               link cuts per minute per flaky device (Poisson)\n"
 	"  --delay-ms MS               hold every outgoing message MS ms\n"
-	"  --qos0-loss PCT             lose PCT %% of outgoing QoS 0 messages\n"
+	"  --qos0-loss PCT             lose PCT % of outgoing QoS 0 messages\n"
 	"  --power-cut-share PCT       devices that get power cuts (100)\n"
 	"  --power-cut-at K            cut power at the K-th flash operation after start, once\n"
 	"  --power-cut-rate P          cut power at each flash operation with probability P\n"
@@ -383,7 +425,8 @@ main(int argc, char **argv)
 	const char *model_path = NULL, *pub_path = NULL, *cls = "sim-m4", *transport = NULL;
 	long coap_port = 5684;
 	long n = 0, port = 8883, first = 1, width = 4, ramp = 1000, duration = 0, timeout = 300;
-	long sample_ms = 0, every = 50, drift_at = -1, drift_share = 0;
+	long sample_ms = 0, every = 50, drift_at = -1, drift_share = -1;
+	const char *drift_version = NULL;
 	double label_rate = 0.25;
 	const char *summary = NULL;
 	int tls_per_device = 0;
@@ -436,6 +479,7 @@ main(int argc, char **argv)
 		else if (strcmp(a, "--every") == 0) every = num(v);
 		else if (strcmp(a, "--drift-at") == 0) drift_at = num(v);
 		else if (strcmp(a, "--drift-share") == 0) drift_share = num(v);
+		else if (strcmp(a, "--drift-version") == 0) drift_version = v;
 		else if (strcmp(a, "--transport") == 0) transport = v;
 		else if (strcmp(a, "--coap-port") == 0) coap_port = num(v);
 		else if (strcmp(a, "--label-rate") == 0) label_rate = fnum(v, 1.0);
@@ -451,6 +495,8 @@ main(int argc, char **argv)
 		else if (strcmp(a, "--summary") == 0) summary = v;
 		else usage();
 	}
+	if (drift_share < 0)
+		drift_share = drift_version != NULL ? 100 : 0;
 	if (pki == NULL || n <= 0 || model_path == NULL || ramp <= 0 || every <= 0 ||
 	    drift_share > 100 || F.flaky_share > 100 || F.cut_share > 100 || F.qos0_loss > 100)
 		usage();
@@ -577,8 +623,9 @@ main(int argc, char **argv)
 				if (sample_ms > 0 && !devs[i]->bricked)
 					stream(devs[i], &learners[i], &seeds[i], &next_at[i], t,
 					       (uint64_t)sample_ms, label_rate,
-					       drift_at >= 0 && t - t0 >= (uint64_t)drift_at * 1000u &&
-					               i * 100 < drift_share * n);
+					       drifting(devs[i], &learners[i],
+					                i * 100 < drift_share * n, drift_at,
+					                drift_version, t, t0));
 			}
 			/* Connected once each (links that flap on purpose are not all up at once). */
 			if (ever == n && t_all == 0) {
@@ -586,10 +633,11 @@ main(int argc, char **argv)
 				rss1 = rss_kb();
 				printf("tinyfleet-sim: %ld devices connected (mutual TLS) in %.2f s; "
 				       "RSS %ld KB -> %ld KB, %.1f KB per device (struct sim_device "
-				       "%zu B, of which struct tfa_ota %zu B)\n",
+				       "%zu B, of which struct tfa_ota %zu B; struct sim_learner %zu B "
+				       "with --sample-ms)\n",
 				       n, (double)(t_all - t0) / 1000.0, rss0, rss1,
 				       (double)(rss1 - rss0) / (double)n, sizeof(struct sim_device),
-				       sizeof(struct tfa_ota));
+				       sizeof(struct tfa_ota), sizeof(struct sim_learner));
 				fflush(stdout);
 				if (duration == 0)
 					break;
@@ -605,7 +653,8 @@ main(int argc, char **argv)
 	if (t_all == 0)
 		fprintf(stderr, "tinyfleet-sim: stopped with %ld of %ld devices connected\n", up, n);
 out:
-	if (summary != NULL && devs != NULL && write_summary(summary, devs, started) != 0)
+	if (summary != NULL && devs != NULL &&
+	    write_summary(summary, devs, learners, started) != 0)
 		rc = 1;
 	for (long i = 0; i < n && devs != NULL; i++) {
 		if (devs[i] != NULL) {

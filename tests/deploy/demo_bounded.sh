@@ -17,8 +17,9 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 grep -q "^   fleet: 24 devices, 24 online$" <<<"$summary" || fail "fleet line"
 grep -q "^   devices per version: " <<<"$summary" || fail "devices per version"
 grep -q "^   security: 1 tampered manifest refused (bad_signature)$" <<<"$summary" || fail "tampered manifest"
-n=$(sed -n 's/^   drift: \([0-9]*\) device(s) whose accuracy fell.*/\1/p' <<<"$summary")
-[ "${n:-0}" -ge 1 ] || fail "no drifting device in the summary"
+n=$(sed -n 's/^   drift: \([0-9]*\) drift alarm(s) raised by the devices.*/\1/p' <<<"$summary")
+[ "${n:-0}" -ge 1 ] || fail "no drift alarm in the summary"
+grep -q "^   drift: .* versions .*1\.2\.0" <<<"$summary" || fail "no drift alarm on v3 (1.2.0)"
 if grep -q "^   rollouts: not in this gateway build yet" <<<"$summary"; then
 	grep -q "^   deltas (offline): v1 -> v2 is [0-9]* bytes" <<<"$summary" || fail "delta line"
 else

@@ -7,10 +7,14 @@
  *  1. A 3-wave rollout (canary of 10, then 50 %, then 100 %) of version 1.1.0 completes:
  *     every one of the 200 devices succeeded (confirmed, settled, quality held), and the
  *     status reports the bytes sent against the full-image bytes.
- *  2. A second rollout (1.2.0) meets data the model gets wrong on the canary devices: the
- *     simulator's drift injection (labels rotate) hits exactly the first 10 devices, which
- *     are the canary. The quality gate (accuracy against each device's own pre-update
- *     baseline, net of the control group) fails in wave 0, the canary is rolled back to its
+ *  2. A second rollout (1.2.0) is a model that is bad for the data the devices see: the
+ *     simulator runs with --drift-version 1.2.0 --drift-at 5, so a device's data drifts
+ *     (labels rotate) from 5 s after it started running 1.2.0, i.e. after the install, and
+ *     only while it runs 1.2.0. The devices' drift detectors raise alarms that reach the
+ *     gateway as drift.alert events, and the quality gate, here with its drift-alarm rule
+ *     alone (a new alarm against each device's own pre-update baseline; no accuracy limit,
+ *     so the device's alarms are what trips it), fails in wave 0 (the 30 s settle window
+ *     outlasts the 5 s): the canary is rolled back to its
  *     previous slot, the rollout pauses, and no device outside the canary was ever offered
  *     the version (update.progress "offered" events and per-device status).
  *
@@ -41,7 +45,6 @@
 
 #define DEVICES 200
 #define CANARY 10
-#define DRIFT_AT_S 45        /* sim time when the canary devices' data starts to drift */
 
 struct ctx {
 	struct test_broker broker;
@@ -256,6 +259,13 @@ rr_ok(const char *op, const char *body, int is_file)
 	return j;
 }
 
+static int
+str_is(json_t *v, const char *s)
+{
+	const char *x = json_string_value(v);
+	return x != NULL && strcmp(x, s) == 0;
+}
+
 static json_int_t
 num_at(json_t *j, const char *a, const char *b, const char *c)
 {
@@ -338,10 +348,9 @@ start_all(void)
 	snprintf(cmd, sizeof(cmd),
 	         "exec %s --pki %s --port %d --devices %d --model %s --release-pub "
 	         "%s/tests/interop/keys/release-test.pub.pem --timeout 60 --ramp 100 "
-	         "--duration 300 --sample-ms 50 --every 20 --drift-at %d --drift-share %d "
+	         "--duration 300 --sample-ms 50 --every 20 --drift-version 1.2.0 --drift-at 5 "
 	         "> %s/sim.log 2>&1",
-	         TF_SIM, C.broker.pki, C.broker.port, DEVICES, tfm, TF_SOURCE_DIR, DRIFT_AT_S,
-	         CANARY * 100 / DEVICES, C.broker.dir);
+	         TF_SIM, C.broker.pki, C.broker.port, DEVICES, tfm, TF_SOURCE_DIR, C.broker.dir);
 	C.t0 = mono_ms();
 	C.sim = spawn_sh(cmd);
 }
@@ -371,6 +380,7 @@ test_rollouts(void **state)
 	size_t i;
 	uint64_t until;
 	char docs[5][240], cmd[2048];
+	int drift_failed;
 
 	(void)state;
 	start_all();
@@ -449,15 +459,12 @@ test_rollouts(void **state)
 	assert_int_equal(num_at(j, "totals", "succeeded", NULL), DEVICES);
 	json_decref(j);
 
-	/* 2. The canary's data drifts: wait until it does, then roll out 1.2.0. */
-	while (mono_ms() - C.t0 < (uint64_t)(DRIFT_AT_S + 2) * 1000u)
-		tu_sleep_ms(200);
+	/* 2. 1.2.0 is bad for the devices' data: whoever installs it sees drift from then on. */
 	snprintf(body, sizeof(body),
 	         "{\"id\": \"bad-1.2.0\", \"model\": \"pump-anomaly\", \"version\": \"1.2.0\", "
 	         "\"target\": {\"all\": true}, \"waves\": {\"canary\": {\"count\": %d}, "
 	         "\"stages\": [100]}, \"max_in_flight\": 100, \"settle_seconds\": 30, "
-	         "\"gates\": {\"quality\": {\"min_samples\": 40, \"max_accuracy_drop\": 0.3, "
-	         "\"drift_alarm\": false, \"control_group\": true}}, "
+	         "\"gates\": {\"quality\": {\"min_samples\": 40, \"drift_alarm\": true}}, "
 	         "\"on_gate_failure\": \"rollback_wave\"}",
 	         CANARY);
 	json_decref(rr_ok("rollout.create", body, 0));
@@ -473,7 +480,10 @@ test_rollouts(void **state)
 	for (;;) {
 		j = rr_ok("rollout.status", "{\"id\": \"bad-1.2.0\", \"devices\": true, \"limit\": 500}", 0);
 		res = json_object_get(j, "result");
-		if (num_at(res, "totals", "rolled_back", NULL) == CANARY)
+		/* The wave turns rolled_back at the engine's next step after its last device. */
+		if (num_at(res, "totals", "rolled_back", NULL) == CANARY &&
+		    str_is(json_object_get(json_array_get(json_object_get(res, "waves"), 0), "state"),
+		           "rolled_back"))
 			break;
 		json_decref(j);
 		assert_true(mono_ms() < until);
@@ -482,10 +492,15 @@ test_rollouts(void **state)
 	snprintf(docs[2], sizeof(docs[2]), "rollout-status-response=%s", last_answer);
 	devs = json_object_get(res, "devices");
 	assert_int_equal(json_array_size(devs), DEVICES);
+	drift_failed = 0;
 	json_array_foreach(devs, i, x) {
 		const char *st = json_string_value(json_object_get(x, "state"));
 		if (i < CANARY) {
 			assert_string_equal(st, "rolled_back");
+			drift_failed += str_is(json_object_get(x, "reason"), "quality_drift_alarm");
+			assert_true(json_is_true(json_object_get(
+			        json_object_get(x, "quality"), "new_drift_alarm")) ||
+			            !str_is(json_object_get(x, "reason"), "quality_drift_alarm"));
 		} else {
 			/* Outside the canary: never offered. */
 			assert_string_equal(st, "waiting");
@@ -495,17 +510,32 @@ test_rollouts(void **state)
 	assert_string_equal(json_string_value(json_object_get(
 	                            json_array_get(json_object_get(res, "waves"), 0), "state")),
 	                    "rolled_back");
+	/* What failed the canary was a drift alarm its devices raised on 1.2.0. */
+	assert_true(drift_failed > 0);
 	json_decref(j);
 
 	/* The event stream agrees: 1.2.0 was offered to canary devices only. */
 	{
 		FILE *f = fopen(C.events, "r");
 		char line[4096];
-		int offered = 0, rolled = 0;
+		int offered = 0, rolled = 0, alerts = 0, alerts_other = 0;
 		assert_non_null(f);
 		while (fgets(line, sizeof(line), f) != NULL) {
 			json_t *ev = json_loads(line, 0, NULL), *d = json_object_get(ev, "data");
 			const char *ro = json_string_value(json_object_get(d, "rollout"));
+			const char *kind = json_string_value(json_object_get(ev, "event"));
+			if (kind != NULL && strcmp(kind, "drift.alert") == 0 &&
+			    str_is(json_object_get(d, "scope"), "device") &&
+			    str_is(json_object_get(d, "state"), "raised")) {
+				/* Raised by a real device's detectors, on the bad version only. */
+				const char *dev = json_string_value(json_object_get(d, "device"));
+				const char *ver = json_string_value(json_object_get(d, "version"));
+				if (dev != NULL && ver != NULL && strcmp(ver, "1.2.0") == 0 &&
+				    strcmp(dev, "dev-0010") <= 0)
+					alerts++;
+				else
+					alerts_other++;
+			}
 			if (ro != NULL && strcmp(ro, "bad-1.2.0") == 0) {
 				const char *dev = json_string_value(json_object_get(d, "device"));
 				const char *ph = json_string_value(json_object_get(d, "phase"));
@@ -522,8 +552,11 @@ test_rollouts(void **state)
 		fclose(f);
 		assert_true(offered >= CANARY);
 		assert_int_equal(rolled, CANARY);
+		assert_true(alerts > 0);
+		assert_int_equal(alerts_other, 0);
 		printf("it_rollout: bad-1.2.0 offered %d times, all to the %d canary devices; %d "
-		       "rolled back; %.1f s since start\n", offered, CANARY, rolled,
+		       "rolled back; %d drift.alert (raised) from canary devices on 1.2.0, none "
+		       "elsewhere; %.1f s since start\n", offered, CANARY, rolled, alerts,
 		       (double)(mono_ms() - C.t0) / 1000.0);
 	}
 	/* Everything the operator saw follows the contract's schemas. */
@@ -536,10 +569,13 @@ test_rollouts(void **state)
 	         TF_PYTHON, TF_SOURCE_DIR, TF_SOURCE_DIR, C.events, docs[0], docs[1], docs[2],
 	         docs[3], docs[4]);
 	assert_int_equal(system(cmd), 0);
-	/* The daemon drains on SIGTERM; under the asan preset its log holds any report. */
+	/* The daemon drains on SIGTERM; under the asan preset its log (and the simulator's,
+	 * whose devices ran their drift detectors) holds any report. */
+	end_child(&C.sim);
 	end_child(&C.daemon);
 	snprintf(cmd, sizeof(cmd),
-	         "! grep -E 'Sanitizer|runtime error' %s/tinyfleetd.log >&2", C.broker.dir);
+	         "! grep -E 'Sanitizer|runtime error' %s/tinyfleetd.log %s/sim.log >&2",
+	         C.broker.dir, C.broker.dir);
 	assert_int_equal(system(cmd), 0);
 	stop_all();
 }
