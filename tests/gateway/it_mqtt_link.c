@@ -110,6 +110,19 @@ find(const struct ctx *c, const char *payload)
 	return -1;
 }
 
+/* Runs cmd with /bin/sh in a child (Mosquitto's own clients as independent peers). */
+static pid_t
+spawn_sh(const char *cmd)
+{
+	pid_t p = fork();
+	assert_true(p >= 0);
+	if (p == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	return p;
+}
+
 static int
 group_setup(void **state)
 {
@@ -225,12 +238,7 @@ test_operator_request_gets_correlated_response(void **state)
 	         c->broker.port, test_broker_path(&c->broker, "ca.crt"),
 	         test_broker_path(&c->broker, "op-alice.crt"),
 	         test_broker_path(&c->broker, "op-alice.key"), out);
-	sub = fork();
-	assert_true(sub >= 0);
-	if (sub == 0) {
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
+	sub = spawn_sh(cmd);
 	/* Let the subscriber get its subscription in before the request goes out. */
 	run_until(c, &c->nseen, MAX_SEEN, 500);
 
@@ -329,12 +337,7 @@ test_publish_window_keeps_order_and_reports_tracked(void **state)
 	         c->broker.port, test_broker_path(&c->broker, "ca.crt"),
 	         test_broker_path(&c->broker, "devices/dev-0001.crt"),
 	         test_broker_path(&c->broker, "devices/dev-0001.key"), N, out);
-	sub = fork();
-	assert_true(sub >= 0);
-	if (sub == 0) {
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
+	sub = spawn_sh(cmd);
 	run_until(c, &c->nseen, MAX_SEEN, 800);
 
 	/* A burst far past the window (64): the rest waits in the link, in order, and every
@@ -576,12 +579,7 @@ test_outbox_sends_pending_events_after_connect_once(void **state)
 	         o->broker.port, test_broker_path(&o->broker, "ca.crt"),
 	         test_broker_path(&o->broker, "op-alice.crt"),
 	         test_broker_path(&o->broker, "op-alice.key"), out);
-	sub = fork();
-	assert_true(sub >= 0);
-	if (sub == 0) {
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
+	sub = spawn_sh(cmd);
 
 	/* Three devices come online while the gateway's link is down: the registry commits
 	 * each change with its event in the outbox, and nothing can be published. */
