@@ -15,7 +15,7 @@ struct bucket {
 	char id[TFP_DEVICE_ID_MAX + 1];
 	double tokens;
 	uint64_t refilled_ms;
-	struct gw_chunk_wait *waiting;   /* the device's request in the queue, if any */
+	struct gw_chunk_wait *waiting;   /* the device's newest request in the queue, if any */
 };
 
 struct gw_chunk_wait {
@@ -154,7 +154,7 @@ on_timer(uv_timer_t *h)
 		if (c->tail == w)
 			c->tail = prev;
 		c->queued--;
-		if (w->owner != NULL)
+		if (w->owner != NULL && w->owner->waiting == w)
 			w->owner->waiting = NULL;
 		free(w);
 	}
@@ -203,12 +203,13 @@ gw_chunks_on_request(struct gw_chunks *c, const char *id, const uint8_t *msg, si
 	/* Keep arrival order: nothing overtakes requests already waiting. */
 	if (c->head == NULL && serve(c, id, &q, 1) >= 0)
 		return;
-	/* A device pulls one chunk at a time, so a second ask while one waits is a re-ask
-	 * (its stall timer) or a newer offset: it takes the waiting one's place, so that a
-	 * slow queue does not grow with every timer tick of every device. */
+	/* The agent re-asks for a chunk when its answer is late (its stall timer); while the
+	 * same ask still waits here, the repeat adds nothing, so a slow queue does not grow
+	 * with every timer tick of every device. Distinct asks (pipelined offsets) queue. */
 	b = bucket_of(c, id, uv_now(c->loop));
-	if (b != NULL && b->waiting != NULL) {
-		b->waiting->req = q;
+	if (b != NULL && b->waiting != NULL && b->waiting->req.offset == q.offset &&
+	    b->waiting->req.length == q.length &&
+	    memcmp(b->waiting->req.object_id, q.object_id, sizeof(q.object_id)) == 0) {
 		c->stats.merged++;
 		return;
 	}

@@ -12,7 +12,7 @@
  * Rate limits: a global and a per-device budget in bytes per second (token buckets with
  * one second of burst). A request that would exceed either waits in a bounded FIFO and is
  * served by a loop timer as tokens come back; a full FIFO drops the request (counted). A
- * device has at most one request waiting: a later ask replaces it (counted as merged).
+ * repeat of the ask a device has waiting (its stall timer's re-ask) is dropped (merged).
  * Loop thread only.
  */
 #ifndef GW_CHUNKS_H
@@ -33,7 +33,7 @@ struct gw_chunks_stats {
 	uint64_t bytes;            /* payload bytes sent */
 	uint64_t deferred;         /* requests that waited for tokens */
 	uint64_t dropped;          /* requests dropped: queue full */
-	uint64_t merged;           /* asks that replaced the same device's waiting one */
+	uint64_t merged;           /* re-asks dropped: the same ask was already waiting */
 	uint64_t refused;          /* malformed, unknown object or past its end */
 };
 
