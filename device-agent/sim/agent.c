@@ -44,29 +44,6 @@ now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static uint8_t *
-slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *buf = NULL;
-	long n;
-
-	if (f == NULL)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0 &&
-	    (buf = malloc((size_t)n + 1)) != NULL) {
-		if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		} else {
-			buf[n] = 0;
-			*len = (size_t)n;
-		}
-	}
-	fclose(f);
-	return buf;
-}
-
 /* Next sample: from the CSV (rewound at its end) or the generator. Returns the label or -1. */
 static int
 next_sample(FILE *csv, float *x, unsigned n, unsigned classes, uint32_t *seed)
@@ -158,13 +135,13 @@ main(int argc, char **argv)
 		                "[--transport mqtt|coap] [--coap-port P]\n");
 		return 2;
 	}
-	if ((model = slurp(model_path, &model_len)) == NULL) {
+	if ((model = sim_read_file(model_path, &model_len)) == NULL) {
 		fprintf(stderr, "tinyfleet-agent: cannot read %s\n", model_path);
 		return 1;
 	}
 	if (pub != NULL) {
 		size_t plen;
-		char *pem = (char *)slurp(pub, &plen);
+		char *pem = (char *)sim_read_file(pub, &plen);
 		if (pem == NULL || tfp_cose_key_from_pem(pem, &key) != 0) {
 			fprintf(stderr, "tinyfleet-agent: bad release key %s\n", pub);
 			free(pem);

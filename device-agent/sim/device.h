@@ -142,4 +142,8 @@ unsigned sim_model_outputs(const struct sim_device *d);
 int sim_learner_step(struct sim_learner *l, struct sim_device *d, const float *x, int label,
                      uint64_t t_ms);
 
+/* The whole file at path (NUL-terminated after *len bytes, for PEM text) in malloc'd
+ * memory the caller frees; NULL when it cannot be read or is empty. */
+uint8_t *sim_read_file(const char *path, size_t *len);
+
 #endif

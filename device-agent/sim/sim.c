@@ -337,29 +337,6 @@ stream(struct sim_device *d, struct sim_learner *l, uint32_t *seed, uint64_t *ne
 		*next_at = t;   /* far behind (a slow loop): skip rather than catch up */
 }
 
-static uint8_t *
-slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *buf = NULL;
-	long n;
-
-	if (f == NULL)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0 &&
-	    (buf = malloc((size_t)n + 1)) != NULL) {
-		if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		} else {
-			buf[n] = 0;
-			*len = (size_t)n;
-		}
-	}
-	fclose(f);
-	return buf;
-}
-
 static const char usage_text[] =
 	"usage: tinyfleet-sim --pki DIR --devices N --model FILE [options]\n"
 	"  --host H --port P --site S  broker (127.0.0.1:8883) and site (site1)\n"
@@ -500,13 +477,13 @@ main(int argc, char **argv)
 	if (pki == NULL || n <= 0 || model_path == NULL || ramp <= 0 || every <= 0 ||
 	    drift_share > 100 || F.flaky_share > 100 || F.cut_share > 100 || F.qos0_loss > 100)
 		usage();
-	if ((model = slurp(model_path, &model_len)) == NULL) {
+	if ((model = sim_read_file(model_path, &model_len)) == NULL) {
 		fprintf(stderr, "tinyfleet-sim: cannot read model %s\n", model_path);
 		return 1;
 	}
 	if (pub_path != NULL) {
 		size_t plen;
-		char *pem = (char *)slurp(pub_path, &plen);
+		char *pem = (char *)sim_read_file(pub_path, &plen);
 		if (pem == NULL || tfp_cose_key_from_pem(pem, &key) != 0) {
 			fprintf(stderr, "tinyfleet-sim: bad release key %s\n", pub_path);
 			free(pem);
