@@ -35,15 +35,6 @@ on_signal(int sig)
 	stop = 1;
 }
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Next sample: from the CSV (rewound at its end) or the generator. Returns the label or -1. */
 static int
 next_sample(FILE *csv, float *x, unsigned n, unsigned classes, uint32_t *seed)
@@ -179,13 +170,13 @@ main(int argc, char **argv)
 		goto out;
 	}
 	learner.every = (uint32_t)every;
-	t0 = now_ms();
+	t0 = tfa_posix_mono_ms();
 	next_sample_at = t0;
 	end_at = duration > 0 ? t0 + (uint64_t)duration * 1000u : 0;
-	while (!stop && (end_at == 0 || now_ms() < end_at)) {
+	while (!stop && (end_at == 0 || tfa_posix_mono_ms() < end_at)) {
 		struct pollfd pfd = { sim_device_fd(&dev), sim_device_events(&dev), 0 };
 		int n = pfd.fd >= 0 ? poll(&pfd, 1, 10) : 0;
-		uint64_t t = now_ms();
+		uint64_t t = tfa_posix_mono_ms();
 
 		sim_device_io(&dev, n > 0 ? pfd.revents : 0, t);
 		sim_device_tick(&dev, t);

@@ -107,15 +107,6 @@ on_signal(int sig)
 	stop = 1;
 }
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static long
 rss_kb(void)
 {
@@ -524,9 +515,9 @@ main(int argc, char **argv)
 	}
 	sim_device_cut_hook = rearm_cut;
 	rss0 = rss_kb();
-	t0 = now_ms();
+	t0 = tfa_posix_mono_ms();
 	while (!stop) {
-		uint64_t t = now_ms();
+		uint64_t t = tfa_posix_mono_ms();
 		nfds_t k = 0;
 
 		/* Start devices at the ramp rate (a 10,000-client thundering herd overflows the
@@ -581,7 +572,7 @@ main(int argc, char **argv)
 			map[k++] = (int)i;
 		}
 		(void)poll(pfd, k, 20);
-		t = now_ms();
+		t = tfa_posix_mono_ms();
 		for (nfds_t j = 0; j < k; j++)
 			if (pfd[j].revents != 0)
 				sim_device_io(devs[map[j]], pfd[j].revents, t);

@@ -14,6 +14,7 @@
 #include <openssl/x509v3.h>
 
 #include "tinyfleet/port/mqtt.h"
+#include "tinyfleet/port/posix.h"
 #include "tinyfleet/protocol/error.h"
 
 static const char *const chan_suffix[TFA_CHAN_COUNT] = {
@@ -39,15 +40,6 @@ struct tfa_mqtt_held {
 /* The client whose libmosquitto call is running: the shared TLS context's certificate
  * callback loads this client's certificate (one thread, so one client at a time). */
 static struct tfa_mqtt *tls_current;
-
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 void
 tfa_mqtt_global_init(void)
@@ -258,7 +250,7 @@ tfa_mqtt_init(struct tfa_mqtt *q, const struct tfa_mqtt_opts *o, tfa_mqtt_msg_fn
 	if (mosquitto_int_option(q->m, MOSQ_OPT_TCP_NODELAY, 1) != MOSQ_ERR_SUCCESS)
 		goto fail;
 	q->connecting = 1;
-	q->connect_at_ms = mono_ms();
+	q->connect_at_ms = tfa_posix_mono_ms();
 	tls_current = q;
 	if (mosquitto_connect_async(q->m, o->host, o->port,
 	                            o->keepalive > 0 ? o->keepalive : 60) != MOSQ_ERR_SUCCESS) {
@@ -389,7 +381,7 @@ tfa_mqtt_send(struct tfa_mqtt *q, enum tfa_chan ch, const uint8_t *buf, size_t l
 		return 0;         /* lost on the way, as QoS 0 may be */
 	}
 	if (q->delay_ms > 0)
-		return hold(q, ch, buf, len, mono_ms() + q->delay_ms);
+		return hold(q, ch, buf, len, tfa_posix_mono_ms() + q->delay_ms);
 	return publish(q, ch, buf, len);
 }
 

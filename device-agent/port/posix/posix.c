@@ -195,16 +195,21 @@ px_counter_raise(void *ctx, unsigned idx, uint64_t v)
 	return cut ? TFA_ERR_COUNTER : 0;
 }
 
+uint64_t
+tfa_posix_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 static uint64_t
 px_clock_ms(void *ctx)
 {
 	struct tfa_posix *px = ctx;
-	struct timespec ts;
 
-	if (px->sim_clock)
-		return px->now_ms;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return px->sim_clock ? px->now_ms : tfa_posix_mono_ms();
 }
 
 static uint64_t

@@ -88,6 +88,10 @@ size_t tfa_posix_image_size(const struct tfa_posix *px);
 void tfa_posix_save(const struct tfa_posix *px, uint8_t *img, uint64_t *counters);
 void tfa_posix_load(struct tfa_posix *px, const uint8_t *img, const uint64_t *counters);
 
+/* The host's monotonic clock in milliseconds (the port's real clock, and the host
+ * programs' timers). */
+uint64_t tfa_posix_mono_ms(void);
+
 #ifdef __cplusplus
 }
 #endif
