@@ -90,7 +90,8 @@ rollout_phase() {   # tag [config lines...]
 	# Telemetry every SIM_EVERY samples of 100 ms: success needs one labelled sample judged
 	# after the install (min_samples 1), and 10,000 devices at 1 record/s would load the
 	# gateway with 10,000 msg/s.
-	rh_sims_start "$n" --sample-ms 100 --every "${SIM_EVERY:-$(( n / 500 > 10 ? n / 500 : 10 ))}" --label-rate 1
+	# shellcheck disable=SC2086  # SIM_ARGS: extra tinyfleet-sim options, split on spaces
+	rh_sims_start "$n" --sample-ms 100 --every "${SIM_EVERY:-$(( n / 500 > 10 ? n / 500 : 10 ))}" --label-rate 1 ${SIM_ARGS:-}
 	rh_sims_wait
 	local ans id="bench-$tag"
 	ans=$(rh_rr rollout.create "$(jq -nc --arg id "$id" --arg m "$RH_MODEL" --arg v "$RH_V2" \
@@ -188,10 +189,12 @@ roll_ok=0
 if has rollout && rollout_phase nolimit; then roll_ok=1; fi
 if has pull; then pull_phase nolimit; fi
 if has baseline; then
+	# The protocol's largest chunk (one message per device up to 16 KiB; what host agents
+	# ask for), then the 1 KiB chunks of MCU agents.
 	baseline_phase 16384; base_one=$BASE_SECS
 	baseline_phase 1024; base_1k=$BASE_SECS
 	if [ "$roll_ok" = 1 ]; then
-		echo "RESULT rollout/baseline: $(echo "scale=3; $ROLL_SECS / $base_one" | bc)x (one message per device), $(echo "scale=3; $ROLL_SECS / $base_1k" | bc)x (1,024-byte chunks); wave 1 alone: $(echo "scale=3; $ROLL_MAIN / $base_one" | bc)x, $(echo "scale=3; $ROLL_MAIN / $base_1k" | bc)x"
+		echo "RESULT rollout/baseline: $(echo "scale=3; $ROLL_SECS / $base_one" | bc)x (16,384-byte chunks), $(echo "scale=3; $ROLL_SECS / $base_1k" | bc)x (1,024-byte chunks); wave 1 alone: $(echo "scale=3; $ROLL_MAIN / $base_one" | bc)x (16 KiB), $(echo "scale=3; $ROLL_MAIN / $base_1k" | bc)x"
 	fi
 	if has pull && { [ "${ROLL_BYTES:-0}" = 0 ] || [ "${ROLL_BYTES:-0}" = $(( n * RH_V2_SIZE )) ]; }; then
 		# The pull phase pulls the full image: comparable only with a full-image baseline.

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "device.h"
+#include "verify_share.h"
 #include "tinyfleet/agent/settings.h"
 #include "tinyfleet/agent/telemetry_report.h"
 #include "tinyfleet/protocol/msg_state.h"
@@ -105,7 +106,7 @@ sim_device_publish_state(struct sim_device *d)
 	snprintf(s.device_class, sizeof(s.device_class), "%s", d->profile.device_class);
 	snprintf(s.agent_version, sizeof(s.agent_version), SIM_AGENT_VERSION);
 	s.ram_bytes = d->profile.ram_bytes;
-	s.flash_bytes = SIM_SLOT_PAGES * SIM_PAGE;
+	s.flash_bytes = d->cfg.slot_pages * SIM_PAGE;
 	s.agent_abi = d->profile.agent_abi;
 	s.sensor_count = (uint8_t)d->profile.n_sensors;
 	for (size_t i = 0; i < d->profile.n_sensors; i++)
@@ -125,7 +126,9 @@ sim_device_start(struct sim_device *d, const struct sim_device_opts *o)
 {
 	/* In memory the flash erases to 0x00, so its untouched pages cost no RAM (posix.h); a
 	 * flash file keeps NOR's 0xFF. */
-	struct tfa_flash_geom g = { SIM_PAGE, SIM_PAGES, 8, o->flash_path == NULL ? 0x00 : 0xFF };
+	uint32_t slot_pages = (o->slot_kb != 0 ? o->slot_kb : SIM_SLOT_KB) * 1024u / SIM_PAGE;
+	struct tfa_flash_geom g = { SIM_PAGE, 2u + 2u * slot_pages, 8,
+		                    o->flash_path == NULL ? 0x00 : 0xFF };
 	struct tfa_mqtt_opts mo;
 	uint64_t seed = 0;
 	int rc;
@@ -156,8 +159,10 @@ sim_device_start(struct sim_device *d, const struct sim_device_opts *o)
 	d->cfg.n_keys = o->n_keys;
 	d->cfg.meta_page = 0;
 	d->cfg.slot_page[0] = 2;
-	d->cfg.slot_page[1] = 2 + SIM_SLOT_PAGES;
-	d->cfg.slot_pages = SIM_SLOT_PAGES;
+	d->cfg.slot_page[1] = 2 + slot_pages;
+	d->cfg.slot_pages = slot_pages;
+	if (o->shared_verify)
+		d->cfg.verify_manifest = sim_verify_shared;
 	rc = tfa_ota_init(&d->ota, &d->port, &d->cfg, d->arena, SIM_ARENA);
 	if (rc == TFA_ERR_NO_MODEL && o->factory_model != NULL) {
 		rc = tfa_ota_provision(&d->ota, &d->port, &d->cfg, o->factory_model,

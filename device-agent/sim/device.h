@@ -36,6 +36,8 @@ struct sim_device_opts {
 	void *tls_shared;                  /* tfa_mqtt_tls_shared() for many devices, or NULL */
 	uint8_t *arena;                    /* SIM_ARENA bytes, 16-aligned, shared by devices of
 	                                      one thread (scratch only), or NULL: its own */
+	uint32_t slot_kb;                  /* size of each model slot, KiB (0: SIM_SLOT_KB) */
+	int shared_verify;                 /* 1: sim_verify_shared (verify_share.h) */
 };
 
 struct sim_device {
@@ -61,10 +63,11 @@ struct sim_device {
 /* Scratch RAM for models (the device's RAM budget). */
 #define SIM_ARENA 8192u
 
-/* Flash geometry of a simulated device: 1 KB pages, 2 metadata pages, two 16 KB slots. */
+/* Flash geometry of a simulated device: 1 KB pages, 2 metadata pages, two slots of
+ * SIM_SLOT_KB KiB by default (--slot-kb; a flash file must keep the size it was made with). */
 #define SIM_PAGE 1024u
-#define SIM_SLOT_PAGES 16u
-#define SIM_PAGES (2u + 2u * SIM_SLOT_PAGES)
+#define SIM_SLOT_KB 16u
+#define SIM_SLOT_KB_MAX 1024u
 
 /* Opens the flash, provisions it if empty, boots the OTA core and starts connecting.
  * Returns 0 or a negative TFP_/TFA_ code. */

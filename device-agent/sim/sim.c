@@ -84,6 +84,7 @@
 #include <jansson.h>
 
 #include "device.h"
+#include "verify_share.h"
 #include "tinyfleet/protocol/cose_sign1.h"
 
 /* Fault injection settings (see above). */
@@ -338,6 +339,10 @@ static const char usage_text[] =
 	"  --duration S                run S seconds once all are connected; 0: exit then (0)\n"
 	"  --timeout S                 give up when not all are connected after S s (300; 0: never)\n"
 	"  --tls-per-device            one TLS context per client instead of one shared\n"
+	"  --slot-kb K                 flash slot size per model, KiB (16; the image must fit)\n"
+	"  --shared-verify             devices of this process share each manifest's signature\n"
+	"                              check (one real check per distinct manifest): for\n"
+	"                              benchmarks of the gateway on a host with few cores\n"
 	"  --transport mqtt|coap       MQTT to the broker, or CoAP/DTLS to the gateway (mqtt)\n"
 	"  --coap-port P               the gateway's CoAP/DTLS port (5684)\n"
 	"  --sample-ms MS --label-rate R --every N   data stream, labels, telemetry cadence\n"
@@ -397,7 +402,8 @@ main(int argc, char **argv)
 	const char *drift_version = NULL;
 	double label_rate = 0.25;
 	const char *summary = NULL;
-	int tls_per_device = 0;
+	int tls_per_device = 0, shared_verify = 0;
+	long slot_kb = SIM_SLOT_KB;
 	void *tls = NULL;
 	uint64_t *next_drop = NULL, next_start = 0;
 	struct sim_learner *learners = NULL;
@@ -422,8 +428,11 @@ main(int argc, char **argv)
 			fputs(usage_text, stdout);
 			return 0;
 		}
-		if (strcmp(a, "--tls-per-device") == 0) {
-			tls_per_device = 1;
+		if (strcmp(a, "--tls-per-device") == 0 || strcmp(a, "--shared-verify") == 0) {
+			if (strcmp(a, "--tls-per-device") == 0)
+				tls_per_device = 1;
+			else
+				shared_verify = 1;
 			i--;
 			continue;
 		}
@@ -461,12 +470,14 @@ main(int argc, char **argv)
 		else if (strcmp(a, "--power-cut-max") == 0) F.cut_max = num(v);
 		else if (strcmp(a, "--seed") == 0) F.rng = (uint64_t)num(v) * 2654435761u + 1u;
 		else if (strcmp(a, "--summary") == 0) summary = v;
+		else if (strcmp(a, "--slot-kb") == 0) slot_kb = num(v);
 		else usage();
 	}
 	if (drift_share < 0)
 		drift_share = drift_version != NULL ? 100 : 0;
 	if (pki == NULL || n <= 0 || model_path == NULL || ramp <= 0 || every <= 0 ||
-	    drift_share > 100 || F.flaky_share > 100 || F.cut_share > 100 || F.qos0_loss > 100)
+	    drift_share > 100 || F.flaky_share > 100 || F.cut_share > 100 || F.qos0_loss > 100 ||
+	    slot_kb < 1 || slot_kb > SIM_SLOT_KB_MAX)
 		usage();
 	if ((model = sim_read_file(model_path, &model_len)) == NULL) {
 		fprintf(stderr, "tinyfleet-sim: cannot read model %s\n", model_path);
@@ -545,6 +556,8 @@ main(int argc, char **argv)
 			o.coap_port = (int)coap_port;
 			o.tls_shared = tls;
 			o.arena = arena;
+			o.slot_kb = (uint32_t)slot_kb;
+			o.shared_verify = shared_verify;
 			if ((devs[i] = malloc(sizeof(struct sim_device))) == NULL ||
 			    sim_device_start(devs[i], &o) != 0) {
 				fprintf(stderr, "tinyfleet-sim: %s did not start\n", ids[i]);
@@ -621,6 +634,12 @@ main(int argc, char **argv)
 	if (t_all == 0)
 		fprintf(stderr, "tinyfleet-sim: stopped with %ld of %ld devices connected\n", up, n);
 out:
+	if (shared_verify) {
+		unsigned long checks, hits;
+		sim_verify_shared_stats(&checks, &hits);
+		fprintf(stderr, "tinyfleet-sim: shared verify: %lu signature checks, %lu answers "
+		                "from them\n", checks, hits);
+	}
 	if (summary != NULL && devs != NULL &&
 	    write_summary(summary, devs, learners, started) != 0)
 		rc = 1;

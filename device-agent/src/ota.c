@@ -498,8 +498,12 @@ on_offer(struct tfa_ota *o, uint64_t cmd, const struct tfp_update_offer *u)
 
 	report_progress(o, cmd, TFP_PHASE_CHECK, 0, 0);
 	o->stats.verifies++;
-	rc = tfp_manifest_verify(u->manifest, u->manifest_len, o->cfg.keys, o->cfg.n_keys,
-	                         o->port->time_unix(o->port->ctx), &m);
+	rc = o->cfg.verify_manifest != NULL
+	             ? o->cfg.verify_manifest(o->cfg.user, u->manifest, u->manifest_len,
+	                                      o->cfg.keys, o->cfg.n_keys,
+	                                      o->port->time_unix(o->port->ctx), &m)
+	             : tfp_manifest_verify(u->manifest, u->manifest_len, o->cfg.keys,
+	                                   o->cfg.n_keys, o->port->time_unix(o->port->ctx), &m);
 	if (rc != 0) {
 		report_result(o, cmd, TFP_PHASE_CHECK, TFP_OUTCOME_REFUSED,
 		              tfp_reason_from_err(rc, TFP_REASON_BAD_MANIFEST), rc);

@@ -53,6 +53,7 @@ static const struct key keys[] = {
 	N32("drift_policy.min_devices", drift_min_devices, 1, 1000000),
 	{ "drift_policy.action", DRIFT_ACTION, offsetof(struct gw_config, drift_action), 0, 0, 0 },
 	N32("rollout.status_retention_s", rollout_status_retention_s, 60, 366u * 86400u),
+	N32("rollout.chunk_size", rollout_chunk_size, 64, 16384),
 };
 
 void
@@ -80,6 +81,7 @@ gw_config_defaults(struct gw_config *c)
 	c->coap_block_size = 1024;
 	c->drift_window_s = 3600;
 	c->rollout_status_retention_s = 7u * 86400u;
+	c->rollout_chunk_size = 16384;
 	c->drift_min_devices = 5;
 	c->drift_action = 0;
 }

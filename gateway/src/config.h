@@ -51,6 +51,8 @@
  *                                                 (the version's running or paused rollouts)
  *   rollout.status_retention_s 604800             an ended rollout's retained status topic is
  *                                                 cleared this long after it ended (7 days)
+ *   rollout.chunk_size    16384                   chunk size offers suggest, bytes (64..16384);
+ *                                                 each agent asks for at most its own budget
  *
  * Threads: loop thread only. Errors: -EINVAL (a message naming file:line was logged),
  * -ENOENT / -EACCES (file), -ENOMEM.
@@ -98,6 +100,7 @@ struct gw_config {
 	unsigned drift_min_devices;
 	int drift_action;             /* 0 alert, 1 pause, 2 rollback */
 	unsigned rollout_status_retention_s;
+	unsigned rollout_chunk_size;
 };
 
 void gw_config_defaults(struct gw_config *c);

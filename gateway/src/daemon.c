@@ -76,8 +76,13 @@ device_message(struct gw_daemon *d, const char *id, const char *kind, const uint
 			gw_store_telemetry_flush(&d->store);
 		return 0;
 	}
-	if (strcmp(kind, "state") == 0)
-		return gw_registry_on_state(&d->registry, id, payload, len, gw_wall_ms());
+	if (strcmp(kind, "state") == 0) {
+		/* A confirmed install shows in the state: a rollout may move on. */
+		int rc = gw_registry_on_state(&d->registry, id, payload, len, gw_wall_ms());
+		if (rc == 0)
+			gw_rollouts_kick(&d->rollouts);
+		return rc;
+	}
 	if (strcmp(kind, "conn") == 0)
 		return gw_registry_on_conn(&d->registry, id, payload, len, gw_wall_ms());
 	gw_registry_touch(&d->registry, id, gw_wall_ms());
@@ -250,6 +255,7 @@ reload(struct gw_daemon *d)
 			gw_rollouts_set_policy(&d->rollouts, &p);
 			gw_rollouts_set_status_retention(&d->rollouts,
 			                                 fresh.rollout_status_retention_s);
+			d->rollouts.chunk_size = d->cfg.rollout_chunk_size = fresh.rollout_chunk_size;
 		}
 		uv_timer_start(&d->flush_timer, on_flush, d->cfg.telemetry_flush_ms,
 		               d->cfg.telemetry_flush_ms);
@@ -416,6 +422,7 @@ gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
 		                             d->cfg.drift_min_devices, d->cfg.drift_action };
 		gw_rollouts_set_policy(&d->rollouts, &p);
 		gw_rollouts_set_status_retention(&d->rollouts, d->cfg.rollout_status_retention_s);
+		d->rollouts.chunk_size = d->cfg.rollout_chunk_size;
 	}
 	gw_chunks_init(loop, &d->chunks, &d->store, &d->mqtt, d->cfg.site,
 	               (uint64_t)d->cfg.chunks_rate_kbps * 1024,

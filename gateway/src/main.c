@@ -47,7 +47,8 @@ print_config(const struct gw_config *c)
 	       "drift_policy.min_devices = %u\ndrift_policy.action = %s\n", c->drift_share,
 	       c->drift_window_s, c->drift_min_devices,
 	       c->drift_action == 2 ? "rollback" : c->drift_action == 1 ? "pause" : "alert");
-	printf("rollout.status_retention_s = %u\n", c->rollout_status_retention_s);
+	printf("rollout.status_retention_s = %u\nrollout.chunk_size = %u\n",
+	       c->rollout_status_retention_s, c->rollout_chunk_size);
 }
 
 int

@@ -588,12 +588,15 @@ gw_rollouts_on_report(struct gw_rollouts *r, const char *id, const uint8_t *msg,
 		if (ro->state == GW_RO_DRAFT || (d = gw__find_dev(ro, id)) == NULL ||
 		    d->cmd == 0 || d->cmd != p.command_id)
 			continue;
-		if (p.type == TFP_MSG_PROGRESS)
+		if (p.type == TFP_MSG_PROGRESS) {
 			on_progress(r, ro, d, &p, now);
-		else if (d->flags & GW_RDF_ROLLBACK_CMD)
+			return;
+		}
+		if (d->flags & GW_RDF_ROLLBACK_CMD)
 			on_rollback_result(r, ro, d, &p, now);
 		else
 			on_update_result(r, ro, d, &p, now);
+		gw_rollouts_kick(r);
 		return;
 	}
 	r->stray_reports++;
@@ -933,6 +936,7 @@ gw_rollouts_start(struct gw_rollouts *r, struct gw_rollout *ro, const char *by,
 	ro->dirty |= 2;
 	wave_start(r, ro, 0, now);
 	gw__ro_transition(r, ro, GW_RO_RUNNING, GW_R_OPERATOR_START, by, msg, now);
+	gw_rollouts_kick(r);   /* the first offers go out at once, not at the next tick */
 	return gw_rollouts_flush(r);
 }
 
@@ -973,6 +977,7 @@ gw_rollouts_resume(struct gw_rollouts *r, struct gw_rollout *ro, const char *by,
 		w->started_ms = now;
 	}
 	gw__ro_transition(r, ro, GW_RO_RUNNING, GW_R_OPERATOR_RESUME, by, msg, now);
+	gw_rollouts_kick(r);
 	return gw_rollouts_flush(r);
 }
 

@@ -176,12 +176,17 @@ struct gw_rollouts {
 	uint64_t next_order;
 	struct gw_effect *fx_head, *fx_tail;   /* effects waiting for the next commit */
 	uv_timer_t tick;
+	uv_timer_t kick;               /* an early step after news (gw_rollouts_kick) */
+	uv_timer_t commit;             /* a group commit that is due (GW_ROLLOUT_COMMIT_MS) */
 	uv_check_t check;
 	int started;
+	uint64_t last_step;            /* uv_now of the last step */
+	uint64_t last_commit;          /* uv_now of the last commit */
 	uint64_t last_status_ms;
 	struct gw_drift_policy policy;
 	uint64_t policy_acted_ms;
 	uint32_t status_retention_s;   /* ended rollouts' retained status is cleared after */
+	uint32_t chunk_size;           /* suggested in offers (0: GW_ROLLOUT_CHUNK) */
 	uint64_t commits, commit_errors, reports, stray_reports;
 };
 
@@ -200,8 +205,15 @@ void gw_rollouts_close(struct gw_rollouts *r);
 /* A message on tf/<site>/dev/<id>/report (id authenticated by the broker). */
 void gw_rollouts_on_report(struct gw_rollouts *r, const char *id, const uint8_t *msg,
                            size_t len);
+/* News that may move a rollout on (a report, a device's new state, a start): the engine
+ * steps soon, at most once per GW_ROLLOUT_KICK_MS, instead of at the next tick. Cheap and
+ * coalesced; does nothing while no rollout is running. */
+void gw_rollouts_kick(struct gw_rollouts *r);
+#define GW_ROLLOUT_KICK_MS 10
+/* Reports commit in groups, at most one commit (one fsync) per this many ms. */
+#define GW_ROLLOUT_COMMIT_MS 10
 /* gw_deltas_ready_fn: a delta build finished; offers waiting for it go out at the next
- * tick. */
+ * step. */
 void gw_rollouts_delta_ready(void *arg, const uint8_t base[TFP_DIGEST_LEN],
                              const uint8_t target[TFP_DIGEST_LEN]);
 

@@ -8,9 +8,13 @@
 
 #include "rollout.h"
 
-#define GW_ROLLOUT_CHUNK 1024          /* chunk size suggested in offers (agent's maximum) */
+#define GW_ROLLOUT_CHUNK TFP_CHUNK_MAX /* offers suggest the largest chunk; each agent asks for
+                                        * at most its own budget (1 KiB on MCUs, 16 KiB on
+                                        * hosts) */
 
 int gw__reason_from_name(const char *name);
+/* Whether a commit has anything to write or send. */
+bool gw__rollouts_pending(const struct gw_rollouts *r);
 void gw__sort_devs(struct gw_rollout *ro);
 struct gw_rdev *gw__find_dev(struct gw_rollout *ro, const char *id);
 

@@ -813,7 +813,7 @@ send_command(struct gw_rollouts *r, struct gw_effect *fx)
 		c.u.update.manifest_len = ro->manifest_len;
 		c.u.update.fetch = f.fetch;
 		c.u.update.object_size = f.object_size;
-		c.u.update.chunk_size = GW_ROLLOUT_CHUNK;
+		c.u.update.chunk_size = r->chunk_size != 0 ? r->chunk_size : GW_ROLLOUT_CHUNK;
 		memcpy(c.u.update.object_id, f.object_id, TFP_DIGEST_LEN);
 		if (f.fetch == TFP_FETCH_DELTA)
 			memcpy(c.u.update.base_digest, f.base, TFP_DIGEST_LEN);
@@ -831,18 +831,26 @@ send_command(struct gw_rollouts *r, struct gw_effect *fx)
 		d->sent_ms = gw_wall_ms();
 }
 
+bool
+gw__rollouts_pending(const struct gw_rollouts *r)
+{
+	if (r->fx_head != NULL)
+		return true;
+	for (size_t i = 0; i < r->n; i++)
+		if (r->list[i]->dirty != 0)
+			return true;
+	return false;
+}
+
 int
 gw_rollouts_flush(struct gw_rollouts *r)
 {
 	struct gw_effect *fx, *next;
 	struct gw_txn t;
-	bool dirty = r->fx_head != NULL;
 	uint64_t now = gw_wall_ms();
 	int rc;
 
-	for (size_t i = 0; i < r->n && !dirty; i++)
-		dirty = r->list[i]->dirty != 0;
-	if (!dirty)
+	if (!gw__rollouts_pending(r))
 		return 0;
 	if ((rc = gw_store_begin(r->store, &t)) != 0)
 		goto fail;
@@ -879,6 +887,8 @@ gw_rollouts_flush(struct gw_rollouts *r)
 	if ((rc = gw_store_commit(&t)) != 0)
 		goto fail;
 	r->commits++;
+	if (r->loop != NULL)
+		r->last_commit = uv_now(r->loop);
 	clear_dirty(r);
 	/* Committed: now the world may hear of it. */
 	fx = r->fx_head;
@@ -996,27 +1006,71 @@ gw_rollouts_set_status_retention(struct gw_rollouts *r, uint32_t seconds)
 /* ---- lifecycle ------------------------------------------------------------------------ */
 
 static void
-on_tick(uv_timer_t *t)
+step_now(struct gw_rollouts *r)
 {
-	struct gw_rollouts *r = t->data;
+	r->last_step = uv_now(r->loop);
 	gw_rollouts_step(r, gw_wall_ms());
 	gw_rollouts_flush(r);
 }
 
 static void
+on_tick(uv_timer_t *t)
+{
+	step_now(t->data);
+}
+
+static void
+on_kick(uv_timer_t *t)
+{
+	step_now(t->data);
+}
+
+void
+gw_rollouts_kick(struct gw_rollouts *r)
+{
+	uint64_t now, due;
+	int active = 0;
+
+	if (!r->started || uv_is_active((uv_handle_t *)&r->kick))
+		return;
+	for (size_t i = 0; i < r->n && !active; i++)
+		active = r->list[i]->state == GW_RO_RUNNING;
+	if (!active)
+		return;
+	now = uv_now(r->loop);
+	due = r->last_step + GW_ROLLOUT_KICK_MS;
+	uv_timer_start(&r->kick, on_kick, due > now ? due - now : 0, 0);
+}
+
+static void
+on_commit_due(uv_timer_t *t)
+{
+	gw_rollouts_flush(t->data);
+}
+
+/* After each loop iteration: commit what reports changed, at most once per
+ * GW_ROLLOUT_COMMIT_MS (group commit: under load one fsync covers many reports, and the
+ * effects still wait for it), else when the commit timer fires. */
+static void
 on_check(uv_check_t *c)
 {
-	gw_rollouts_flush(c->data);
+	struct gw_rollouts *r = c->data;
+	uint64_t now = uv_now(r->loop), since = now - r->last_commit;
+
+	if (since >= GW_ROLLOUT_COMMIT_MS)
+		gw_rollouts_flush(r);
+	else if (!uv_is_active((uv_handle_t *)&r->commit) && gw__rollouts_pending(r))
+		uv_timer_start(&r->commit, on_commit_due, GW_ROLLOUT_COMMIT_MS - since, 0);
 }
 
 void
 gw_rollouts_delta_ready(void *arg, const uint8_t base[TFP_DIGEST_LEN],
                         const uint8_t target[TFP_DIGEST_LEN])
 {
-	(void)arg;
 	(void)base;
 	(void)target;
-	/* The next tick offers again; gw_deltas_choose then finds the delta stored. */
+	/* The next step offers again; gw_deltas_choose then finds the delta stored. */
+	gw_rollouts_kick(arg);
 }
 
 int
@@ -1070,6 +1124,10 @@ gw_rollouts_open(struct gw_rollouts *r, uv_loop_t *loop, struct gw_store *s,
 		uv_timer_init(loop, &r->tick);
 		r->tick.data = r;
 		uv_timer_start(&r->tick, on_tick, 250, 250);
+		uv_timer_init(loop, &r->kick);
+		r->kick.data = r;
+		uv_timer_init(loop, &r->commit);
+		r->commit.data = r;
 		uv_check_init(loop, &r->check);
 		r->check.data = r;
 		uv_check_start(&r->check, on_check);
@@ -1091,8 +1149,12 @@ gw_rollouts_close(struct gw_rollouts *r)
 		gw_rollouts_flush(r);
 	if (r->started) {
 		uv_timer_stop(&r->tick);
+		uv_timer_stop(&r->kick);
+		uv_timer_stop(&r->commit);
 		uv_check_stop(&r->check);
 		uv_close((uv_handle_t *)&r->tick, NULL);
+		uv_close((uv_handle_t *)&r->kick, NULL);
+		uv_close((uv_handle_t *)&r->commit, NULL);
 		uv_close((uv_handle_t *)&r->check, NULL);
 		r->started = 0;
 	}

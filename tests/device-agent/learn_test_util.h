@@ -11,7 +11,9 @@
 
 #include "tinyfleet/protocol/container.h"
 
+#ifndef TB_MAX
 #define TB_MAX 8192
+#endif
 
 struct tb {
 	uint8_t img[TB_MAX] __attribute__((aligned(16)));

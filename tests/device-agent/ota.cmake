@@ -8,6 +8,16 @@ foreach(t agent_ota_basic agent_ota_power agent_ota_attack agent_ota_config)
   endif()
 endforeach()
 
+# agent_sim_verify_share: the OTA core's manifest-check hook and tinyfleet-sim's shared
+# check (device-agent/sim/verify_share.c).
+if(TARGET agent_sim_verify_share)
+  if(TARGET tfa_simdev)
+    target_link_libraries(agent_sim_verify_share PRIVATE tfa_simdev tfa_posix tfp_delta_enc)
+  else()
+    set_tests_properties(agent_sim_verify_share PROPERTIES DISABLED TRUE)
+  endif()
+endif()
+
 # agent_ota_mqtt (label it): a simulated device against a real Mosquitto with the PKI and
 # ACL (the gateway tests' broker harness), mutual TLS, state, a delta update over MQTT.
 if(TARGET tfa_simdev)
@@ -32,7 +42,8 @@ endif()
 # ota-model-tool: writes the tests' model container for tinyfleet-sim and its benchmark.
 add_executable(ota-model-tool ${CMAKE_CURRENT_SOURCE_DIR}/ota_model_tool.c)
 target_link_libraries(ota-model-tool PRIVATE tfa_posix tfp_delta_enc tf::cmocka)
-target_compile_definitions(ota-model-tool PRIVATE TF_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+# Room for the benchmark's 16->128->128->4 model (about 22 KB).
+target_compile_definitions(ota-model-tool PRIVATE TF_SOURCE_DIR="${PROJECT_SOURCE_DIR}" TB_MAX=32768)
 
 # agent_sim_smoke (label it): tinyfleet-sim with 20 devices against a local Mosquitto with a
 # fresh PKI (the benchmark script at a small scale).

@@ -1,7 +1,9 @@
 /*
- * ota-model-tool OUT.tfm [VARIANT]: writes the OTA tests' model container (a ~7.7 KB
- * 16->64->64->4 classifier with self-test vectors; VARIANT > 0 is a fine-tune of 0) for the
- * simulator and its benchmark. Reuses the tests' builder, hence cmocka.
+ * ota-model-tool OUT.tfm [VARIANT] [--hidden H] [--retrain]: writes the OTA tests' model
+ * container (a 16->H->H->4 classifier with self-test vectors, ~7.7 KB for the default
+ * H = 64, ~22 KB for H = 128; VARIANT > 0 is a fine-tune of 0, or with --retrain the same
+ * shape drawn afresh, so that a delta from 0 is about as large as the int8 weights) for
+ * the simulator and its benchmark. Reuses the tests' builder, hence cmocka.
  *
  * ota-model-tool --fuzz-seeds DIR: writes fuzz_ota's seeds (records [channel][len16][bytes],
  * see tests/fuzz/fuzz_ota.c): a signed delta offer v1 -> v2 with its chunk responses, the
@@ -125,22 +127,53 @@ fuzz_seeds(const char *dir)
 	return 0;
 }
 
+static int
+usage(void)
+{
+	fprintf(stderr, "usage: ota-model-tool OUT.tfm [VARIANT] [--hidden 4..%u] [--retrain]\n"
+	                "       ota-model-tool --fuzz-seeds DIR\n",
+	        TB_HIDDEN_MAX);
+	return 2;
+}
+
 int
 main(int argc, char **argv)
 {
 	static struct model_img m;
+	const char *out = NULL;
+	unsigned variant = 0, hidden = 64;
+	int retrain = 0, have_variant = 0;
+	char *end;
 	FILE *f;
 
 	if (argc == 3 && strcmp(argv[1], "--fuzz-seeds") == 0)
 		return fuzz_seeds(argv[2]);
-	if (argc < 2 || argc > 3) {
-		fprintf(stderr, "usage: ota-model-tool OUT.tfm [VARIANT]\n");
-		return 2;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--retrain") == 0) {
+			retrain = 1;
+		} else if (strcmp(argv[i], "--hidden") == 0 && i + 1 < argc) {
+			unsigned long v = strtoul(argv[++i], &end, 10);
+			if (*end != '\0' || v < 4 || v > TB_HIDDEN_MAX)
+				return usage();
+			hidden = (unsigned)v;
+		} else if (out == NULL && argv[i][0] != '-') {
+			out = argv[i];
+		} else if (!have_variant && argv[i][0] != '-') {
+			unsigned long v = strtoul(argv[i], &end, 10);
+			if (*end != '\0' || v > 1000000)
+				return usage();
+			variant = (unsigned)v;
+			have_variant = 1;
+		} else {
+			return usage();
+		}
 	}
-	make_model(&m, argc == 3 ? (unsigned)strtoul(argv[2], NULL, 10) : 0, 0);
-	if ((f = fopen(argv[1], "wb")) == NULL || fwrite(m.img, 1, m.len, f) != m.len ||
+	if (out == NULL)
+		return usage();
+	make_model_sized(&m, variant, hidden, retrain, 0);
+	if ((f = fopen(out, "wb")) == NULL || fwrite(m.img, 1, m.len, f) != m.len ||
 	    fclose(f) != 0) {
-		perror(argv[1]);
+		perror(out);
 		return 1;
 	}
 	return 0;

@@ -56,39 +56,54 @@ lcg(uint32_t *s)
 }
 
 /*
- * A 16 -> 64 (int8, relu) -> 64 (int8, relu) -> 4 (float32, softmax, trainable) classifier
- * of about 6.5 KB. `variant` 0 is the base; variant k > 0 is a fine-tune of it (a few
- * percent of the int8 weights moved by one step, the head changed everywhere), so a delta
- * from the base is small. With bad_vectors the expected outputs are wrong: the model fails
- * its own self-test.
+ * A 16 -> H (int8, relu) -> H (int8, relu) -> 4 (float32, softmax, trainable) classifier;
+ * with H = 64 (tb_model) about 6.5 KB. `variant` 0 is the base; variant k > 0 is a
+ * fine-tune of it (a few percent of the int8 weights moved by one step, the head changed
+ * everywhere), so a delta from the base is small. `retrain` draws the second layer's
+ * weights and the head afresh for variant k (the upper layers retrained, the first kept):
+ * a delta saves only the unchanged first layer and biases. With
+ * bad_vectors the expected outputs are wrong: the model fails its own self-test.
  */
+#define TB_HIDDEN_MAX 128
+
 static inline void
-tb_model(struct tb *b, unsigned variant, const float *tin, const float *tout, unsigned nvec)
+tb_model_sized(struct tb *b, unsigned variant, unsigned hidden, int retrain, const float *tin,
+               const float *tout, unsigned nvec)
 {
-	static float w1[64 * 16], w2[64 * 64], b1[64], b2[64], hw[4 * 64], hb[4];
+	static float w1[TB_HIDDEN_MAX * 16], w2[TB_HIDDEN_MAX * TB_HIDDEN_MAX], b1[TB_HIDDEN_MAX],
+	        b2[TB_HIDDEN_MAX], hw[4 * TB_HIDDEN_MAX], hb[4];
 	static const float s1[1] = { 0.02f }, s2[1] = { 0.015f };
-	uint32_t sd = 12345, sh1[1] = { 1 }, sw1[2] = { 64, 16 }, sw2[2] = { 64, 64 },
-	         sb[1] = { 64 }, shw[2] = { 4, 64 }, shb[1] = { 4 };
+	const unsigned h = hidden;
+	uint32_t sd = 12345u, sh1[1] = { 1 },
+	         sw1[2] = { h, 16 }, sw2[2] = { h, h }, sb[1] = { h }, shw[2] = { 4, h },
+	         shb[1] = { 4 };
 	unsigned i_s1, i_w1, i_b1, i_s2, i_w2, i_b2, i_hw, i_hb;
 
-	for (unsigned i = 0; i < 64 * 16; i++)
+	assert_true(h >= 4 && h <= TB_HIDDEN_MAX);
+	for (unsigned i = 0; i < h * 16; i++)
 		w1[i] = (float)((int)(lcg(&sd) % 201) - 100);
-	for (unsigned i = 0; i < 64 * 64; i++)
+	for (unsigned i = 0; i < h * h; i++)
 		w2[i] = (float)((int)(lcg(&sd) % 201) - 100);
-	for (unsigned i = 0; i < 64; i++) {
+	for (unsigned i = 0; i < h; i++) {
 		b1[i] = (float)((int)(lcg(&sd) % 100) - 50) / 100.0f;
 		b2[i] = (float)((int)(lcg(&sd) % 100) - 50) / 100.0f;
 	}
-	for (unsigned i = 0; i < 4 * 64; i++)
+	for (unsigned i = 0; i < 4 * h; i++)
 		hw[i] = (float)((int)(lcg(&sd) % 2001) - 1000) / 1000.0f;
 	for (unsigned i = 0; i < 4; i++)
 		hb[i] = 0.0f;
-	if (variant > 0) {
+	if (variant > 0 && retrain) {
+		uint32_t vs = 12345u + 7919u * variant;
+		for (unsigned i = 0; i < h * h; i++)
+			w2[i] = (float)((int)(lcg(&vs) % 201) - 100);
+		for (unsigned i = 0; i < 4 * h; i++)
+			hw[i] = (float)((int)(lcg(&vs) % 2001) - 1000) / 1000.0f;
+	} else if (variant > 0) {
 		uint32_t vs = 777u * variant;
-		for (unsigned i = 0; i < 64 * 64; i++)
+		for (unsigned i = 0; i < h * h; i++)
 			if (lcg(&vs) % 100 < 4)
 				w2[i] += (lcg(&vs) & 1u) ? 1.0f : -1.0f;
-		for (unsigned i = 0; i < 4 * 64; i++)
+		for (unsigned i = 0; i < 4 * h; i++)
 			hw[i] += (float)((int)(lcg(&vs) % 21) - 10) / 1000.0f;
 	}
 	tb_init(b, TFP_TASK_CLASSIFY, 1, 16);
@@ -107,15 +122,22 @@ tb_model(struct tb *b, unsigned variant, const float *tin, const float *tout, un
 		(void)tb_tensor(b, "to", TFP_DTYPE_FLOAT32, TFP_KIND_TEST_OUT, 2, so, tout, 0xFFFF,
 		                0xFFFF);
 	}
-	tb_layer(b, TFP_OP_DENSE, TFP_ACT_RELU, i_w1, i_b1, 1, 16, 1, 64, 0, 0, 0.0f, 0);
-	tb_layer(b, TFP_OP_DENSE, TFP_ACT_RELU, i_w2, i_b2, 1, 64, 1, 64, 0, 0, 0.0f, 0);
-	tb_layer(b, TFP_OP_DENSE, TFP_ACT_SOFTMAX, i_hw, i_hb, 1, 64, 1, 4, 0, 0, 0.0f, 0);
+	tb_layer(b, TFP_OP_DENSE, TFP_ACT_RELU, i_w1, i_b1, 1, 16, 1, h, 0, 0, 0.0f, 0);
+	tb_layer(b, TFP_OP_DENSE, TFP_ACT_RELU, i_w2, i_b2, 1, h, 1, h, 0, 0, 0.0f, 0);
+	tb_layer(b, TFP_OP_DENSE, TFP_ACT_SOFTMAX, i_hw, i_hb, 1, h, 1, 4, 0, 0, 0.0f, 0);
 	tb_trainable(b);
 	tb_finish(b, 1e-4f);
 }
 
 static inline void
-make_model(struct model_img *out, unsigned variant, int bad_vectors)
+tb_model(struct tb *b, unsigned variant, const float *tin, const float *tout, unsigned nvec)
+{
+	tb_model_sized(b, variant, 64, 0, tin, tout, nvec);
+}
+
+static inline void
+make_model_sized(struct model_img *out, unsigned variant, unsigned hidden, int retrain,
+                 int bad_vectors)
 {
 	static struct tb b;
 	static uint8_t arena[4096] __attribute__((aligned(16)));
@@ -124,7 +146,7 @@ make_model(struct model_img *out, unsigned variant, int bad_vectors)
 	uint32_t sd = 99;
 
 	/* First pass without vectors: the runtime computes the expected outputs. */
-	tb_model(&b, variant, NULL, NULL, 0);
+	tb_model_sized(&b, variant, hidden, retrain, NULL, NULL, 0);
 	assert_int_equal(tfa_model_open(&m, b.img, b.len), 0);
 	for (unsigned v = 0; v < 4; v++) {
 		const float *y;
@@ -137,7 +159,7 @@ make_model(struct model_img *out, unsigned variant, int bad_vectors)
 	}
 	if (bad_vectors)
 		tout[1] += 0.5f;
-	tb_model(&b, variant, tin, tout, 4);
+	tb_model_sized(&b, variant, hidden, retrain, tin, tout, 4);
 	assert_true(b.len <= sizeof(out->img));
 	memcpy(out->img, b.img, b.len);
 	out->len = b.len;
@@ -145,6 +167,12 @@ make_model(struct model_img *out, unsigned variant, int bad_vectors)
 	assert_int_equal(tfa_model_open(&m, out->img, out->len), 0);
 	assert_int_equal(tfa_selftest(&m, arena, sizeof(arena), NULL),
 	                 bad_vectors ? TFA_ERR_SELFTEST : 0);
+}
+
+static inline void
+make_model(struct model_img *out, unsigned variant, int bad_vectors)
+{
+	make_model_sized(out, variant, 64, 0, bad_vectors);
 }
 
 /* ---- keys and manifests ----------------------------------------------------------------- */

@@ -64,6 +64,8 @@ test_errors_are_refused(void **state)
 		"mqtt.uri = tcp://127.0.0.1:1883\n",   /* TLS only */
 		"store.map_size_mb = 64\nstore.reserve_mb = 32\n",
 		"state_dir = \n",
+		"rollout.chunk_size = 32\n",   /* below the smallest chunk */
+		"rollout.chunk_size = 16385\n",/* above the protocol's largest */
 	};
 	struct gw_config c;
 	(void)state;
@@ -87,10 +89,24 @@ test_load_from_file(void **state)
 	assert_int_equal(gw_config_load(&c, path), -ENOENT);
 }
 
+/* Offers suggest the protocol's largest chunk unless the site asks for less. */
+static void
+test_rollout_chunk_size(void **state)
+{
+	struct gw_config c;
+
+	(void)state;
+	assert_int_equal(parse(&c, ""), 0);
+	assert_int_equal(c.rollout_chunk_size, 16384);
+	assert_int_equal(parse(&c, "rollout.chunk_size = 1024\n"), 0);
+	assert_int_equal(c.rollout_chunk_size, 1024);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rollout_chunk_size),
 		cmocka_unit_test(test_empty_file_gives_defaults),
 		cmocka_unit_test(test_values_comments_and_blanks),
 		cmocka_unit_test(test_errors_are_refused),

@@ -47,7 +47,9 @@ rate=${RATE_KBPS:-$(( n * RH_V2_SIZE / 1024 / (kills * 3) ))}
 # At most `rate` downloads at once, so each gets >= 1 KiB/s: an agent re-asks a chunk after
 # 2 s and gives up (download_stalled) after 5 re-asks, and re-asks queue up at the limiter.
 inflight=${MAX_IN_FLIGHT:-$rate}
-rh_daemon_conf "chunks.rate_kbps = $rate"
+# 1 KiB chunks, as an MCU agent asks: each restart refills the limiter's bucket, and one
+# chunk may overdraw it, so host-sized 16 KiB chunks would let the kills speed the rollout.
+rh_daemon_conf "chunks.rate_kbps = $rate" "rollout.chunk_size = 1024"
 rh_daemon_start
 rh_publish v1
 rh_publish v2

@@ -114,8 +114,13 @@ rh_broker_start() {
 # release key, sequence 1 and 2.
 RH_V1=0.0.1 RH_V2=1.1.0 RH_MODEL=test-model
 rh_models() {
-	"$RH_BUILD/tests/device-agent/ota-model-tool" "$RH_WORK/v1.tfm"
-	"$RH_BUILD/tests/device-agent/ota-model-tool" "$RH_WORK/v2.tfm" 1
+	# RH_MODEL_HIDDEN=128 RH_MODEL_RETRAIN=1: a 22.5 KB model whose v2 has its upper layers
+	# retrained (an 18 KB delta; needs tinyfleet-sim --slot-kb 32). Default: a 7.7 KB model
+	# and a fine-tune (a 1 KB delta).
+	local shape=(--hidden "${RH_MODEL_HIDDEN:-64}") v2shape=()
+	[ "${RH_MODEL_RETRAIN:-0}" = 1 ] && v2shape=(--retrain)
+	"$RH_BUILD/tests/device-agent/ota-model-tool" "$RH_WORK/v1.tfm" "${shape[@]}"
+	"$RH_BUILD/tests/device-agent/ota-model-tool" "$RH_WORK/v2.tfm" 1 "${shape[@]}" "${v2shape[@]}"
 	printf '%s' "$RH_V2" | dd of="$RH_WORK/v2.tfm" bs=1 seek=48 conv=notrunc 2>/dev/null
 	"$RH_BUILD/tools/cli/tinyfleet" model sign --key "$RH_KEY" --seq 1 --class sim-m4 --min-ram 4096 --sensors accel3 --abi 65538 \
 		"$RH_WORK/v1.tfm" "$RH_WORK/v1.cose" > /dev/null

@@ -72,6 +72,7 @@
 #include "tinyfleet/delta/apply.h"
 #include "tinyfleet/protocol/common.h"
 #include "tinyfleet/protocol/cose_sign1.h"
+#include "tinyfleet/protocol/manifest.h"
 #include "tinyfleet/protocol/msg_command.h"
 #include "tinyfleet/protocol/msg_chunk.h"
 #include "tinyfleet/protocol/msg_report.h"
@@ -133,6 +134,12 @@ struct tfa_ota_config {
 	/* Told of every applied config command (may be NULL): the new settings, borrowed for
 	 * the call. Runs inside tfa_ota_handle, after the change is durable. */
 	void (*on_settings)(void *user, const struct tfa_settings *s);
+	/* Checks a signed manifest (may be NULL: tfp_manifest_verify in software). A port
+	 * with a crypto accelerator routes the check there; the contract, arguments and
+	 * return codes are tfp_manifest_verify's. */
+	int (*verify_manifest)(void *user, const uint8_t *msg, size_t len,
+	                       const struct tfp_cose_key *keys, size_t n_keys, uint64_t now,
+	                       struct tfp_manifest *m);
 	void *user;
 };
 
