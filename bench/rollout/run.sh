@@ -11,27 +11,46 @@
 #             device, then 100 %, settle 0 s, no rate limit, transfer TRANSFER = auto: the
 #             gateway sends a delta when it has one) through the MQTT API; time from
 #             the start request to the `completed` rollout.state event (mosquitto_sub
-#             timestamps). Needs the rollout engine: without rollout.create the phase says so
-#             and is skipped.
+#             timestamps), and the CPU time tinyfleetd, the broker and the simulators used
+#             in that window. Needs the rollout engine: without rollout.create the phase
+#             says so and is skipped.
+#             The models (MODEL = large, the default): a 22.5 KB 16->128->128->4 model
+#             whose v2 has its upper layers retrained, an 18.4 KB delta (issue 7's ~20 KB);
+#             the simulators get 32 KiB slots, take the offers' 16 KiB chunks, and share
+#             signature checks (SHARED_VERIFY=1, tinyfleet-sim --shared-verify: on this
+#             host a thousand devices' ES256 checks would otherwise take the cores the
+#             broker and the gateway need). MODEL=small: the 7.7 KB model and its 1 KB delta.
 #   pull      the gateway's chunk server alone: N device connections (tf-fanout --pull) each
 #             pull v2 from tinyfleetd in the agent's 1,024-byte chunks, one request at a time;
 #             time from release to the last byte.
 #   baseline  the same broker, no gateway: tf-fanout-pub (Paho, the gateway's certificate,
 #             at most BASE_WINDOW = 100 unacknowledged) sends the same bytes per device to N
-#             subscribed device connections (tf-fanout), once as one message per device and
-#             once in 1,024-byte chunks; time from the first publish to the last byte. Bytes
-#             per device: what the rollout sent (bytes.sent / N), else the full v2 image.
+#             subscribed device connections (tf-fanout), once in 16,384-byte chunks (the
+#             rollout's) and once in 1,024-byte chunks; time from the first publish to the
+#             last byte. Bytes per device: the object one rollout device got (the delta when
+#             the gateway sent one), else the full v2 image.
 #   rate      chunks.rate_kbps = RATE_KBPS (default 256): the pull phase again (and the
 #             rollout, when there is an engine); achieved rate = bytes / (last byte - first
 #             byte), and the same without the bucket's one-second burst.
 #
 # Env: TRANSFER (auto | full | delta), RATE_KBPS, PHASES (default "rollout pull baseline rate"), BASE_WINDOW, SIM_EVERY
-# (samples between telemetry records, default max(10, N / 500)), KEEP=1 keeps the scratch dir.
+# (samples between telemetry records, default max(10, N / 500)), MODEL (large | small),
+# SHARED_VERIFY (1 | 0), RH_SIM_PER (devices per simulator process, default N / 2 up to
+# 2,500), KEEP=1 keeps the scratch dir.
 set -euo pipefail
 build=$(cd "${1:?build dir}" && pwd); n=${2:?devices}; pki_dir=${3:-}
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../../tests/rollout/harness.sh
 . "$here/../../tests/rollout/harness.sh"
+model=${MODEL:-large}
+sim_args=()
+case $model in
+large) export RH_MODEL_HIDDEN=128 RH_MODEL_RETRAIN=1; sim_args+=(--slot-kb 32) ;;
+small) ;;
+*) echo "MODEL must be large or small" >&2; exit 2 ;;
+esac
+[ "${SHARED_VERIFY:-1}" = 1 ] && sim_args+=(--shared-verify)
+export RH_SIM_PER=${RH_SIM_PER:-$(( (n + 1) / 2 < 2500 ? (n + 1) / 2 : 2500 ))}
 rh_init "$build"
 rate_kbps=${RATE_KBPS:-256}
 phases=${PHASES:-rollout pull baseline rate}
@@ -80,6 +99,9 @@ fanout_sum() {   # prints "devices bytes first last retries ok" over all process
 }
 
 # ---- rollout ------------------------------------------------------------------------------
+cpu_ticks() { local t=0 p; for p in "$@"; do [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+cpu_split() { echo "$(cpu_ticks "$RH_DAEMON") $(cpu_ticks "$RH_BROKER") $(cpu_ticks "${RH_SIMS[@]}")"; }
+
 rollout_phase() {   # tag [config lines...]
 	local tag=$1; shift
 	rm -rf "$RH_WORK/state"
@@ -90,8 +112,7 @@ rollout_phase() {   # tag [config lines...]
 	# Telemetry every SIM_EVERY samples of 100 ms: success needs one labelled sample judged
 	# after the install (min_samples 1), and 10,000 devices at 1 record/s would load the
 	# gateway with 10,000 msg/s.
-	# shellcheck disable=SC2086  # SIM_ARGS: extra tinyfleet-sim options, split on spaces
-	rh_sims_start "$n" --sample-ms 100 --every "${SIM_EVERY:-$(( n / 500 > 10 ? n / 500 : 10 ))}" --label-rate 1 ${SIM_ARGS:-}
+	rh_sims_start "$n" --sample-ms 100 --every "${SIM_EVERY:-$(( n / 500 > 10 ? n / 500 : 10 ))}" --label-rate 1 "${sim_args[@]}"
 	rh_sims_wait
 	local ans id="bench-$tag"
 	ans=$(rh_rr rollout.create "$(jq -nc --arg id "$id" --arg m "$RH_MODEL" --arg v "$RH_V2" \
@@ -114,14 +135,18 @@ rollout_phase() {   # tag [config lines...]
 		-F '%U %t %l' > "$RH_WORK/chunks-$tag.txt" 2>/dev/null &
 	local sub2=$!; RH_PIDS+=($sub2)
 	sleep 1
-	local t0; t0=$(rh_now)
+	local t0 cpu0; t0=$(rh_now); cpu0=$(cpu_split)
 	ans=$(rh_rr rollout.start "{\"id\": \"$id\"}")
 	echo "$ans" | jq -e .ok > /dev/null || rh_die "rollout.start: $ans"
 	local st; st=$(rh_rollout_wait "$id" 3600) || rh_die "rollout $id did not finish: $st"
-	local t1; t1=$(rh_now)
+	local t1 cpu1; t1=$(rh_now); cpu1=$(cpu_split)
 	kill "$sub" "$sub2" 2>/dev/null || true; wait "$sub" "$sub2" 2>/dev/null || true
 	echo "$st" | jq -c '.result | {state, reason, totals, bytes}'
 	ROLL_BYTES=$(echo "$st" | jq '.result.bytes.sent')
+	# One device's object (a device updated at its first attempt): what the baseline sends
+	# each subscriber. bytes.sent / N is more when devices re-asked or retried.
+	ROLL_OBJ=$(rh_rr rollout.status "{\"id\": \"$id\", \"devices\": true, \"limit\": 100}" |
+		jq '[.result.devices[] | select(.attempts == 1 and .state == "succeeded") | .bytes_sent] | min // 0')
 	ROLL_SECS=$(echo "$t1 - $t0" | bc)
 	# The engine's own timestamps (when the broker delivered its rollout.state events):
 	# started, canary passed, completed.
@@ -138,7 +163,12 @@ rollout_phase() {   # tag [config lines...]
 	else
 		ROLL_MAIN=$ROLL_SECS
 	fi
-	echo "rollout ($tag): $n devices, $(echo "$st" | jq -r .result.state): started -> completed $ROLL_SECS s (rollout.state events), of which canary $(echo "${tsw:-$ts0} - ${ts0:-0}" | bc) s and wave 1 (the other $((n - 1)) devices) $ROLL_MAIN s; $ROLL_BYTES image bytes sent"
+	echo "rollout ($tag): $n devices, $(echo "$st" | jq -r .result.state): started -> completed $ROLL_SECS s (rollout.state events), of which canary $(echo "${tsw:-$ts0} - ${ts0:-0}" | bc) s and wave 1 (the other $((n - 1)) devices) $ROLL_MAIN s; $ROLL_BYTES image bytes sent ($ROLL_OBJ B per device object, so $(echo "scale=3; $ROLL_BYTES / ($n * ${ROLL_OBJ:-1})" | bc)x of one object each)"
+	read -r g0 b0 s0 <<< "$cpu0"; read -r g1 b1 s1 <<< "$cpu1"
+	awk -v tag="$tag" -v g=$((g1 - g0)) -v b=$((b1 - b0)) -v s=$((s1 - s0)) \
+		-v hz="$(getconf CLK_TCK)" -v w="$(echo "$t1 - $t0" | bc)" 'BEGIN {
+		printf "rollout (%s) CPU from the start request to the answer that it completed (%.2f s): tinyfleetd %.2f s, broker %.2f s, simulators %.2f s\n",
+			tag, w, g / hz, b / hz, s / hz }'
 	rh_sims_stop
 	rh_daemon_stop
 }
@@ -165,11 +195,11 @@ pull_phase() {   # tag [config lines...]
 }
 
 # ---- baseline -----------------------------------------------------------------------------
-# The object: as many bytes per device as the rollout sent (bytes.sent / N: a delta when
-# the gateway chose one), else the full v2 image.
+# The object: what one device of the rollout got (a delta when the gateway chose one), else
+# the full v2 image.
 baseline_phase() {   # chunk size
 	local c=$1 size=$RH_V2_SIZE
-	[ "${ROLL_BYTES:-0}" -gt 0 ] && size=$(( ROLL_BYTES / n ))
+	[ "${ROLL_OBJ:-0}" -gt 0 ] && size=$ROLL_OBJ
 	head -c "$size" "$RH_WORK/v2.tfm" > "$RH_WORK/base.obj"
 	[ "$size" -le "$RH_V2_SIZE" ] || rh_die "baseline: $size bytes per device is more than the image"
 	fanout_start "base-$c" --expect "$size"

@@ -73,7 +73,6 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <math.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +83,7 @@
 #include <jansson.h>
 
 #include "device.h"
+#include "ioset.h"
 #include "verify_share.h"
 #include "tinyfleet/protocol/cose_sign1.h"
 
@@ -329,6 +329,27 @@ stream(struct sim_device *d, struct sim_learner *l, uint32_t *seed, uint64_t *ne
 		*next_at = t;   /* far behind (a slow loop): skip rather than catch up */
 }
 
+/* The device's socket and interest, as the ioset should know them. */
+static void
+watch(struct sim_ioset *io, struct sim_device **devs, size_t i, int force)
+{
+	sim_ioset_sync(io, i, sim_device_fd(devs[i]), sim_device_events(devs[i]), force);
+}
+
+struct ready_ctx {
+	struct sim_ioset *io;
+	struct sim_device **devs;
+};
+
+static void
+on_ready(void *arg, size_t i, short revents)
+{
+	struct ready_ctx *c = arg;
+
+	sim_device_io(c->devs[i], revents, tfa_posix_mono_ms());
+	watch(c->io, c->devs, i, 0);
+}
+
 static const char usage_text[] =
 	"usage: tinyfleet-sim --pki DIR --devices N --model FILE [options]\n"
 	"  --host H --port P --site S  broker (127.0.0.1:8883) and site (site1)\n"
@@ -410,8 +431,7 @@ main(int argc, char **argv)
 	uint32_t *seeds = NULL;
 	uint64_t *next_at = NULL;
 	struct sim_device **devs;
-	struct pollfd *pfd;
-	int *map;
+	struct sim_ioset io = { .ep = -1 };
 	char (*paths)[3][256];
 	char (*ids)[TFP_DEVICE_ID_MAX + 1];
 	struct tfp_cose_key key;
@@ -499,13 +519,11 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	snprintf(ca, sizeof(ca), "%s/ca.crt", pki);
 	devs = calloc((size_t)n, sizeof(*devs));
-	pfd = calloc((size_t)n, sizeof(*pfd));
-	map = calloc((size_t)n, sizeof(*map));
 	paths = calloc((size_t)n, sizeof(*paths));
 	ids = calloc((size_t)n, sizeof(*ids));
 	next_drop = calloc((size_t)n, sizeof(*next_drop));
-	if (devs == NULL || pfd == NULL || map == NULL || paths == NULL || ids == NULL ||
-	    next_drop == NULL)
+	if (devs == NULL || paths == NULL || ids == NULL || next_drop == NULL ||
+	    sim_ioset_init(&io, (size_t)n) != 0)
 		goto out;
 	if (sample_ms > 0) {
 		learners = calloc((size_t)n, sizeof(*learners));
@@ -529,7 +547,6 @@ main(int argc, char **argv)
 	t0 = tfa_posix_mono_ms();
 	while (!stop) {
 		uint64_t t = tfa_posix_mono_ms();
-		nfds_t k = 0;
 
 		/* Start devices at the ramp rate (a 10,000-client thundering herd overflows the
 		 * broker's listen backlog), each at a random point of its 1/ramp slot. */
@@ -574,21 +591,10 @@ main(int argc, char **argv)
 				sim_device_power_cut(devs[i], (uint64_t)F.cut_at);
 			else
 				rearm_cut(devs[i]);
+			watch(&io, devs, (size_t)i, 1);
 		}
-		for (long i = 0; i < started; i++) {
-			int fd = sim_device_fd(devs[i]);
-			if (fd < 0)
-				continue;
-			pfd[k].fd = fd;
-			pfd[k].events = sim_device_events(devs[i]);
-			pfd[k].revents = 0;
-			map[k++] = (int)i;
-		}
-		(void)poll(pfd, k, 20);
+		(void)sim_ioset_wait(&io, 20, on_ready, &(struct ready_ctx){ &io, devs });
 		t = tfa_posix_mono_ms();
-		for (nfds_t j = 0; j < k; j++)
-			if (pfd[j].revents != 0)
-				sim_device_io(devs[map[j]], pfd[j].revents, t);
 		if (t - last_tick >= 100) {
 			last_tick = t;
 			up = 0;
@@ -607,6 +613,9 @@ main(int argc, char **argv)
 					       drifting(devs[i], &learners[i],
 					                i * 100 < drift_share * n, drift_at,
 					                drift_version, t, t0));
+				/* A device still connecting may have a new socket under its old
+				 * number: register it again. */
+				watch(&io, devs, (size_t)i, !sim_device_up(devs[i]));
 			}
 			/* Connected once each (links that flap on purpose are not all up at once). */
 			if (ever == n && t_all == 0) {
@@ -654,8 +663,7 @@ out:
 	free(seeds);
 	free(next_at);
 	free(next_drop);
-	free(pfd);
-	free(map);
+	sim_ioset_free(&io);
 	free(paths);
 	free(ids);
 	free(model);

@@ -203,8 +203,9 @@ progress_event(struct gw_rollouts *r, struct gw_rollout *ro, struct gw_rdev *d,
 	}
 	/* Offers and rollbacks are decisions of the gateway: the audit log keeps them; the
 	 * device's own phases are in its record and the event stream. */
-	gw__queue_event(r, "update.progress", data,
-	                strcmp(phase, "offered") == 0 || strcmp(phase, "rolling_back") == 0);
+	gw__queue_device_event(r, d, "update.progress", data,
+	                       strcmp(phase, "offered") == 0 || strcmp(phase, "rolling_back") == 0,
+	                       1);
 }
 
 static void
@@ -229,7 +230,7 @@ result_event(struct gw_rollouts *r, struct gw_rollout *ro, struct gw_rdev *d,
 			json_object_set_new(data, "device_code", json_integer(d->device_code));
 	}
 	/* update.result is also an audit entry: the device's outcome is a change. */
-	gw__queue_event(r, "update.result", data, 1);
+	gw__queue_device_event(r, d, "update.result", data, 1, 0);
 }
 
 static void
@@ -388,6 +389,7 @@ attempt_failed(struct gw_rollouts *r, struct gw_rollout *ro, struct gw_rdev *d, 
 	d->device_code = code;
 	d->bytes_sent += d->bytes_done;
 	ro->bytes_sent += d->bytes_done;
+	ro->dirty |= 1;            /* the totals live in the rollout's record */
 	d->bytes_done = 0;
 	d->cmd = 0;
 	if (d->flags & GW_RDF_RB_PENDING) {
@@ -497,6 +499,7 @@ update_confirmed(struct gw_rollouts *r, struct gw_rollout *ro, struct gw_rdev *d
 	d->full_bytes = ro->image_size;
 	ro->bytes_sent += d->obj_size;
 	ro->bytes_full += ro->image_size;
+	ro->dirty |= 1;            /* the totals live in the rollout's record */
 	d->bytes_done = 0;
 	if (d->state != GW_RD_ROLLING_BACK)
 		dev_set(ro, d, GW_RD_ACTIVATING, now_ms);

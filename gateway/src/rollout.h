@@ -101,6 +101,8 @@ struct gw_rdev {
 	struct gw_qsnap base;      /* pre-update baseline */
 	struct gw_qresult q;       /* last quality judgement (memory; recomputed) */
 	uint8_t dirty;
+	struct gw_effect *fx_last; /* its newest queued effect, while fx_gen is the queue's */
+	uint64_t fx_gen;
 };
 
 struct gw_wave {
@@ -175,6 +177,7 @@ struct gw_rollouts {
 	size_t n, cap;
 	uint64_t next_order;
 	struct gw_effect *fx_head, *fx_tail;   /* effects waiting for the next commit */
+	uint64_t fx_gen;                       /* changes whenever that queue is emptied */
 	uv_timer_t tick;
 	uv_timer_t kick;               /* an early step after news (gw_rollouts_kick) */
 	uv_timer_t commit;             /* a group commit that is due (GW_ROLLOUT_COMMIT_MS) */
@@ -188,6 +191,7 @@ struct gw_rollouts {
 	uint32_t status_retention_s;   /* ended rollouts' retained status is cleared after */
 	uint32_t chunk_size;           /* suggested in offers (0: GW_ROLLOUT_CHUNK) */
 	uint64_t commits, commit_errors, reports, stray_reports;
+	uint64_t progress_merged;      /* progress events replaced by a newer one before commit */
 };
 
 #define GW_ROLLOUT_STATUS_RETENTION_S (7u * 86400u)

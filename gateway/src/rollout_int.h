@@ -13,6 +13,10 @@
                                         * hosts) */
 
 int gw__reason_from_name(const char *name);
+/* Queues an event about device d (NULL: none) for the next commit; a mergeable one (a
+ * progress event) replaces d's previous one if that is still the newest queued about d. */
+void gw__queue_device_event(struct gw_rollouts *r, struct gw_rdev *d, const char *kind,
+                            json_t *data, int audit, int mergeable);
 /* Whether a commit has anything to write or send. */
 bool gw__rollouts_pending(const struct gw_rollouts *r);
 void gw__sort_devs(struct gw_rollout *ro);

@@ -23,6 +23,7 @@ struct gw_effect {
 	char event[24];
 	json_t *data;
 	int audit;
+	int mergeable;             /* a device's progress: a newer one replaces it */
 	uint64_t seq;
 	/* FX_COMMAND */
 	struct gw_rollout *ro;
@@ -42,11 +43,40 @@ push(struct gw_rollouts *r, struct gw_effect *fx)
 	r->fx_tail = fx;
 }
 
-void
-gw__queue_event(struct gw_rollouts *r, const char *kind, json_t *data, int audit)
+/* Notes fx as the device's newest effect in the current queue. */
+static void
+mark(struct gw_rollouts *r, struct gw_rdev *d, struct gw_effect *fx)
 {
-	struct gw_effect *fx = calloc(1, sizeof(*fx));
-	if (fx == NULL) {
+	d->fx_last = fx;
+	d->fx_gen = r->fx_gen;
+}
+
+/* The queue is about to be emptied: every device's fx_last goes stale at once. */
+static void
+queue_emptied(struct gw_rollouts *r)
+{
+	r->fx_head = r->fx_tail = NULL;
+	r->fx_gen++;
+}
+
+void
+gw__queue_device_event(struct gw_rollouts *r, struct gw_rdev *d, const char *kind,
+                       json_t *data, int audit, int mergeable)
+{
+	struct gw_effect *fx;
+
+	/* Phases a device passes before the next commit are told as the newest of them (a
+	 * burst of reports after the last chunk would otherwise cost one event each). Only
+	 * when nothing else about the device was queued after it: the order per device
+	 * stands. */
+	if (mergeable && d != NULL && d->fx_gen == r->fx_gen && d->fx_last != NULL &&
+	    d->fx_last->mergeable && strcmp(d->fx_last->event, kind) == 0) {
+		json_decref(d->fx_last->data);
+		d->fx_last->data = data;
+		r->progress_merged++;
+		return;
+	}
+	if ((fx = calloc(1, sizeof(*fx))) == NULL) {
 		json_decref(data);
 		return;
 	}
@@ -54,7 +84,16 @@ gw__queue_event(struct gw_rollouts *r, const char *kind, json_t *data, int audit
 	snprintf(fx->event, sizeof(fx->event), "%s", kind);
 	fx->data = data;
 	fx->audit = audit;
+	fx->mergeable = mergeable && !audit;
 	push(r, fx);
+	if (d != NULL)
+		mark(r, d, fx);
+}
+
+void
+gw__queue_event(struct gw_rollouts *r, const char *kind, json_t *data, int audit)
+{
+	gw__queue_device_event(r, NULL, kind, data, audit, 0);
 }
 
 void
@@ -77,6 +116,7 @@ gw__queue_command(struct gw_rollouts *r, struct gw_rollout *ro, struct gw_rdev *
 		fx->fetch.object_size = 0;          /* marks "rebuild the offer" */
 	d->sent_ms = gw_wall_ms();             /* not again before the re-send interval */
 	push(r, fx);
+	mark(r, d, fx);
 }
 
 /* ---- records -------------------------------------------------------------------------- */
@@ -421,7 +461,7 @@ drop_effects(struct gw_rollouts *r)
 		json_decref(fx->data);
 		free(fx);
 	}
-	r->fx_head = r->fx_tail = NULL;
+	queue_emptied(r);
 }
 
 /* ---- creation and matching ------------------------------------------------------------ */
@@ -892,7 +932,7 @@ gw_rollouts_flush(struct gw_rollouts *r)
 	clear_dirty(r);
 	/* Committed: now the world may hear of it. */
 	fx = r->fx_head;
-	r->fx_head = r->fx_tail = NULL;
+	queue_emptied(r);
 	for (; fx != NULL; fx = next) {
 		next = fx->next;
 		if (fx->kind == FX_EVENT) {
@@ -1083,6 +1123,7 @@ gw_rollouts_open(struct gw_rollouts *r, uv_loop_t *loop, struct gw_store *s,
 	int rc;
 
 	memset(r, 0, sizeof(*r));
+	r->fx_gen = 1;   /* devices start at 0: nothing of theirs queued */
 	r->loop = loop;
 	r->store = s;
 	r->registry = reg;
@@ -1163,7 +1204,7 @@ gw_rollouts_close(struct gw_rollouts *r)
 		json_decref(fx->data);
 		free(fx);
 	}
-	r->fx_head = r->fx_tail = NULL;
+	queue_emptied(r);
 	for (size_t i = 0; i < r->n; i++)
 		rollout_free(r->list[i]);
 	free(r->list);

@@ -109,9 +109,10 @@ device_says(struct fixture *f, const char *id, const char *cls, const struct tu_
 	gw_registry_on_conn(&f->reg, id, conn, sizeof(conn), gw_wall_ms());
 }
 
+/* A report as it arrives, without the commit that follows in the loop. */
 static void
-report(struct fixture *f, const char *id, uint64_t cmd, int type, enum tfp_phase phase,
-       enum tfp_outcome out, enum tfp_reason why)
+report_only(struct fixture *f, const char *id, uint64_t cmd, int type, enum tfp_phase phase,
+            enum tfp_outcome out, enum tfp_reason why)
 {
 	struct tfp_report r;
 	uint8_t buf[TFP_REPORT_WIRE_MAX];
@@ -131,6 +132,13 @@ report(struct fixture *f, const char *id, uint64_t cmd, int type, enum tfp_phase
 	}
 	assert_int_equal(tfp_report_encode(&r, buf, sizeof(buf), &len), 0);
 	gw_rollouts_on_report(&f->ro, id, buf, len);
+}
+
+static void
+report(struct fixture *f, const char *id, uint64_t cmd, int type, enum tfp_phase phase,
+       enum tfp_outcome out, enum tfp_reason why)
+{
+	report_only(f, id, cmd, type, phase, out, why);
 	assert_int_equal(gw_rollouts_flush(&f->ro), 0);
 }
 
@@ -381,12 +389,60 @@ test_waves_advance_on_confirmed_devices(void **state)
 	assert_true(st.audit_next >= audit0 + 9);
 }
 
+static const char *
+event_member(struct fixture *f, int i, const char *member)
+{
+	return json_string_value(json_object_get(f->data[i], member));
+}
+
+/* Phases a device passes between two commits become one event (its newest phase); the
+ * offer stays, every device keeps its own, and event numbers have no gap. */
+static void
+test_progress_bursts_merge_per_device(void **state)
+{
+	struct fixture *f = *state;
+	struct gw_rollout *ro = create(f, PLAN);
+	uint64_t c1 = 0, c2 = 0;
+	int first;
+
+	assert_int_equal(gw_rollouts_start(&f->ro, ro, "op-alice", NULL), 0);
+	step(f, gw_wall_ms());
+	assert_int_equal(count_events(f, "update.progress", "phase", "offered"), 2);
+	for (size_t i = 0; i < ro->ndev; i++) {
+		if (strcmp(ro->devs[i].id, "vib-0001") == 0)
+			c1 = ro->devs[i].cmd;
+		if (strcmp(ro->devs[i].id, "vib-0002") == 0)
+			c2 = ro->devs[i].cmd;
+	}
+	assert_true(c1 != 0 && c2 != 0);
+	first = f->nev;
+	report_only(f, "vib-0001", c1, TFP_MSG_PROGRESS, TFP_PHASE_FETCH, 0, 0);
+	report_only(f, "vib-0002", c2, TFP_MSG_PROGRESS, TFP_PHASE_FETCH, 0, 0);
+	report_only(f, "vib-0001", c1, TFP_MSG_PROGRESS, TFP_PHASE_VERIFY, 0, 0);
+	report_only(f, "vib-0001", c1, TFP_MSG_PROGRESS, TFP_PHASE_ACTIVATE, 0, 0);
+	report_only(f, "vib-0001", c1, TFP_MSG_PROGRESS, TFP_PHASE_SELFTEST, 0, 0);
+	assert_int_equal(gw_rollouts_flush(&f->ro), 0);
+	assert_int_equal(f->nev - first, 2);
+	assert_string_equal(event_member(f, first, "device"), "vib-0001");
+	assert_string_equal(event_member(f, first, "phase"), "self_test");
+	assert_string_equal(event_member(f, first + 1, "device"), "vib-0002");
+	assert_string_equal(event_member(f, first + 1, "phase"), "downloading");
+	assert_int_equal(f->seqs[first + 1], f->seqs[first] + 1);
+	assert_int_equal(f->seqs[first], f->seqs[first - 1] + 1);
+	assert_int_equal(f->ro.progress_merged, 3);
+	/* After a commit nothing merges into what was already told. */
+	report_only(f, "vib-0001", c1, TFP_MSG_PROGRESS, TFP_PHASE_CONFIRM, 0, 0);
+	assert_int_equal(gw_rollouts_flush(&f->ro), 0);
+	assert_int_equal(f->nev - first, 3);
+	assert_string_equal(event_member(f, first + 2, "phase"), "confirmed");
+}
+
 static void
 test_resume_after_reopen_keeps_command_ids(void **state)
 {
 	struct fixture *f = *state;
 	struct gw_rollout *ro = create(f, PLAN);
-	uint64_t cmd[2];
+	uint64_t cmd[2], sent, full;
 	struct gw_rdev *d;
 
 	assert_int_equal(gw_rollouts_start(&f->ro, ro, "op-alice", NULL), 0);
@@ -396,6 +452,9 @@ test_resume_after_reopen_keeps_command_ids(void **state)
 	assert_true(cmd[0] != 0 && cmd[1] != 0 && cmd[0] != cmd[1]);
 	report(f, "vib-0001", cmd[0], TFP_MSG_RESULT, TFP_PHASE_CONFIRM, TFP_OUTCOME_OK,
 	       TFP_REASON_CONFIRMED);
+	sent = ro->bytes_sent;
+	full = ro->bytes_full;
+	assert_true(sent > 0 && full > 0);
 	/* "Crash": the engine goes, the store stays; a new engine loads what was committed. */
 	gw_rollouts_close(&f->ro);
 	clear_events(f);
@@ -404,6 +463,7 @@ test_resume_after_reopen_keeps_command_ids(void **state)
 	assert_non_null(ro);
 	assert_int_equal(ro->state, GW_RO_RUNNING);
 	assert_int_equal(ro->wave, 0);
+	assert_true(ro->bytes_sent == sent && ro->bytes_full == full);   /* totals survive */
 	assert_int_equal(count_events(f, "rollout.state", "reason", "gateway_restart"), 1);
 	d = gw__find_dev(ro, "vib-0002");
 	assert_int_equal(d->state, GW_RD_OFFERED);
@@ -1286,6 +1346,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_create_refuses_what_cannot_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_waves_advance_on_confirmed_devices, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(test_progress_bursts_merge_per_device, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume_after_reopen_keeps_command_ids, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_failed_attempts_retry_with_backoff_then_fail,
