@@ -1,7 +1,7 @@
 /*
  * tinyfleet-sim: N simulated devices in one process and one thread, event-driven (one
- * poll() over every device's MQTT socket, no thread per device), each with its own flash
- * image (memory), identity (certificate from deploy/pki.sh) and OTA core.
+ * epoll set over every device's socket, ioset.h; no thread per device), each with its own
+ * flash image (memory), identity (certificate from deploy/pki.sh) and OTA core.
  *
  *   tinyfleet-sim --pki DIR --devices N --model FILE [options]    (--help lists them)
  *

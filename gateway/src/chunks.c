@@ -16,6 +16,10 @@ struct bucket {
 	double tokens;
 	uint64_t refilled_ms;
 	struct gw_chunk_wait *waiting;   /* the device's newest request in the queue, if any */
+	/* The device's last answer while it may still wait in the MQTT link's queue. */
+	uint8_t last_object[TFP_DIGEST_LEN];
+	uint32_t last_offset, last_length;
+	uint64_t last_place;             /* gw_mqtt_queue_place; 0: sent at once */
 };
 
 struct gw_chunk_wait {
@@ -87,8 +91,10 @@ serve(struct gw_chunks *c, const char *id, const struct tfp_chunk_request *q, in
 	const void *obj;
 	size_t objlen, n, len;
 	struct tfp_chunk_response p;
+	struct bucket *b;
 	uint8_t *buf;
 	char topic[160];
+	uint64_t entered;
 	int rc;
 
 	if ((rc = gw_store_begin_read(c->store, &t)) != 0) {
@@ -125,9 +131,16 @@ serve(struct gw_chunks *c, const char *id, const struct tfp_chunk_request *q, in
 	}
 	snprintf(topic, sizeof(topic), "tf/%s/dev/%s/chunk/resp", c->site, id);
 	/* QoS 1: Paho stalls on large QoS 0 messages under back-pressure (DESIGN.md). */
+	entered = c->mqtt->entered;
 	if (gw_mqtt_publish(c->mqtt, topic, buf, len, 1, 0, NULL) == 0) {
 		c->stats.served++;
 		c->stats.bytes += n;
+		if ((b = bucket_of(c, id, uv_now(c->loop))) != NULL) {
+			memcpy(b->last_object, q->object_id, sizeof(b->last_object));
+			b->last_offset = q->offset;
+			b->last_length = q->length;
+			b->last_place = gw_mqtt_queue_place(c->mqtt, entered);
+		}
 	}
 	free(buf);
 	return 1;
@@ -200,13 +213,23 @@ gw_chunks_on_request(struct gw_chunks *c, const char *id, const uint8_t *msg, si
 		log_warnx("chunks: request from %s refused: %s", id, tfp_strerror(rc));
 		return;
 	}
+	/* The agent re-asks for a chunk when its answer is late (its stall timer). While the
+	 * answer to the same ask still waits in the MQTT link's queue (a busy rollout: many
+	 * devices, large chunks), a second copy would only lengthen that queue and make more
+	 * devices re-ask. */
+	b = bucket_of(c, id, uv_now(c->loop));
+	if (b != NULL && gw_mqtt_waiting(c->mqtt, b->last_place) && b->last_offset == q.offset &&
+	    b->last_length == q.length &&
+	    memcmp(b->last_object, q.object_id, sizeof(q.object_id)) == 0) {
+		c->stats.merged++;
+		return;
+	}
 	/* Keep arrival order: nothing overtakes requests already waiting. */
 	if (c->head == NULL && serve(c, id, &q, 1) >= 0)
 		return;
-	/* The agent re-asks for a chunk when its answer is late (its stall timer); while the
-	 * same ask still waits here, the repeat adds nothing, so a slow queue does not grow
-	 * with every timer tick of every device. Distinct asks (pipelined offsets) queue. */
-	b = bucket_of(c, id, uv_now(c->loop));
+	/* Likewise while the same ask still waits here: the repeat adds nothing, so a slow
+	 * queue does not grow with every timer tick of every device. Distinct asks (pipelined
+	 * offsets) queue. */
 	if (b != NULL && b->waiting != NULL && b->waiting->req.offset == q.offset &&
 	    b->waiting->req.length == q.length &&
 	    memcmp(b->waiting->req.object_id, q.object_id, sizeof(q.object_id)) == 0) {

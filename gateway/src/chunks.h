@@ -33,7 +33,8 @@ struct gw_chunks_stats {
 	uint64_t bytes;            /* payload bytes sent */
 	uint64_t deferred;         /* requests that waited for tokens */
 	uint64_t dropped;          /* requests dropped: queue full */
-	uint64_t merged;           /* re-asks dropped: the same ask was already waiting */
+	uint64_t merged;           /* re-asks dropped: the same ask was already waiting, here
+	                            * or its answer in the MQTT link's queue */
 	uint64_t refused;          /* malformed, unknown object or past its end */
 };
 

@@ -552,6 +552,7 @@ pump_window(struct gw_mqtt *m)
 		if (m->wait_head == NULL)
 			m->wait_tail = NULL;
 		m->waiting--;
+		m->left++;
 		free(p);
 	}
 }
@@ -604,6 +605,7 @@ enqueue(struct gw_mqtt *m, const char *topic, const void *payload, size_t len, i
 		m->wait_head = p;
 	m->wait_tail = p;
 	m->waiting++;
+	m->entered++;
 	return 0;
 }
 
@@ -631,6 +633,18 @@ publish(struct gw_mqtt *m, const char *topic, const void *payload, size_t len, i
 	if (rc == 0 && token != NULL)
 		*token = mine;
 	return rc;
+}
+
+uint64_t
+gw_mqtt_queue_place(const struct gw_mqtt *m, uint64_t entered_before)
+{
+	return m->entered != entered_before ? m->entered : 0;
+}
+
+bool
+gw_mqtt_waiting(const struct gw_mqtt *m, uint64_t place)
+{
+	return place != 0 && m->left < place;
 }
 
 int
@@ -699,6 +713,7 @@ finish_close(struct gw_mqtt *m)
 	while (m->wait_head != NULL) {
 		struct gw_mqtt_pub *p = m->wait_head;
 		m->wait_head = p->next;
+		m->left++;
 		free(p);
 	}
 	m->wait_tail = NULL;

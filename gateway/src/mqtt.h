@@ -15,6 +15,7 @@
 #ifndef GW_MQTT_H
 #define GW_MQTT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -115,6 +116,9 @@ struct gw_mqtt {
 	struct gw_mqtt_pub *wait_head, *wait_tail;
 	size_t waiting;
 	int next_token;
+	/* Publishes that entered / left the wait queue, ever (FIFO): a publish that entered
+	 * as number T still waits while left < T. See gw_mqtt_waiting(). */
+	uint64_t entered, left;
 };
 
 /* The strings in cfg must outlive the link. Errors: -EINVAL, -ENOMEM, -EIO (Paho refused
@@ -136,6 +140,10 @@ int gw_mqtt_publish(struct gw_mqtt *m, const char *topic, const void *payload, s
 int gw_mqtt_publish_tracked(struct gw_mqtt *m, const char *topic, const void *payload,
                             size_t len, int qos, int retain, int *token);
 void gw_mqtt_on_delivery(struct gw_mqtt *m, gw_mqtt_delivery_fn fn, void *arg);
+/* Call right after a publish: its place in the wait queue, or 0 when it went straight to
+ * Paho. gw_mqtt_waiting(m, place): whether it still waits for the window (not yet sent). */
+uint64_t gw_mqtt_queue_place(const struct gw_mqtt *m, uint64_t entered_before);
+bool gw_mqtt_waiting(const struct gw_mqtt *m, uint64_t place);
 /* Delivers the messages queued lazily (see lazy_suffix) now. */
 void gw_mqtt_poll(struct gw_mqtt *m);
 void gw_mqtt_stats(const struct gw_mqtt *m, struct gw_mqtt_stats *out);

@@ -325,6 +325,7 @@ test_publish_window_keeps_order_and_reports_tracked(void **state)
 	struct ctx *c = *state;
 	char out[128], cmd[1024], line[64];
 	size_t most_waiting = 0;
+	uint64_t first_place = 1, last_place = 0;
 	pid_t sub;
 	int status, got = 0, in_order = 1;
 	FILE *f;
@@ -352,18 +353,28 @@ test_publish_window_keeps_order_and_reports_tracked(void **state)
 			                                         &window_expect[i / 125]), 0);
 			assert_true(window_expect[i / 125] > 0);
 		} else {
+			uint64_t before = c->link.entered;
 			assert_int_equal(gw_mqtt_publish(&c->link, "tf/site1/dev/dev-0001/cmd", body,
 			                                 (size_t)n, 1, 0, NULL), 0);
+			/* Where it went: straight out while the window has room, else queued. */
+			if (i == 1)
+				first_place = gw_mqtt_queue_place(&c->link, before);
+			if (i == N - 1)
+				last_place = gw_mqtt_queue_place(&c->link, before);
 		}
 		if (c->link.waiting > most_waiting)
 			most_waiting = c->link.waiting;
 		assert_true(c->link.ninflight <= 64);
 	}
 	assert_true(most_waiting >= N - 64);
+	assert_int_equal(first_place, 0);
+	assert_false(gw_mqtt_waiting(&c->link, first_place));
+	assert_true(last_place > 0 && gw_mqtt_waiting(&c->link, last_place));
 	for (int k = 0; k < 600 && (c->link.waiting > 0 || c->link.ninflight > 0); k++)
 		run_until(c, &c->nseen, MAX_SEEN, 50);
 	assert_int_equal(c->link.waiting, 0);
 	assert_int_equal(c->link.ninflight, 0);
+	assert_false(gw_mqtt_waiting(&c->link, last_place));   /* sent: no longer waits */
 	assert_int_equal(window_tokens_ok, 16);
 	gw_mqtt_on_delivery(&c->link, NULL, NULL);
 
