@@ -68,7 +68,8 @@ CONF
 	fi
 }
 start_daemon() {
-	"$build/gateway/tinyfleetd" -f "$work/tinyfleetd.conf" 2>> "$work/tinyfleetd.log" &
+	# GW_WRAP: a command prefix for tinyfleetd, e.g. "valgrind --tool=callgrind" (same pid).
+	${GW_WRAP:-} "$build/gateway/tinyfleetd" -f "$work/tinyfleetd.conf" 2>> "$work/tinyfleetd.log" &
 	daemon=$!
 	for _ in $(seq 50); do
 		[ "$(mosquitto_sub $gw_tls -i bench-st -t tf/site1/status/gateway -C 1 -W 1 2>/dev/null)" = online ] && return 0
@@ -130,7 +131,11 @@ phase() {   # name qos command...
 		strace -c -f -p "$daemon" -o "$work/strace-$name-gw.txt" 2>/dev/null & diag+=($!)
 		strace -c -f -p "$sub" -o "$work/strace-$name-sub.txt" 2>/dev/null & diag+=($!)
 	fi
+	# With GW_WRAP="valgrind --tool=callgrind --callgrind-out-file=DIR/cg.%p": count only
+	# while the load runs (zeroed at its start, dumped at its end).
+	[ "${CALLGRIND:-0}" = 1 ] && callgrind_control -z "$daemon" >/dev/null
 	wait "$load"
+	[ "${CALLGRIND:-0}" = 1 ] && callgrind_control -d "$daemon" >/dev/null
 	for p in "${diag[@]}"; do kill -INT "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 	[ -n "$probe" ] && { wait "$probe" || true; cat "$work/probe-$name.txt"; }
 	sleep 2   # let the last batch reach disk and the subscriber
