@@ -14,7 +14,10 @@
 # Optionally a tinyfleet-sim run (QoS 0, the simulator's own telemetry) as a third row:
 # SIM=1 bench/gateway/ingest.sh ...; only the RSS rows: RSS_ONLY=1 bench/gateway/ingest.sh ...;
 # without them: NO_RSS=1 bench/gateway/ingest.sh ... Extra tinyfleetd options:
-# GW_CONF="telemetry.flush_ms = 50" bench/gateway/ingest.sh ...
+# GW_CONF="telemetry.flush_ms = 50" bench/gateway/ingest.sh ... Where the time goes (KEEP=1
+# keeps the files): PERF=1 (perf record of both processes), STRACE=1 (system call counts),
+# CALLGRIND=1 GW_WRAP="valgrind --tool=callgrind --callgrind-out-file=DIR/cg.%p" (tinyfleetd's
+# instructions while the load runs; use a low RATE).
 set -euo pipefail
 build=$(cd "${1:?build dir}" && pwd); n=${2:-1000}; rate=${3:-2000}; secs=${4:-20}; pki=${5:-}
 here=$(cd "$(dirname "$0")" && pwd); top=$(cd "$here/../.." && pwd)
