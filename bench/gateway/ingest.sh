@@ -13,7 +13,11 @@
 #
 # Optionally a tinyfleet-sim run (QoS 0, the simulator's own telemetry) as a third row:
 # SIM=1 bench/gateway/ingest.sh ...; only the RSS rows: RSS_ONLY=1 bench/gateway/ingest.sh ...;
-# without them: NO_RSS=1 bench/gateway/ingest.sh ...
+# without them: NO_RSS=1 bench/gateway/ingest.sh ... Extra tinyfleetd options:
+# GW_CONF="telemetry.flush_ms = 50" bench/gateway/ingest.sh ... Where the time goes (KEEP=1
+# keeps the files): PERF=1 (perf record of both processes), STRACE=1 (system call counts),
+# CALLGRIND=1 GW_WRAP="valgrind --tool=callgrind --callgrind-out-file=DIR/cg.%p" (tinyfleetd's
+# instructions while the load runs; use a low RATE).
 set -euo pipefail
 build=$(cd "${1:?build dir}" && pwd); n=${2:-1000}; rate=${3:-2000}; secs=${4:-20}; pki=${5:-}
 here=$(cd "$(dirname "$0")" && pwd); top=$(cd "$here/../.." && pwd)
@@ -48,6 +52,7 @@ sys_dropped() {
 		2>/dev/null || echo "?"
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+cpu_user() { awk '{print $14}' "/proc/$1/stat"; }
 
 write_conf() {   # state dir
 	cat > "$work/tinyfleetd.conf" <<CONF
@@ -60,9 +65,14 @@ mqtt.cert = $pki/gateway.crt
 mqtt.key = $pki/gateway.key
 release_keys = $top/tests/interop/keys/release-test.pub.pem
 CONF
+	# GW_CONF="key = value; key = value" adds options (e.g. telemetry.flush_ms) to compare.
+	if [ -n "${GW_CONF:-}" ]; then
+		tr ';' '\n' <<< "$GW_CONF" | sed 's/^ *//' >> "$work/tinyfleetd.conf"
+	fi
 }
 start_daemon() {
-	"$build/gateway/tinyfleetd" -f "$work/tinyfleetd.conf" 2>> "$work/tinyfleetd.log" &
+	# GW_WRAP: a command prefix for tinyfleetd, e.g. "valgrind --tool=callgrind" (same pid).
+	${GW_WRAP:-} "$build/gateway/tinyfleetd" -f "$work/tinyfleetd.conf" 2>> "$work/tinyfleetd.log" &
 	daemon=$!
 	for _ in $(seq 50); do
 		[ "$(mosquitto_sub $gw_tls -i bench-st -t tf/site1/status/gateway -C 1 -W 1 2>/dev/null)" = online ] && return 0
@@ -97,9 +107,10 @@ phase() {   # name qos command...
 	until grep -q 'connected' "$work/load-$name.txt" 2>/dev/null; do
 		kill -0 "$load" 2>/dev/null || break; sleep 0.05; done
 	sleep 0.5
-	local g0 s0 r0 t0 g1 s1 r1 t1
+	local g0 s0 r0 t0 g1 s1 r1 t1 gu0 su0 gu1 su1
 	kill -0 "$daemon" || { echo "ingest.sh: tinyfleetd is gone" >&2; tail "$work/tinyfleetd.log" >&2; }
 	g0=$(cpu_ticks "$daemon"); s0=$(cpu_ticks "$sub"); r0=$(wc -l < "$work/sub-$name.txt")
+	gu0=$(cpu_user "$daemon"); su0=$(cpu_user "$sub")
 	t0=$(date +%s.%N)
 	# Time-to-durable: one probe record at a time under the load, watched in LMDB.
 	local probe=
@@ -109,10 +120,30 @@ phase() {   # name qos command...
 			--gap-ms 100 > "$work/probe-$name.txt" 2>&1 &
 		probe=$!
 	fi
+	# Diagnostics (KEEP=1 keeps what they write): PERF=1 samples both processes with
+	# perf (cpu-clock, call graphs), STRACE=1 counts the system calls of tinyfleetd (all threads)
+	# and mosquitto_sub's (strace slows both: CPU figures of such a run are not comparable).
+	local diag=()
+	if [ "${PERF:-0}" = 1 ]; then
+		perf record -q -e cpu-clock -F 1999 -g -p "$daemon" -o "$work/perf-$name-gw.data" \
+			>/dev/null 2>&1 & diag+=($!)
+		perf record -q -e cpu-clock -F 1999 -g -p "$sub" -o "$work/perf-$name-sub.data" \
+			>/dev/null 2>&1 & diag+=($!)
+	fi
+	if [ "${STRACE:-0}" = 1 ]; then
+		strace -c -f -p "$daemon" -o "$work/strace-$name-gw.txt" 2>/dev/null & diag+=($!)
+		strace -c -f -p "$sub" -o "$work/strace-$name-sub.txt" 2>/dev/null & diag+=($!)
+	fi
+	# With GW_WRAP="valgrind --tool=callgrind --callgrind-out-file=DIR/cg.%p": count only
+	# while the load runs (zeroed at its start, dumped at its end).
+	[ "${CALLGRIND:-0}" = 1 ] && callgrind_control -z "$daemon" >/dev/null
 	wait "$load"
+	[ "${CALLGRIND:-0}" = 1 ] && callgrind_control -d "$daemon" >/dev/null
+	for p in "${diag[@]}"; do kill -INT "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 	[ -n "$probe" ] && { wait "$probe" || true; cat "$work/probe-$name.txt"; }
 	sleep 2   # let the last batch reach disk and the subscriber
 	g1=$(cpu_ticks "$daemon"); s1=$(cpu_ticks "$sub"); r1=$(wc -l < "$work/sub-$name.txt")
+	gu1=$(cpu_user "$daemon"); su1=$(cpu_user "$sub")
 	t1=$(date +%s.%N)
 	local d1; d1=$(sys_dropped)
 	kill "$sub" 2>/dev/null || true; wait "$sub" 2>/dev/null || true
@@ -121,12 +152,17 @@ phase() {   # name qos command...
 	local recv; recv=$(wc -l < "$work/sub-$name.txt")
 	cat "$work/load-$name.txt"
 	awk -v name="$name" -v q="$q" -v stored="$stored" -v recv="$recv" -v secs="$secs" \
-	    -v g="$((g1 - g0))" -v s="$((s1 - s0))" -v hz="$hz" -v d0="$d0" -v d1="$d1" 'BEGIN {
+	    -v g="$((g1 - g0))" -v s="$((s1 - s0))" -v gu="$((gu1 - gu0))" -v su="$((su1 - su0))" \
+	    -v hz="$hz" -v d0="$d0" -v d1="$d1" 'BEGIN {
 		printf "%s (QoS %d): gateway stored %d (%.0f msg/s), mosquitto_sub received %d (%.0f msg/s), ratio %.3f\n",
 			name, q, stored, stored / secs, recv, recv / secs, recv ? stored / recv : 0
 		printf "%s (QoS %d): broker dropped %s -> %s; CPU tinyfleetd %.1f us/msg, mosquitto_sub %.1f us/msg (ratio %.2f)\n",
 			name, q, d0, d1, g * 1e6 / hz / (stored ? stored : 1), s * 1e6 / hz / (recv ? recv : 1),
 			(s && recv && stored) ? (g / stored) / (s / recv) : 0
+		us = 1e6 / hz
+		printf "%s (QoS %d): user + sys: tinyfleetd %.1f + %.1f us/msg, mosquitto_sub %.1f + %.1f us/msg\n",
+			name, q, gu * us / (stored ? stored : 1), (g - gu) * us / (stored ? stored : 1),
+			su * us / (recv ? recv : 1), (s - su) * us / (recv ? recv : 1)
 	}'
 }
 

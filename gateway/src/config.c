@@ -72,7 +72,7 @@ gw_config_defaults(struct gw_config *c)
 	c->store_map_size_mb = 1024;
 	c->store_reserve_mb = 64;
 	c->store_telemetry_keep = 1000000;
-	c->telemetry_flush_ms = 20;
+	c->telemetry_flush_ms = 50;
 	c->telemetry_batch_max = 4096;
 	c->coap_max_sessions = 1024;
 	c->coap_max_handshakes = 64;

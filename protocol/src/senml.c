@@ -81,18 +81,27 @@ tfp__senml_size(const struct tfp__senml_out *rec)
 
 /* ---- reader ---- */
 
-static bool
-name_char(char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-	       c == '-' || c == ':' || c == '.' || c == '/' || c == '_';
-}
+/* RFC 8428 §4.5.1's name characters, A-Z a-z 0-9 - : . / _, as a table: the check runs
+ * over every byte of every record name the gateway ingests. */
+#define NC_DIGITS ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, \
+	['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1
+#define NC_UPPER ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, \
+	['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, \
+	['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, \
+	['X'] = 1, ['Y'] = 1, ['Z'] = 1
+#define NC_LOWER ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, \
+	['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, \
+	['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, \
+	['x'] = 1, ['y'] = 1, ['z'] = 1
+static const uint8_t name_char[256] = {
+	NC_DIGITS, NC_UPPER, NC_LOWER, ['-'] = 1, [':'] = 1, ['.'] = 1, ['/'] = 1, ['_'] = 1,
+};
 
 bool
 tfp__senml_name_chars(const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
-		if (!name_char(s[i]))
+		if (!name_char[(uint8_t)s[i]])
 			return false;
 	return true;
 }
@@ -149,8 +158,7 @@ read_short_text(struct tfp_cbor_reader *r, char *dst, size_t cap, size_t *len)
 struct fields {
 	const char *n;
 	size_t n_len;
-	bool has_u;
-	char u[TFP__SENML_UNIT_MAX + 1];
+	bool has_u;           /* in sr->u */
 	double t, v, s;
 	bool has_s;
 	int values;           /* how many of v, vs, vb, vd */
@@ -174,9 +182,10 @@ read_label(struct tfp__senml_reader *sr, struct tfp__senml_rec *rec, struct fiel
 		return u > TFP__SENML_VERSION ? TFP_ERR_SENML_BASE : 0;
 	case TFP__SENML_BN:
 		rec->has_bn = true;
-		if ((rc = read_short_text(r, sr->bn, sizeof(sr->bn), &sr->bn_len)) != 0)
+		if ((rc = read_short_text(r, sr->name, sizeof(sr->name), &sr->bn_len)) != 0)
 			return rc;
-		sr->bn_chars = tfp__senml_name_chars(sr->bn, sr->bn_len);
+		sr->bn_sets++;
+		sr->bn_chars = tfp__senml_name_chars(sr->name, sr->bn_len);
 		return 0;
 	case TFP__SENML_BT:
 		return read_finite(r, &sr->bt);
@@ -194,7 +203,7 @@ read_label(struct tfp__senml_reader *sr, struct tfp__senml_rec *rec, struct fiel
 		return 0;
 	case TFP__SENML_U:
 		f->has_u = true;
-		return read_short_text(r, f->u, sizeof(f->u), NULL);
+		return read_short_text(r, sr->u, sizeof(sr->u), NULL);
 	case TFP__SENML_V:
 		f->values++;
 		rec->kind = TFP__SENML_NUM;
@@ -245,7 +254,14 @@ tfp__senml_next(struct tfp__senml_reader *sr, struct tfp__senml_rec *rec)
 		return TFP_ERR_OVERSIZE;
 
 	memset(&f, 0, sizeof(f));
-	memset(rec, 0, sizeof(*rec));
+	/* Field by field: the record is filled for every pack record the gateway ingests. */
+	rec->kind = TFP__SENML_NONE;
+	rec->v = 0;
+	rec->vb = false;
+	rec->vs = NULL;
+	rec->vs_len = 0;
+	rec->sum = 0;
+	rec->has_bn = false;
 	for (size_t i = 0; i < pairs; i++) {
 		if ((rc = tfp_cbor_next(&sr->r, &key)) != 0)
 			return rc;
@@ -288,18 +304,19 @@ tfp__senml_next(struct tfp__senml_reader *sr, struct tfp__senml_rec *rec)
 	/* Resolve (RFC 8428 §4.6) with the base values in force after this record's map. */
 	if (f.n_len > TFP__SENML_NAME_MAX - sr->bn_len)
 		return TFP_ERR_OVERSIZE;
-	memcpy(rec->name, sr->bn, sr->bn_len);
+	/* bn is already in place at the start of the name buffer: append n. */
 	if (f.n_len > 0)
-		memcpy(rec->name + sr->bn_len, f.n, f.n_len);
+		memcpy(sr->name + sr->bn_len, f.n, f.n_len);
 	rec->name_len = sr->bn_len + f.n_len;
-	rec->name[rec->name_len] = '\0';
+	sr->name[rec->name_len] = '\0';
+	rec->name = sr->name;
 	/* The characters of bn were checked when it was set: only n's are new here. */
 	if (rec->name_len == 0 || !sr->bn_chars || !tfp__senml_name_chars(f.n, f.n_len) ||
 	    rec->name[0] == '-' || rec->name[0] == ':' || rec->name[0] == '.' ||
 	    rec->name[0] == '/' || rec->name[0] == '_')
 		return TFP_ERR_SENML_NAME;
 
-	memcpy(rec->unit, f.has_u ? f.u : sr->bu, sizeof(rec->unit));
+	rec->unit = f.has_u ? sr->u : sr->bu;
 	rec->time = sr->bt + f.t;
 	if (rec->kind == TFP__SENML_NUM)
 		rec->v = sr->bv + f.v;

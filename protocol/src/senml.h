@@ -89,11 +89,12 @@ void tfp__senml_put(struct tfp_cbor_writer *w, const struct tfp__senml_out *rec)
 /* Bytes tfp__senml_put would write for rec. */
 size_t tfp__senml_size(const struct tfp__senml_out *rec);
 
-/* One resolved record. Strings other than name and unit borrow the input buffer. */
+/* One resolved record. name and unit point into the reader (valid until its next call);
+ * vs borrows the input buffer. */
 struct tfp__senml_rec {
-	char name[TFP__SENML_NAME_MAX + 1];
+	const char *name;     /* NUL-terminated */
 	size_t name_len;
-	char unit[TFP__SENML_UNIT_MAX + 1];   /* "" when neither u nor bu applies */
+	const char *unit;     /* "" when neither u nor bu applies */
 	double time;          /* bt + t */
 	enum tfp__senml_kind kind;            /* NONE, NUM, STR, BOOL or DATA */
 	double v;             /* NUM: bv + v */
@@ -109,10 +110,14 @@ struct tfp__senml_reader {
 	struct tfp_cbor_reader r;
 	size_t left;          /* records not yet read */
 	size_t index;         /* records read so far */
-	char bn[TFP__SENML_NAME_MAX + 1];
+	/* bn in name[0 .. bn_len); each record's resolved name is bn + n in the same buffer,
+	 * so bn is copied only when a record sets it. */
+	char name[TFP__SENML_NAME_MAX + 1];
 	size_t bn_len;
+	size_t bn_sets;       /* records that carried bn so far */
 	bool bn_chars;        /* bn holds name characters only (checked once, when set) */
 	char bu[TFP__SENML_UNIT_MAX + 1];
+	char u[TFP__SENML_UNIT_MAX + 1];      /* the current record's own unit */
 	double bt, bv, bs;
 	size_t ignored_labels;   /* text labels skipped (extensions not understood) */
 };

@@ -493,21 +493,43 @@ real_value(const struct tfp__senml_rec *rec, double *v)
 struct dstate {
 	uint32_t seen;        /* defs present */
 	bool seen_dropped;
+	size_t next;          /* defs index to try first: the one after the last match */
 };
+
+/* m[0 .. mlen) holds name characters only (no NUL), so strncmp cannot stop early on
+ * m's side and defs[i].name[mlen] is in bounds when the first mlen bytes match. */
+static bool
+is_def(size_t i, const char *m, size_t mlen)
+{
+	return strncmp(defs[i].name, m, mlen) == 0 && defs[i].name[mlen] == '\0';
+}
+
+/* Index of the record set's name m, or NDEFS. Encoders write defs in table order, so the
+ * entry after the previous match is tried first. */
+static size_t
+find_def(const struct dstate *ds, const char *m, size_t mlen)
+{
+	if (ds->next < NDEFS && is_def(ds->next, m, mlen))
+		return ds->next;
+	for (size_t i = 0; i < NDEFS; i++)
+		/* First byte first: most names differ there, and mlen >= 1. */
+		if (defs[i].name[0] == m[0] && is_def(i, m, mlen))
+			return i;
+	return NDEFS;
+}
 
 static int
 apply_record(struct tfp_telemetry *t, struct dstate *ds, const struct tfp__senml_rec *rec,
              const char *m, size_t mlen)
 {
+	size_t i = find_def(ds, m, mlen);
 	double v = 0;
 	long zi;
 	int rc;
 
-	for (size_t i = 0; i < NDEFS; i++) {
+	if (i < NDEFS) {
 		const struct rdef *d = &defs[i];
-		/* First byte first: most names differ there, and mlen >= 1. */
-		if (d->name[0] != m[0] || strlen(d->name) != mlen || memcmp(d->name, m, mlen) != 0)
-			continue;
+		ds->next = i + 1;
 		if (ds->seen & (UINT32_C(1) << i))
 			return TFP_ERR_DUPLICATE_FIELD;
 		ds->seen |= UINT32_C(1) << i;
@@ -583,9 +605,9 @@ tfp_telemetry_decode(const uint8_t *buf, size_t len, struct tfp_telemetry *t)
 				rc = TFP_ERR_SENML_BASE;
 				goto out;
 			}
-			if ((rc = parse_base_name(sr.bn, sr.bn_len, t)) != 0)
+			if ((rc = parse_base_name(sr.name, sr.bn_len, t)) != 0)
 				goto out;
-			memcpy(prefix, sr.bn, sr.bn_len);
+			memcpy(prefix, sr.name, sr.bn_len);
 			prefix_len = sr.bn_len;
 			t->time = rec.time;
 			t->time_relative = rec.time < 268435456.0;   /* 2^28, RFC 8428 §4.5.3 */
@@ -595,7 +617,9 @@ tfp_telemetry_decode(const uint8_t *buf, size_t len, struct tfp_telemetry *t)
 		if (rec.name_len == prefix_len && rec.kind == TFP__SENML_NONE && !rec.has_sum &&
 		    memcmp(rec.name, prefix, prefix_len) == 0)
 			continue;
-		if (rec.name_len <= prefix_len || memcmp(rec.name, prefix, prefix_len) != 0) {
+		/* While bn is the first record's (set once), every name starts with it. */
+		if (rec.name_len <= prefix_len ||
+		    (sr.bn_sets > 1 && memcmp(rec.name, prefix, prefix_len) != 0)) {
 			rc = TFP_ERR_SENML_BASE;
 			goto out;
 		}

@@ -28,7 +28,7 @@ test_empty_file_gives_defaults(void **state)
 	assert_string_equal(c.site, "site1");
 	assert_string_equal(c.mqtt_client_id, "gw-site1");
 	assert_string_equal(c.mqtt_uri, "ssl://127.0.0.1:8883");
-	assert_int_equal(c.telemetry_flush_ms, 20);
+	assert_int_equal(c.telemetry_flush_ms, 50);
 	assert_int_equal(c.log_level, GW_LOG_INFO);
 }
 
@@ -39,13 +39,13 @@ test_values_comments_and_blanks(void **state)
 	(void)state;
 	assert_int_equal(parse(&c, "# site config\n\n  site = plant-7  # north hall\n"
 	                           "mqtt.uri=ssl://broker.local:8883\nlog_level = debug\n"
-	                           "telemetry.flush_ms = 50\nstore.map_size_mb = 4096\n"),
+	                           "telemetry.flush_ms = 20\nstore.map_size_mb = 4096\n"),
 	                 0);
 	assert_string_equal(c.site, "plant-7");
 	assert_string_equal(c.mqtt_client_id, "gw-plant-7");
 	assert_string_equal(c.mqtt_uri, "ssl://broker.local:8883");
 	assert_int_equal(c.log_level, GW_LOG_DEBUG);
-	assert_int_equal(c.telemetry_flush_ms, 50);
+	assert_int_equal(c.telemetry_flush_ms, 20);
 	assert_int_equal(c.store_map_size_mb, 4096);
 }
 

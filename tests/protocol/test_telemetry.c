@@ -569,6 +569,19 @@ test_unknown_names_and_text_labels_skipped(void **state)
 	assert_int_equal(t.ignored_labels, 1);
 	assert_true(t.shift_mask == 2);
 	assert_true(t.shift[1] == -1.5f);
+
+	/* Names that a known name starts with, or that start with one, are other names: the
+	 * decoder looks names up by their whole length, right after a known one too. */
+	EXTRA_BEGIN(&p);
+	rec_num(&p, "ac", NULL, 0.5);
+	rec_num(&p, "accu", NULL, 0.5);
+	rec_num(&p, "nfeatx", "count", 9);
+	rec_num(&p, "s", NULL, 2);
+	assert_int_equal(decode_hp(&p, &t), 0);
+	assert_int_equal(t.unknown_records, 4);
+	assert_true(t.accuracy == 1.0f);
+	assert_int_equal(t.n_features, 4);
+	assert_int_equal(t.samples, 10);
 }
 
 /* Truncating a real pack anywhere gives TFP_ERR_TRUNCATED, nothing else. */
