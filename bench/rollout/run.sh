@@ -8,7 +8,9 @@
 #
 # Phases (tests/rollout/harness.sh brings up the broker, tinyfleetd, the models):
 #   rollout   N tinyfleet-sim devices on v1; rollout.create + rollout.start of v2 (one canary
-#             device, then 100 %, settle 0 s, no rate limit, transfer TRANSFER = auto: the
+#             device, then 100 %, settle 0 s, no rate limit, at most ROLL_MAX_IN_FLIGHT =
+#             1,000 downloads at once (unlimited, 10,000 devices asking for 16 KiB each
+#             queue seconds of data and re-ask), transfer TRANSFER = auto: the
 #             gateway sends a delta when it has one) through the MQTT API; time from
 #             the start request to the `completed` rollout.state event (mosquitto_sub
 #             timestamps), and the CPU time tinyfleetd, the broker and the simulators used
@@ -119,7 +121,7 @@ rollout_phase() {   # tag [config lines...]
 	rh_sims_wait
 	local ans id="bench-$tag"
 	ans=$(rh_rr rollout.create "$(jq -nc --arg id "$id" --arg m "$RH_MODEL" --arg v "$RH_V2" \
-		--argjson f "${ROLL_MAX_IN_FLIGHT:-100000}" --arg t "${TRANSFER:-auto}" '{
+		--argjson f "${ROLL_MAX_IN_FLIGHT:-1000}" --arg t "${TRANSFER:-auto}" '{
 		id: $id, model: $m, version: $v, target: {all: true},
 		waves: {canary: {count: 1}, stages: [100]}, max_in_flight: $f, transfer: $t,
 		success_threshold: 100, settle_seconds: 0, wave_timeout_seconds: 3600,

@@ -113,7 +113,22 @@ on_device_message(struct gw_daemon *d, const struct gw_mqtt_msg *m)
 	 * about where the device is now). */
 	if (!m->retained)
 		gw_coap_away(&d->coap, id);
+	if (strcmp(kind, "state") == 0) {
+		(void)gw_state_batch_add(&d->states, id, m->payload, m->len, gw_wall_ms());
+		return;
+	}
+	/* Whether a device goes offline depends on the states before it. */
+	if (strcmp(kind, "conn") == 0)
+		gw_state_batch_flush(&d->states, gw_wall_ms());
 	(void)device_message(d, id, kind, m->payload, m->len);
+}
+
+/* States were taken in: a rollout may see confirmed installs. */
+static void
+after_states(void *arg)
+{
+	struct gw_daemon *d = arg;
+	gw_rollouts_kick(&d->rollouts);
 }
 
 static int
@@ -121,7 +136,10 @@ on_coap_message(void *arg, const char *id, const char *kind, const uint8_t *payl
                 size_t len)
 {
 	struct gw_daemon *d = arg;
-	return d->stopping ? -ESHUTDOWN : device_message(d, id, kind, payload, len);
+	if (d->stopping)
+		return -ESHUTDOWN;
+	gw_state_batch_flush(&d->states, gw_wall_ms());   /* in order with MQTT's */
+	return device_message(d, id, kind, payload, len);
 }
 
 int
@@ -293,6 +311,7 @@ gw_daemon_stop(struct gw_daemon *d)
 	if (d->stopping)
 		return;
 	gw_mqtt_poll(&d->mqtt);   /* telemetry already taken from the broker is stored */
+	gw_state_batch_close(&d->states, gw_wall_ms());
 	d->stopping = 1;
 	sd_notify(0, "STOPPING=1");
 	log_notice("daemon: stopping");
@@ -428,6 +447,8 @@ gw_daemon_start(struct gw_daemon *d, uv_loop_t *loop, const char *config_path,
 	               (uint64_t)d->cfg.chunks_rate_kbps * 1024,
 	               (uint64_t)d->cfg.chunks_device_rate_kbps * 1024);
 
+	/* Should its handle not start, each state is committed on its own. */
+	(void)gw_state_batch_init(loop, &d->states, &d->registry, after_states, d);
 	uv_timer_init(loop, &d->flush_timer);
 	d->flush_timer.data = d;
 	uv_timer_start(&d->flush_timer, on_flush, d->cfg.telemetry_flush_ms,

@@ -26,6 +26,7 @@
 #include "outbox.h"
 #include "registry.h"
 #include "rollout.h"
+#include "state_batch.h"
 #include "store.h"
 
 struct gw_daemon {
@@ -43,6 +44,7 @@ struct gw_daemon {
 	struct gw_mqtt mqtt;
 	struct gw_outbox outbox;   /* operator events until the broker has them */
 	struct gw_coap coap;       /* CoAP/DTLS device endpoint (coap.listen; started when set) */
+	struct gw_state_batch states;   /* MQTT state messages, committed in groups */
 	uv_timer_t flush_timer;
 	uv_timer_t watchdog_timer;
 	uv_timer_t status_timer;   /* retained tf/<site>/status/fleet, once a second if changed */

@@ -348,89 +348,176 @@ online_event(const struct gw_registry *r, const struct gw_device *d, const char 
 	                 first_time);
 }
 
+/* One state message on its way into the store (see gw_registry_on_states). */
+struct pending_state {
+	const struct gw_state_msg *in;
+	struct tfp_state s;
+	struct gw_device *d;           /* known device, or fresh (first_time) */
+	uint32_t hash;
+	int first_time, went_online;
+	uint64_t seq;                  /* device.online event number, when went_online */
+	json_t *ev;
+	uint8_t *rec;
+	size_t reclen;
+};
+
+/* Decodes and checks; 1 when the message changes what the store holds, 0 when it only
+ * proves the device alive, else a negative error (counted, logged). */
+static int
+state_prepare(struct gw_registry *r, const struct gw_state_msg *in, uint64_t now_ms,
+              struct pending_state *p)
+{
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	p->in = in;
+	if ((rc = tfp_state_decode(in->msg, in->len, &p->s)) != 0) {
+		r->refused++;
+		log_warnx("registry: state from %s refused: %s", in->id, tfp_strerror(rc));
+		return -EBADMSG;
+	}
+	if (strcmp(p->s.device_id, in->id) != 0) {
+		r->refused++;
+		log_warnx("registry: state on %s's topic claims to be %s; refused", in->id,
+		          p->s.device_id);
+		return -EPERM;
+	}
+	p->d = gw_devtab_get(&r->tab, in->id);
+	p->hash = fnv32(in->msg, in->len);
+	p->first_time = p->d == NULL;
+	p->went_online = p->first_time || !p->d->online;
+	if (!p->went_online && p->d->state_hash == p->hash) {
+		p->d->last_seen_ms = now_ms;
+		return 0;
+	}
+	if (p->first_time) {
+		if ((p->d = calloc(1, sizeof(*p->d))) == NULL)
+			return -ENOMEM;
+		snprintf(p->d->id, sizeof(p->d->id), "%s", in->id);
+	}
+	return 1;
+}
+
+/* The record, its audit entry and (going online) the event, in t. */
+static int
+state_write(struct gw_registry *r, struct gw_txn *t, uint64_t now_ms, struct pending_state *p)
+{
+	const struct tfp_state *s = &p->s;
+	json_t *details;
+	int rc;
+
+	if ((rc = encode_record(p->in->msg, p->in->len, now_ms, 1, now_ms, p->d->tags, &p->rec,
+	                        &p->reclen)) != 0)
+		return rc;
+	details = json_pack("{s:s, s:s, s:I, s:i}", "model", s->slots[s->active_slot].model,
+	                    "version", s->slots[s->active_slot].version, "sequence",
+	                    (json_int_t)s->slots[s->active_slot].sequence, "active_slot",
+	                    (int)s->active_slot);
+	if ((rc = gw_store_put_device(t, p->in->id, p->rec, p->reclen)) != 0) {
+		json_decref(details);
+		return rc;
+	}
+	if ((rc = audit(t, now_ms, p->in->id,
+	                p->first_time ? "device.registered" : "device.state", details)) != 0)
+		return rc;
+	if (p->went_online && (rc = gw_store_event_seq_next(t, &p->seq)) == 0) {
+		/* The event as it will read once the state applies, recorded in this commit. */
+		struct gw_device next = *p->d;
+		apply_state(r, &next, s);
+		if ((p->ev = online_event(r, &next, s->agent_version, p->first_time)) != NULL)
+			rc = gw_outbox_record(t, p->seq, "device.online", p->ev, now_ms);
+	}
+	return rc;
+}
+
+/* Committed: memory and the world learn of it. */
+static int
+state_apply(struct gw_registry *r, uint64_t now_ms, struct pending_state *p)
+{
+	struct gw_device *d = p->d;
+
+	apply_state(r, d, &p->s);
+	d->state_hash = p->hash;
+	d->last_seen_ms = now_ms;
+	d->online = 1;
+	if (p->first_time) {
+		int rc = gw_devtab_add(&r->tab, d);
+		if (rc != 0)
+			return rc;
+		p->d = NULL;      /* the table owns it */
+		p->first_time = 0;
+	}
+	if (p->went_online && r->emit != NULL && p->ev != NULL) {
+		r->emit(r->arg, p->seq, "device.online", p->ev);
+		p->ev = NULL;
+	}
+	return 0;
+}
+
+static void
+state_release(struct pending_state *p)
+{
+	json_decref(p->ev);
+	free(p->rec);
+	if (p->first_time)
+		free(p->d);
+	memset(p, 0, sizeof(*p));
+}
+
 int
 gw_registry_on_state(struct gw_registry *r, const char *id, const uint8_t *msg, size_t len,
                      uint64_t now_ms)
 {
-	struct tfp_state s;
-	struct gw_device *d = gw_devtab_get(&r->tab, id), *fresh = NULL;
-	struct gw_txn t = { 0 };
-	uint8_t *rec = NULL;
-	size_t reclen;
-	uint64_t seq = 0, first_seen = now_ms;
-	uint32_t h = fnv32(msg, len);
-	int rc, first_time = d == NULL, went_online, changed;
-	json_t *details, *ev = NULL;
+	struct gw_state_msg in = { id, msg, len };
+	int rc;
 
-	if ((rc = tfp_state_decode(msg, len, &s)) != 0) {
-		r->refused++;
-		log_warnx("registry: state from %s refused: %s", id, tfp_strerror(rc));
-		return -EBADMSG;
-	}
-	if (strcmp(s.device_id, id) != 0) {
-		r->refused++;
-		log_warnx("registry: state on %s's topic claims to be %s; refused", id, s.device_id);
-		return -EPERM;
-	}
-	went_online = first_time || !d->online;
-	changed = first_time || d->state_hash != h;
-	if (!went_online && !changed) {
-		d->last_seen_ms = now_ms;
-		return 0;
-	}
-	if (first_time) {
-		if ((fresh = calloc(1, sizeof(*fresh))) == NULL)
-			return -ENOMEM;
-		snprintf(fresh->id, sizeof(fresh->id), "%s", id);
-		d = fresh;
-	}
-	if ((rc = encode_record(msg, len, now_ms, 1, first_seen, d->tags, &rec, &reclen)) != 0)
-		goto out;
-	if ((rc = gw_store_begin(r->store, &t)) != 0)
-		goto out;
-	details = json_pack("{s:s, s:s, s:I, s:i}", "model",
-	                    s.slots[s.active_slot].model, "version",
-	                    s.slots[s.active_slot].version, "sequence",
-	                    (json_int_t)s.slots[s.active_slot].sequence, "active_slot",
-	                    (int)s.active_slot);
-	rc = gw_store_put_device(&t, id, rec, reclen);
-	if (rc == 0)
-		rc = audit(&t, now_ms, id, first_time ? "device.registered" : "device.state",
-		           details);
-	else
-		json_decref(details);
-	details = NULL;
-	if (rc == 0 && went_online &&
-	    (rc = gw_store_event_seq_next(&t, &seq)) == 0) {
-		/* The event as it will read once the state applies, recorded in this commit. */
-		struct gw_device next = *d;
-		apply_state(r, &next, &s);
-		if ((ev = online_event(r, &next, s.agent_version, first_time)) != NULL)
-			rc = gw_outbox_record(&t, seq, "device.online", ev, now_ms);
-	}
-	if (rc != 0 || (rc = gw_store_commit(&t)) != 0)
-		goto out;
-	/* Committed: now memory and the world may learn of it. */
-	apply_state(r, d, &s);
-	d->state_hash = h;
-	d->last_seen_ms = now_ms;
-	d->online = 1;
-	if (fresh != NULL) {
-		if ((rc = gw_devtab_add(&r->tab, fresh)) != 0)
-			goto out;
-		fresh = NULL;
-	}
-	if (went_online && r->emit != NULL && ev != NULL) {
-		r->emit(r->arg, seq, "device.online", ev);
-		ev = NULL;
-	}
-	rc = 0;
-out:
-	gw_store_abort(&t);
-	json_decref(ev);
-	free(rec);
-	free(fresh);
+	gw_registry_on_states(r, &in, 1, now_ms, &rc);
 	return rc;
+}
+
+void
+gw_registry_on_states(struct gw_registry *r, const struct gw_state_msg *in, size_t n,
+                      uint64_t now_ms, int *rcs)
+{
+	struct pending_state *p = calloc(n ? n : 1, sizeof(*p));
+	struct gw_txn t = { 0 };
+	size_t todo = 0;
+	int rc = 0;
+
+	if (p == NULL) {
+		for (size_t i = 0; i < n; i++)
+			rcs[i] = -ENOMEM;
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		rcs[i] = state_prepare(r, &in[i], now_ms, &p[i]);
+		/* Two states of one device: the second waits for the first's commit. */
+		for (size_t k = 0; k < i && rcs[i] == 1; k++)
+			if (rcs[k] == 1 && strcmp(in[k].id, in[i].id) == 0)
+				rcs[i] = 2;
+		todo += rcs[i] == 1;
+	}
+	if (todo > 0 && (rc = gw_store_begin(r->store, &t)) == 0) {
+		for (size_t i = 0; i < n && rc == 0; i++)
+			if (rcs[i] == 1)
+				rc = state_write(r, &t, now_ms, &p[i]);
+		if (rc == 0)
+			rc = gw_store_commit(&t);
+		else
+			gw_store_abort(&t);
+	} else if (todo > 0) {
+		gw_store_abort(&t);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (rcs[i] == 1)
+			rcs[i] = rc != 0 ? rc : state_apply(r, now_ms, &p[i]);
+		state_release(&p[i]);
+	}
+	free(p);
+	/* The repeats, in order, now that their first state is in. */
+	for (size_t i = 0; i < n; i++)
+		if (rcs[i] == 2)
+			gw_registry_on_states(r, &in[i], 1, now_ms, &rcs[i]);
 }
 
 int

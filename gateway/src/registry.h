@@ -80,8 +80,21 @@ int gw_registry_open(struct gw_registry *r, struct gw_store *s, gw_registry_even
                      void *arg);
 void gw_registry_close(struct gw_registry *r);
 
+/* A state message on tf/<site>/dev/<id>/state (id authenticated by the broker): a new or
+ * changed state is committed (record, audit entry, device.online event when it comes
+ * online), then believed. 0, -EBADMSG, -EPERM (names another device), or a store error. */
 int gw_registry_on_state(struct gw_registry *r, const char *id, const uint8_t *msg,
                          size_t len, uint64_t now_ms);
+/* Several state messages in one transaction (one fsync instead of one each): as
+ * gw_registry_on_state for each, in order; rcs[i] gets each one's result. A device's
+ * second state in the batch is committed after its first. */
+struct gw_state_msg {
+	const char *id;
+	const uint8_t *msg;
+	size_t len;
+};
+void gw_registry_on_states(struct gw_registry *r, const struct gw_state_msg *in, size_t n,
+                           uint64_t now_ms, int *rcs);
 int gw_registry_on_conn(struct gw_registry *r, const char *id, const uint8_t *msg, size_t len,
                         uint64_t now_ms);
 /* Any message from a known device proves it alive (memory only). */

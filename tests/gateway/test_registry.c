@@ -206,6 +206,44 @@ test_registry_survives_restart(void **state)
 	assert_int_equal(d->sensors, 3);
 }
 
+/* States committed as a group: each answered as if alone, in order, a device's second
+ * state after its first, a refused one costing the others nothing, all of it durable. */
+static void
+test_states_commit_as_a_group(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t a1[600], b1[600], forged[600], a2[600];
+	struct gw_state_msg in[4] = {
+		{ "dev-000a", a1, state_msg(a1, sizeof(a1), "dev-000a", "1.0.0", 1) },
+		{ "dev-000b", b1, state_msg(b1, sizeof(b1), "dev-000b", "1.0.0", 1) },
+		{ "dev-000c", forged, state_msg(forged, sizeof(forged), "dev-000b", "6.6.6", 9) },
+		{ "dev-000a", a2, state_msg(a2, sizeof(a2), "dev-000a", "1.1.0", 2) },
+	};
+	int rcs[4];
+	size_t audit0 = audit_count(f);
+
+	gw_registry_on_states(&f->reg, in, 4, 1000, rcs);
+	assert_int_equal(rcs[0], 0);
+	assert_int_equal(rcs[1], 0);
+	assert_int_equal(rcs[2], -EPERM);
+	assert_int_equal(rcs[3], 0);
+	assert_string_equal(gw_registry_get(&f->reg, "dev-000a")->version, "1.1.0");
+	assert_string_equal(gw_registry_get(&f->reg, "dev-000b")->version, "1.0.0");
+	assert_null(gw_registry_get(&f->reg, "dev-000c"));
+	/* Both came online once; registered, registered, then a's new state. */
+	assert_int_equal(f->nevents, 2);
+	assert_int_equal(audit_count(f), audit0 + 3);
+	/* The same batch again changes nothing. */
+	gw_registry_on_states(&f->reg, &in[1], 1, 2000, rcs);
+	assert_int_equal(rcs[0], 0);
+	assert_int_equal(audit_count(f), audit0 + 3);
+
+	gw_registry_close(&f->reg);
+	assert_int_equal(gw_registry_open(&f->reg, &f->store, on_event, f), 0);
+	assert_string_equal(gw_registry_get(&f->reg, "dev-000a")->version, "1.1.0");
+	assert_non_null(gw_registry_get(&f->reg, "dev-000b"));
+}
+
 int
 main(void)
 {
@@ -215,6 +253,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_refuses_forged_and_malformed_state, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_registry_survives_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_states_commit_as_a_group, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
