@@ -155,6 +155,43 @@ out:
 	return rc;
 }
 
+/* The counts are cumulative since the model started on the device; a report's averages
+ * cover what it added (all of it when the counts went back: the device restarted). */
+static void
+accumulate(struct gw_metrics *x, const struct tfp_telemetry *t)
+{
+	double labels = t->labelled >= x->labelled ? t->labelled - x->labelled : t->labelled;
+	double preds = t->samples >= x->samples ? t->samples - x->samples : t->samples;
+
+	if (labels > 0 && isfinite(t->accuracy)) {
+		x->n_labels += labels;
+		x->acc_sum += labels * t->accuracy;
+		x->loss_sum += labels * (isfinite(t->loss) ? t->loss : 0.0f);
+	}
+	if (preds > 0 && isfinite(t->conf_mean)) {
+		x->n_preds += preds;
+		x->conf_sum += preds * t->conf_mean;
+	}
+}
+
+float
+gw_metrics_accuracy(const struct gw_metrics *x)
+{
+	return x->n_labels > 0 ? (float)(x->acc_sum / x->n_labels) : x->accuracy;
+}
+
+float
+gw_metrics_loss(const struct gw_metrics *x)
+{
+	return x->n_labels > 0 ? (float)(x->loss_sum / x->n_labels) : x->loss;
+}
+
+float
+gw_metrics_confidence(const struct gw_metrics *x)
+{
+	return x->n_preds > 0 ? (float)(x->conf_sum / x->n_preds) : x->confidence;
+}
+
 int
 gw_monitor_on_telemetry(struct gw_monitor *m, const struct tfp_telemetry *t, uint64_t now_ms)
 {
@@ -171,14 +208,18 @@ gw_monitor_on_telemetry(struct gw_monitor *m, const struct tfp_telemetry *t, uin
 			return rc;
 		}
 	}
-	/* A new model version starts with a clean slate of alarms. */
+	/* A new model version starts with a clean slate of alarms and averages. */
 	if (strcmp(x->model, t->model) != 0 || strcmp(x->version, t->version) != 0) {
 		memcpy(x->model, t->model, sizeof(x->model));
 		memcpy(x->version, t->version, sizeof(x->version));
 		x->why = 0;
+		x->samples = x->labelled = 0;
+		x->n_labels = x->acc_sum = x->loss_sum = x->n_preds = x->conf_sum = 0.0;
 	}
+	accumulate(x, t);
 	before = x->why;
 	x->samples = t->samples;
+	x->labelled = t->labelled;
 	x->loss = t->loss;
 	x->accuracy = t->accuracy;
 	x->confidence = t->conf_mean;

@@ -27,10 +27,20 @@ struct gw_metrics {
 	char model[TFP_MODEL_NAME_MAX + 1];
 	char version[TFP_VERSION_MAX + 1];
 	uint32_t samples;
+	uint32_t labelled;       /* of samples: labelled (both counted since the model started) */
 	uint32_t why;            /* alarm bits of the latest report (TFP_TELEM_WHY_*) */
-	float loss, accuracy, confidence, psi_max, shift_max;
+	float loss, accuracy, confidence, psi_max, shift_max;   /* the latest report's */
 	uint64_t updated_ms;
+	/* Averages over everything reported on this version (weighted by the labels, or for
+	 * confidence the samples, each report covers): what quality gates judge, since one
+	 * report's interval may hold only a handful of labels. */
+	double n_labels, acc_sum, loss_sum, n_preds, conf_sum;
 };
+
+/* The averages since the version started (the latest report's figure while none). */
+float gw_metrics_accuracy(const struct gw_metrics *x);
+float gw_metrics_loss(const struct gw_metrics *x);
+float gw_metrics_confidence(const struct gw_metrics *x);
 
 typedef void (*gw_monitor_event_fn)(void *arg, uint64_t seq, const char *kind, json_t *data);
 

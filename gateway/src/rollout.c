@@ -131,6 +131,7 @@ snap(struct gw_rollouts *r, const char *id, const char *model, const char *versi
      struct gw_qsnap *out)
 {
 	const struct gw_metrics *m = gw_monitor_get(r->monitor, id);
+	float loss, accuracy, confidence;
 
 	memset(out, 0, sizeof(*out));
 	if (m == NULL || (model != NULL && (strcmp(m->model, model) != 0 ||
@@ -138,12 +139,16 @@ snap(struct gw_rollouts *r, const char *id, const char *model, const char *versi
 		return;
 	/* Devices may report NaN before their first label; records and JSON need finite
 	 * numbers, and the contract bounds accuracy and confidence to [0, 1]. */
+	/* Averages over the version's reports, judged on its labelled samples: one report
+	 * may cover only a few labels. */
 	out->valid = 1;
-	out->loss = isfinite(m->loss) && m->loss > 0 ? m->loss : 0.0f;
-	out->accuracy = isfinite(m->accuracy) ? fminf(fmaxf(m->accuracy, 0.0f), 1.0f) : 0.0f;
-	out->confidence = isfinite(m->confidence) ? fminf(fmaxf(m->confidence, 0.0f), 1.0f)
-	                                          : 0.0f;
-	out->samples = m->samples;
+	loss = gw_metrics_loss(m);
+	accuracy = gw_metrics_accuracy(m);
+	confidence = gw_metrics_confidence(m);
+	out->loss = isfinite(loss) && loss > 0 ? loss : 0.0f;
+	out->accuracy = isfinite(accuracy) ? fminf(fmaxf(accuracy, 0.0f), 1.0f) : 0.0f;
+	out->confidence = isfinite(confidence) ? fminf(fmaxf(confidence, 0.0f), 1.0f) : 0.0f;
+	out->samples = m->labelled;
 	out->drift = (m->why & (TFP_TELEM_WHY_PH | TFP_TELEM_WHY_ADWIN | TFP_TELEM_WHY_DDM |
 	                        TFP_TELEM_WHY_HDDM)) != 0;
 }

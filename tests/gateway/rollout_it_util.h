@@ -265,8 +265,27 @@ wait_state(const char *id, const char *const *want, int timeout_s)
 					return j;
 		}
 		json_decref(j);
-		if (mono_ms() > until)
+		if (mono_ms() > until) {
+			/* Which devices held it up, and why. */
+			char q[160];
+			json_t *devs;
+			snprintf(q, sizeof(q), "{\"id\": \"%s\", \"devices\": true, \"limit\": 1000}",
+			         id);
+			j = rr("rollout.status", q, 0);
+			devs = json_object_get(json_object_get(j, "result"), "devices");
+			for (size_t i = 0; i < json_array_size(devs); i++) {
+				json_t *d = json_array_get(devs, i);
+				const char *ds = json_string_value(json_object_get(d, "state"));
+				if (ds != NULL && strcmp(ds, "succeeded") != 0) {
+					char *text = json_dumps(d, JSON_COMPACT);
+					fprintf(stderr, "%s: %s not succeeded: %s\n", ri_name, id,
+					        text != NULL ? text : "?");
+					free(text);
+				}
+			}
+			json_decref(j);
 			fail_msg("rollout %s did not reach the wanted state in %d s", id, timeout_s);
+		}
 		tu_sleep_ms(1000);
 	}
 }
