@@ -474,6 +474,7 @@ on_offer(struct tfa_ota *o, uint64_t cmd, const struct tfp_update_offer *u)
 	unsigned t = o->meta.active ^ 1u;
 	struct tfp_manifest m;
 	uint8_t hash[TFP_DIGEST_LEN];
+	uint64_t now;
 	enum tfp_reason why;
 	int rc;
 
@@ -498,12 +499,13 @@ on_offer(struct tfa_ota *o, uint64_t cmd, const struct tfp_update_offer *u)
 
 	report_progress(o, cmd, TFP_PHASE_CHECK, 0, 0);
 	o->stats.verifies++;
-	rc = o->cfg.verify_manifest != NULL
-	             ? o->cfg.verify_manifest(o->cfg.user, u->manifest, u->manifest_len,
-	                                      o->cfg.keys, o->cfg.n_keys,
-	                                      o->port->time_unix(o->port->ctx), &m)
-	             : tfp_manifest_verify(u->manifest, u->manifest_len, o->cfg.keys,
-	                                   o->cfg.n_keys, o->port->time_unix(o->port->ctx), &m);
+	now = o->port->time_unix(o->port->ctx);
+	if (o->cfg.verify_manifest != NULL)
+		rc = o->cfg.verify_manifest(o->cfg.user, u->manifest, u->manifest_len, o->cfg.keys,
+		                            o->cfg.n_keys, now, &m);
+	else
+		rc = tfp_manifest_verify(u->manifest, u->manifest_len, o->cfg.keys, o->cfg.n_keys,
+		                         now, &m);
 	if (rc != 0) {
 		report_result(o, cmd, TFP_PHASE_CHECK, TFP_OUTCOME_REFUSED,
 		              tfp_reason_from_err(rc, TFP_REASON_BAD_MANIFEST), rc);

@@ -475,13 +475,16 @@ gw_registry_on_state(struct gw_registry *r, const char *id, const uint8_t *msg, 
 	return rc;
 }
 
+/* rcs[] while a batch is prepared, besides state_prepare's answers. */
+#define STATE_LATER 2     /* the device's earlier state in this batch goes first */
+
 void
 gw_registry_on_states(struct gw_registry *r, const struct gw_state_msg *in, size_t n,
                       uint64_t now_ms, int *rcs)
 {
 	struct pending_state *p = calloc(n ? n : 1, sizeof(*p));
 	struct gw_txn t = { 0 };
-	size_t todo = 0;
+	size_t to_write = 0;
 	int rc = 0;
 
 	if (p == NULL) {
@@ -494,10 +497,10 @@ gw_registry_on_states(struct gw_registry *r, const struct gw_state_msg *in, size
 		/* Two states of one device: the second waits for the first's commit. */
 		for (size_t k = 0; k < i && rcs[i] == 1; k++)
 			if (rcs[k] == 1 && strcmp(in[k].id, in[i].id) == 0)
-				rcs[i] = 2;
-		todo += rcs[i] == 1;
+				rcs[i] = STATE_LATER;
+		to_write += rcs[i] == 1;
 	}
-	if (todo > 0 && (rc = gw_store_begin(r->store, &t)) == 0) {
+	if (to_write > 0 && (rc = gw_store_begin(r->store, &t)) == 0) {
 		for (size_t i = 0; i < n && rc == 0; i++)
 			if (rcs[i] == 1)
 				rc = state_write(r, &t, now_ms, &p[i]);
@@ -505,8 +508,6 @@ gw_registry_on_states(struct gw_registry *r, const struct gw_state_msg *in, size
 			rc = gw_store_commit(&t);
 		else
 			gw_store_abort(&t);
-	} else if (todo > 0) {
-		gw_store_abort(&t);
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (rcs[i] == 1)
@@ -516,7 +517,7 @@ gw_registry_on_states(struct gw_registry *r, const struct gw_state_msg *in, size
 	free(p);
 	/* The repeats, in order, now that their first state is in. */
 	for (size_t i = 0; i < n; i++)
-		if (rcs[i] == 2)
+		if (rcs[i] == STATE_LATER)
 			gw_registry_on_states(r, &in[i], 1, now_ms, &rcs[i]);
 }
 

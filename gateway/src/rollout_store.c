@@ -1053,14 +1053,9 @@ step_now(struct gw_rollouts *r)
 	gw_rollouts_flush(r);
 }
 
+/* The periodic tick and the early kick alike. */
 static void
-on_tick(uv_timer_t *t)
-{
-	step_now(t->data);
-}
-
-static void
-on_kick(uv_timer_t *t)
+on_step(uv_timer_t *t)
 {
 	step_now(t->data);
 }
@@ -1079,7 +1074,7 @@ gw_rollouts_kick(struct gw_rollouts *r)
 		return;
 	now = uv_now(r->loop);
 	due = r->last_step + GW_ROLLOUT_KICK_MS;
-	uv_timer_start(&r->kick, on_kick, due > now ? due - now : 0, 0);
+	uv_timer_start(&r->kick, on_step, due > now ? due - now : 0, 0);
 }
 
 static void
@@ -1164,7 +1159,7 @@ gw_rollouts_open(struct gw_rollouts *r, uv_loop_t *loop, struct gw_store *s,
 	if (loop != NULL) {
 		uv_timer_init(loop, &r->tick);
 		r->tick.data = r;
-		uv_timer_start(&r->tick, on_tick, 250, 250);
+		uv_timer_start(&r->tick, on_step, 250, 250);
 		uv_timer_init(loop, &r->kick);
 		r->kick.data = r;
 		uv_timer_init(loop, &r->commit);
